@@ -1,0 +1,1 @@
+//! usage-triggers (placeholder)

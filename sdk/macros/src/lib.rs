@@ -1,0 +1,409 @@
+//! Attribute macros of `vigil-sdk`. Use them through `vigil_sdk`:
+//! `#[vigil_sdk::scorer]`, `#[vigil_sdk::trigger]`, `#[vigil_sdk::condition]`,
+//! `#[vigil_sdk::action]` on a function, `#[vigil_sdk::playbook]` on an
+//! `impl vigil_sdk::Playbook for T` block.
+//!
+//! Each expands to the component exports of its world, generated with
+//! `wit-bindgen` from the contract embedded below, and a `describe()` built
+//! from the macro's options.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnType, Type};
+
+/// The contract the exports are generated from: the same file the SDK's
+/// shared types are generated from.
+const WIT: &str = include_str!("../../../wit/v0.1.0/vigil-plugin.wit");
+
+/// The options every plugin macro takes.
+#[derive(Default)]
+struct Options {
+    name: Option<LitStr>,
+    version: Option<LitStr>,
+    description: Option<LitStr>,
+    subscribes: Vec<LitStr>,
+    config_schema: Option<LitStr>,
+    fuel: Option<LitInt>,
+}
+
+impl Options {
+    fn parse(attr: TokenStream) -> syn::Result<Self> {
+        let mut options = Options::default();
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("name") {
+                let name: LitStr = meta.value()?.parse()?;
+                let valid = !name.value().is_empty()
+                    && name
+                        .value()
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !valid {
+                    return Err(syn::Error::new(
+                        name.span(),
+                        "a plugin name is lowercase letters, digits and dashes, for example \"seat-usage\"",
+                    ));
+                }
+                options.name = Some(name);
+            } else if meta.path.is_ident("version") {
+                options.version = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("description") {
+                options.description = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("config_schema") {
+                options.config_schema = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("fuel") {
+                options.fuel = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("subscribes") {
+                let array: ExprArray = meta.value()?.parse()?;
+                for element in array.elems {
+                    match element {
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Str(kind), ..
+                        }) => options.subscribes.push(kind),
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "`subscribes` lists event kinds as string literals, for example [\"usage.*\"]",
+                            ));
+                        }
+                    }
+                }
+            } else {
+                return Err(meta.error(
+                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel",
+                ));
+            }
+            Ok(())
+        });
+        syn::parse::Parser::parse(parser, attr)?;
+        Ok(options)
+    }
+
+    fn describe(&self, kind: &str) -> TokenStream2 {
+        let kind = format_ident!("{kind}");
+        let name = match &self.name {
+            Some(name) => quote!(::std::string::String::from(#name)),
+            None => quote!(::std::env!("CARGO_PKG_NAME").replace('_', "-")),
+        };
+        let version = match &self.version {
+            Some(version) => quote!(#version),
+            None => quote!(::std::env!("CARGO_PKG_VERSION")),
+        };
+        let description = match &self.description {
+            Some(description) => quote!(#description),
+            None => quote!(::std::env!("CARGO_PKG_DESCRIPTION")),
+        };
+        let schema = match &self.config_schema {
+            Some(schema) => quote!(#schema),
+            None => quote!("{}"),
+        };
+        let fuel = match &self.fuel {
+            Some(fuel) => quote!(#fuel),
+            None => quote!(5_000_000),
+        };
+        let subscribes = &self.subscribes;
+        quote! {
+            ::vigil_sdk::PluginInfo {
+                name: #name,
+                version: ::std::string::String::from(#version),
+                kind: ::vigil_sdk::PluginKind::#kind,
+                description: ::std::string::String::from(#description),
+                subscribes: ::std::vec![#(::std::string::String::from(#subscribes)),*],
+                config_schema: ::std::string::String::from(#schema),
+                default_fuel: #fuel,
+            }
+        }
+    }
+}
+
+/// The `wit-bindgen` invocation generating the exports of `world`, reusing
+/// the SDK's types and imports.
+fn bindings(world: &str) -> TokenStream2 {
+    quote! {
+        ::vigil_sdk::__private::wit_bindgen::generate!({
+            inline: #WIT,
+            world: #world,
+            with: {
+                "vigil:plugin/types@0.1.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.1.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.1.0": ::vigil_sdk::wit::vigil::plugin::history,
+            },
+            runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
+        });
+    }
+}
+
+/// One plugin kind exported from a function.
+struct FnKind {
+    /// The world and `PluginKind` variant.
+    world: &'static str,
+    kind: &'static str,
+    /// The exported interface (module under `exports::vigil::plugin`) and function.
+    interface: &'static str,
+    export: &'static str,
+    /// The parameters the function takes, by reference, and what it returns.
+    params: &'static [&'static str],
+    returns: &'static str,
+}
+
+const SCORER: FnKind = FnKind {
+    world: "scorer",
+    kind: "Scorer",
+    interface: "scoring",
+    export: "score",
+    params: &["Context"],
+    returns: "ScoreCard",
+};
+const TRIGGER: FnKind = FnKind {
+    world: "trigger",
+    kind: "Trigger",
+    interface: "triggering",
+    export: "evaluate",
+    params: &["Context"],
+    returns: "Vec<Signal>",
+};
+const CONDITION: FnKind = FnKind {
+    world: "condition",
+    kind: "Condition",
+    interface: "conditioning",
+    export: "check",
+    params: &["Context", "Signal"],
+    returns: "Verdict",
+};
+const ACTION: FnKind = FnKind {
+    world: "action",
+    kind: "Action",
+    interface: "planning",
+    export: "plan",
+    params: &["Context", "Signal", "Verdict"],
+    returns: "Vec<Intent>",
+};
+
+fn signature(kind: &FnKind) -> String {
+    let params: Vec<String> = kind.params.iter().map(|p| format!("&{p}")).collect();
+    format!(
+        "fn({}) -> Result<{}, PluginError>",
+        params.join(", "),
+        kind.returns
+    )
+}
+
+fn check_fn(kind: &FnKind, item: &ItemFn) -> syn::Result<()> {
+    let sig = &item.sig;
+    let expected = signature(kind);
+    if let Some(asyncness) = sig.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span(),
+            format!("a {} is not async; expected `{expected}`", kind.world),
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            format!("a {} takes no generic parameters; expected `{expected}`", kind.world),
+        ));
+    }
+    if sig.inputs.len() != kind.params.len() {
+        return Err(syn::Error::new(
+            sig.inputs.span(),
+            format!(
+                "a {} takes {} parameter(s); expected `{expected}`",
+                kind.world,
+                kind.params.len()
+            ),
+        ));
+    }
+    for (arg, param) in sig.inputs.iter().zip(kind.params) {
+        let by_reference = match arg {
+            FnArg::Typed(typed) => matches!(*typed.ty, Type::Reference(_)),
+            FnArg::Receiver(_) => false,
+        };
+        if !by_reference {
+            return Err(syn::Error::new(
+                arg.span(),
+                format!("this parameter must be `&{param}`; expected `{expected}`"),
+            ));
+        }
+    }
+    if let ReturnType::Default = sig.output {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!("a {} returns a result; expected `{expected}`", kind.world),
+        ));
+    }
+    Ok(())
+}
+
+fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = match Options::parse(attr) {
+        Ok(options) => options,
+        Err(error) => return error.to_compile_error().into(),
+    };
+    let item: ItemFn = match syn::parse(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let item = TokenStream2::from(item);
+            let message = format!(
+                "#[vigil_sdk::{}] goes on a function `{}`",
+                kind.world,
+                signature(kind)
+            );
+            return syn::Error::new(item.span(), message)
+                .to_compile_error()
+                .into();
+        }
+    };
+    if let Err(error) = check_fn(kind, &item) {
+        let error = error.to_compile_error();
+        return quote!(#error #item).into();
+    }
+    let function = &item.sig.ident;
+    let interface = format_ident!("{}", kind.interface);
+    let export = format_ident!("{}", kind.export);
+    let bindings = bindings(kind.world);
+    let describe = options.describe(kind.kind);
+    let (params, args): (Vec<TokenStream2>, Vec<TokenStream2>) = kind
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| {
+            let name = format_ident!("arg{i}");
+            let ty = format_ident!("{ty}");
+            (quote!(#name: ::vigil_sdk::#ty), quote!(&#name))
+        })
+        .unzip();
+    let returns: Type = match syn::parse_str(kind.returns) {
+        Ok(ty) => ty,
+        Err(error) => return error.to_compile_error().into(),
+    };
+    let module = format_ident!("__vigil_export_{}", function);
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        #[allow(missing_docs, unused, clippy::all, unsafe_code)]
+        mod #module {
+            use ::vigil_sdk::*;
+            #bindings
+
+            struct VigilPlugin;
+
+            impl exports::vigil::plugin::meta::Guest for VigilPlugin {
+                fn describe() -> ::vigil_sdk::PluginInfo {
+                    #describe
+                }
+            }
+
+            impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
+                fn #export(#(#params),*) -> ::std::result::Result<#returns, ::vigil_sdk::PluginError> {
+                    super::#function(#(#args),*)
+                }
+            }
+
+            // Natively the glue is type-checked but exports nothing, so plugin
+            // crates also build as native libraries for unit tests.
+            #[cfg(target_arch = "wasm32")]
+            export!(VigilPlugin);
+        }
+    }
+    .into()
+}
+
+/// Exports `fn(&Context) -> Result<ScoreCard, PluginError>` as a scorer.
+#[proc_macro_attribute]
+pub fn scorer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    export_fn(&SCORER, attr, item)
+}
+
+/// Exports `fn(&Context) -> Result<Vec<Signal>, PluginError>` as a trigger.
+#[proc_macro_attribute]
+pub fn trigger(attr: TokenStream, item: TokenStream) -> TokenStream {
+    export_fn(&TRIGGER, attr, item)
+}
+
+/// Exports `fn(&Context, &Signal) -> Result<Verdict, PluginError>` as a condition.
+#[proc_macro_attribute]
+pub fn condition(attr: TokenStream, item: TokenStream) -> TokenStream {
+    export_fn(&CONDITION, attr, item)
+}
+
+/// Exports `fn(&Context, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>`
+/// as an action.
+#[proc_macro_attribute]
+pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
+    export_fn(&ACTION, attr, item)
+}
+
+/// Exports the type of an `impl vigil_sdk::Playbook for T` block as a playbook.
+#[proc_macro_attribute]
+pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = match Options::parse(attr) {
+        Ok(options) => options,
+        Err(error) => return error.to_compile_error().into(),
+    };
+    let usage = "#[vigil_sdk::playbook] goes on an `impl vigil_sdk::Playbook for YourType` block";
+    let item: ItemImpl = match syn::parse(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let item = TokenStream2::from(item);
+            return syn::Error::new(item.span(), usage).to_compile_error().into();
+        }
+    };
+    let implements_playbook = item
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .is_some_and(|segment| segment.ident == "Playbook");
+    if !implements_playbook {
+        let error = syn::Error::new(item.self_ty.span(), usage).to_compile_error();
+        return quote!(#error #item).into();
+    }
+    let self_ty = &item.self_ty;
+    let bindings = bindings("playbook");
+    let describe = options.describe("Playbook");
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        #[allow(missing_docs, unused, clippy::all, unsafe_code)]
+        mod __vigil_export_playbook {
+            use ::vigil_sdk::*;
+            #bindings
+
+            struct VigilPlugin;
+            type Target = super::#self_ty;
+
+            impl exports::vigil::plugin::meta::Guest for VigilPlugin {
+                fn describe() -> ::vigil_sdk::PluginInfo {
+                    #describe
+                }
+            }
+
+            impl exports::vigil::plugin::triggering::Guest for VigilPlugin {
+                fn evaluate(ctx: Context) -> ::std::result::Result<::std::vec::Vec<Signal>, PluginError> {
+                    <Target as ::vigil_sdk::Playbook>::evaluate(&ctx)
+                }
+            }
+
+            impl exports::vigil::plugin::conditioning::Guest for VigilPlugin {
+                fn check(ctx: Context, signal: Signal) -> ::std::result::Result<Verdict, PluginError> {
+                    <Target as ::vigil_sdk::Playbook>::check(&ctx, &signal)
+                }
+            }
+
+            impl exports::vigil::plugin::planning::Guest for VigilPlugin {
+                fn plan(ctx: Context, signal: Signal, verdict: Verdict) -> ::std::result::Result<::std::vec::Vec<Intent>, PluginError> {
+                    <Target as ::vigil_sdk::Playbook>::plan(&ctx, &signal, &verdict)
+                }
+            }
+
+            // Natively the glue is type-checked but exports nothing, so plugin
+            // crates also build as native libraries for unit tests.
+            #[cfg(target_arch = "wasm32")]
+            export!(VigilPlugin);
+        }
+    }
+    .into()
+}
+

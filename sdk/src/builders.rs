@@ -1,0 +1,278 @@
+//! Builders for score cards, signals and intents, and the standard bands.
+
+use crate::{
+    Channel, Context, Escalate, EscalationLevel, Factor, Freeze, Intent, IntentKind, Notify, Rag,
+    Schedule, ScoreCard, Severity, Signal, Task, Timestamp, Timing, Webhook,
+};
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// `part / whole` as a ratio, 0 when `whole` is 0.
+pub fn ratio(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / f64::from(whole)
+    }
+}
+
+/// The health bands: Critical < 30, Declining 30–50, Stable 50–70,
+/// Optimal > 70; read as Red below 50, Yellow from 50 to 70, Green above 70.
+pub fn health_band(value: f64) -> (&'static str, Rag) {
+    if value < 30.0 {
+        ("critical", Rag::Red)
+    } else if value < 50.0 {
+        ("declining", Rag::Red)
+    } else if value <= 70.0 {
+        ("stable", Rag::Yellow)
+    } else {
+        ("optimal", Rag::Green)
+    }
+}
+
+/// The lead bands: hot from 70, warm from 40, cold below 40.
+pub fn lead_band(value: f64) -> (&'static str, Rag) {
+    if value >= 70.0 {
+        ("hot", Rag::Green)
+    } else if value >= 40.0 {
+        ("warm", Rag::Yellow)
+    } else {
+        ("cold", Rag::Red)
+    }
+}
+
+/// Builds a [`ScoreCard`] from weighted factors, so that the contributions
+/// always add up to the value.
+#[derive(Debug, Clone)]
+pub struct ScoreCardBuilder {
+    name: String,
+    factors: Vec<Factor>,
+}
+
+impl ScoreCardBuilder {
+    /// Starts a card for the score called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            factors: Vec::new(),
+        }
+    }
+
+    /// Adds a factor: its `weight` (0–1), its `raw` input, its normalised
+    /// `value` (clamped to 0–100) and a note. Its contribution is
+    /// `weight * value`.
+    pub fn factor(
+        mut self,
+        name: impl Into<String>,
+        weight: f64,
+        raw: f64,
+        value: f64,
+        note: impl Into<String>,
+    ) -> Self {
+        let value = clamp_score(value);
+        self.factors.push(Factor {
+            name: name.into(),
+            weight,
+            raw,
+            value,
+            contribution: weight * value,
+            note: note.into(),
+        });
+        self
+    }
+
+    /// Finishes the card: the value is the sum of the contributions (clamped
+    /// to 0–100) and `band` names its band.
+    pub fn build(self, band: impl Fn(f64) -> (&'static str, Rag)) -> ScoreCard {
+        let value = clamp_score(self.factors.iter().map(|f| f.contribution).sum());
+        let (band, rag) = band(value);
+        ScoreCard {
+            name: self.name,
+            value,
+            band: band.to_string(),
+            rag,
+            factors: self.factors,
+        }
+    }
+}
+
+fn clamp_score(value: f64) -> f64 {
+    if value.is_nan() {
+        0.0
+    } else {
+        value.clamp(0.0, 100.0)
+    }
+}
+
+/// Builds a [`Signal`]; the dedup key defaults to `<account>:<name>` and the
+/// cooldown to 24 hours.
+#[derive(Debug, Clone)]
+pub struct SignalBuilder {
+    signal: Signal,
+}
+
+impl SignalBuilder {
+    /// Starts a signal called `name` for the account in `ctx`.
+    pub fn new(ctx: &Context, name: &str, severity: Severity, reason: impl Into<String>) -> Self {
+        Self {
+            signal: Signal {
+                name: name.to_string(),
+                severity,
+                reason: reason.into(),
+                dedup_key: format!("{}:{name}", ctx.account.id),
+                cooldown_secs: 24 * 3600,
+            },
+        }
+    }
+
+    /// Sets the dedup key.
+    pub fn dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.signal.dedup_key = key.into();
+        self
+    }
+
+    /// Sets the cooldown in hours.
+    pub fn cooldown_hours(mut self, hours: u32) -> Self {
+        self.signal.cooldown_secs = hours.saturating_mul(3600);
+        self
+    }
+
+    /// Finishes the signal.
+    pub fn build(self) -> Signal {
+        self.signal
+    }
+}
+
+impl Timing {
+    /// The latest moment an intent in this bucket is due, from `now`:
+    /// immediate 1 hour, short-term 24 hours, medium-term 7 days,
+    /// long-term 4 weeks.
+    pub fn due_from(self, now: Timestamp) -> Timestamp {
+        let window = match self {
+            Timing::Immediate => HOUR_MS,
+            Timing::ShortTerm => DAY_MS,
+            Timing::MediumTerm => 7 * DAY_MS,
+            Timing::LongTerm => 28 * DAY_MS,
+        };
+        now.saturating_add(window)
+    }
+}
+
+/// Builds the [`Intent`]s for one signal: every intent gets the timing
+/// bucket given here and an idempotency key derived from the account, the
+/// signal's dedup key, the evaluation day and what the intent does, so that
+/// replaying the same decision cannot act twice.
+#[derive(Debug, Clone)]
+pub struct IntentBuilder<'a> {
+    ctx: &'a Context,
+    signal: &'a Signal,
+    intents: Vec<Intent>,
+}
+
+impl<'a> IntentBuilder<'a> {
+    /// Starts planning for `signal` in `ctx`.
+    pub fn new(ctx: &'a Context, signal: &'a Signal) -> Self {
+        Self {
+            ctx,
+            signal,
+            intents: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, what: &str, timing: Timing, kind: IntentKind) {
+        let day = self.ctx.now.div_euclid(DAY_MS);
+        let idempotency_key = format!("{}:{}:{day}:{what}", self.ctx.account.id, self.signal.dedup_key);
+        self.intents.push(Intent {
+            idempotency_key,
+            timing,
+            kind,
+        });
+    }
+
+    /// Notifies `recipient` (a role: `csm`, `executive-sponsor`, ...).
+    pub fn notify(mut self, timing: Timing, channel: Channel, recipient: &str, template: &str) -> Self {
+        let summary = format!("{}: {}", self.ctx.account.name, self.signal.reason);
+        self.push(
+            &format!("notify:{recipient}:{template}"),
+            timing,
+            IntentKind::Notify(Notify {
+                channel,
+                recipient: recipient.to_string(),
+                template: template.to_string(),
+                summary,
+            }),
+        );
+        self
+    }
+
+    /// Creates a task for `assignee`, due at the end of the timing bucket.
+    pub fn task(mut self, timing: Timing, title: &str, assignee: &str) -> Self {
+        let due_at = timing.due_from(self.ctx.now);
+        self.push(
+            &format!("task:{title}"),
+            timing,
+            IntentKind::Task(Task {
+                title: title.to_string(),
+                assignee: assignee.to_string(),
+                due_at,
+            }),
+        );
+        self
+    }
+
+    /// Escalates to `level`, to be picked up by the end of the timing bucket.
+    pub fn escalate(mut self, timing: Timing, level: EscalationLevel) -> Self {
+        let due_at = timing.due_from(self.ctx.now);
+        let reason = self.signal.reason.clone();
+        self.push(
+            &format!("escalate:{level:?}"),
+            timing,
+            IntentKind::Escalate(Escalate {
+                level,
+                reason,
+                due_at,
+            }),
+        );
+        self
+    }
+
+    /// Schedules `what` at the end of the timing bucket.
+    pub fn schedule(mut self, timing: Timing, what: &str) -> Self {
+        let at = timing.due_from(self.ctx.now);
+        self.push(
+            &format!("schedule:{what}"),
+            timing,
+            IntentKind::Schedule(Schedule {
+                what: what.to_string(),
+                at,
+            }),
+        );
+        self
+    }
+
+    /// Calls the webhook connector named `connector` with a JSON `body`.
+    pub fn webhook(mut self, timing: Timing, connector: &str, body: String) -> Self {
+        self.push(
+            &format!("webhook:{connector}"),
+            timing,
+            IntentKind::Webhook(Webhook {
+                connector: connector.to_string(),
+                body,
+            }),
+        );
+        self
+    }
+
+    /// Freezes the account until the issue is resolved.
+    pub fn freeze(mut self, timing: Timing) -> Self {
+        let reason = self.signal.reason.clone();
+        self.push("freeze", timing, IntentKind::Freeze(Freeze { reason }));
+        self
+    }
+
+    /// Finishes planning.
+    pub fn build(self) -> Vec<Intent> {
+        self.intents
+    }
+}

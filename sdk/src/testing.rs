@@ -1,0 +1,320 @@
+//! Native test helpers: build accounts, events and contexts, install a metric
+//! history and configuration, and call plugin functions without Wasm.
+//!
+//! ```
+//! use vigil_sdk::testing::{AccountBuilder, ContextBuilder, History};
+//!
+//! let ctx = ContextBuilder::new(AccountBuilder::new("acme").seats(100, 20).build())
+//!     .event("usage.daily", "{}")
+//!     .build();
+//! History::new(ctx.now).sample("logins", 3, 40.0).install();
+//! assert_eq!(vigil_sdk::window("logins", 7, 0).sum, 40.0);
+//! ```
+
+// Compiled to Wasm, plugins read the host instead of these fixtures.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code))]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::{
+    Account, Attribute, Context, Event, Industry, LogLevel, MetricWindow, ScoreCard, ScoreSummary,
+    Tier, Timestamp,
+};
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The evaluation time the builders use unless told otherwise:
+/// 2026-06-01T00:00:00Z.
+pub const DEFAULT_NOW: Timestamp = 1_780_272_000_000;
+
+/// `n` days in milliseconds.
+pub fn days(n: i64) -> i64 {
+    n * DAY_MS
+}
+
+/// Builds an [`Account`] with sensible defaults (Mid-Market, technology,
+/// 100 seats, 80 active users).
+#[derive(Debug, Clone)]
+pub struct AccountBuilder {
+    account: Account,
+}
+
+impl AccountBuilder {
+    /// Starts an account with id and name `id`.
+    pub fn new(id: &str) -> Self {
+        Self {
+            account: Account {
+                id: id.to_string(),
+                name: id.to_string(),
+                tier: Tier::MidMarket,
+                industry: Industry::Technology,
+                licensed_seats: 100,
+                active_users: 80,
+                arr: 120_000,
+                contract_start: None,
+                renewal_date: None,
+                attributes: Vec::new(),
+            },
+        }
+    }
+
+    /// Sets the display name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.account.name = name.to_string();
+        self
+    }
+
+    /// Sets the tier.
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.account.tier = tier;
+        self
+    }
+
+    /// Sets the industry.
+    pub fn industry(mut self, industry: Industry) -> Self {
+        self.account.industry = industry;
+        self
+    }
+
+    /// Sets licensed seats and active users.
+    pub fn seats(mut self, licensed: u32, active: u32) -> Self {
+        self.account.licensed_seats = licensed;
+        self.account.active_users = active;
+        self
+    }
+
+    /// Sets the annual recurring revenue.
+    pub fn arr(mut self, arr: u64) -> Self {
+        self.account.arr = arr;
+        self
+    }
+
+    /// Sets the renewal date.
+    pub fn renews_at(mut self, at: Timestamp) -> Self {
+        self.account.renewal_date = Some(at);
+        self
+    }
+
+    /// Sets the contract start date.
+    pub fn started_at(mut self, at: Timestamp) -> Self {
+        self.account.contract_start = Some(at);
+        self
+    }
+
+    /// Adds a custom attribute.
+    pub fn attribute(mut self, key: &str, value: &str) -> Self {
+        self.account.attributes.push(Attribute {
+            key: key.to_string(),
+            value: value.to_string(),
+        });
+        self
+    }
+
+    /// Finishes the account.
+    pub fn build(self) -> Account {
+        self.account
+    }
+}
+
+/// Builds a [`Context`] around an account: an event (kind `test` by
+/// default), the evaluation time ([`DEFAULT_NOW`] by default) and the scores
+/// computed so far.
+#[derive(Debug, Clone)]
+pub struct ContextBuilder {
+    ctx: Context,
+}
+
+impl ContextBuilder {
+    /// Starts a context for `account`.
+    pub fn new(account: Account) -> Self {
+        let event = Event {
+            id: format!("{}-evt-1", account.id),
+            account_id: account.id.clone(),
+            kind: "test".to_string(),
+            occurred_at: DEFAULT_NOW,
+            payload: "{}".to_string(),
+        };
+        Self {
+            ctx: Context {
+                account,
+                event,
+                now: DEFAULT_NOW,
+                scores: Vec::new(),
+            },
+        }
+    }
+
+    /// Sets the triggering event's kind and JSON payload.
+    pub fn event(mut self, kind: &str, payload: &str) -> Self {
+        self.ctx.event.kind = kind.to_string();
+        self.ctx.event.payload = payload.to_string();
+        self
+    }
+
+    /// Sets the evaluation time (and the event's time).
+    pub fn now(mut self, now: Timestamp) -> Self {
+        self.ctx.now = now;
+        self.ctx.event.occurred_at = now;
+        self
+    }
+
+    /// Adds a score computed earlier in the evaluation.
+    pub fn score(mut self, card: &ScoreCard) -> Self {
+        self.ctx.scores.push(ScoreSummary {
+            name: card.name.clone(),
+            value: card.value,
+            band: card.band.clone(),
+            rag: card.rag,
+        });
+        self
+    }
+
+    /// Adds a score by name and value, with the health bands.
+    pub fn score_value(mut self, name: &str, value: f64) -> Self {
+        let (band, rag) = crate::health_band(value);
+        self.ctx.scores.push(ScoreSummary {
+            name: name.to_string(),
+            value,
+            band: band.to_string(),
+            rag,
+        });
+        self
+    }
+
+    /// Finishes the context.
+    pub fn build(self) -> Context {
+        self.ctx
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Fixture {
+    now: Timestamp,
+    samples: BTreeMap<String, Vec<(Timestamp, f64)>>,
+    config: BTreeMap<String, String>,
+    logs: Vec<(LogLevel, String)>,
+}
+
+thread_local! {
+    static FIXTURE: RefCell<Fixture> = RefCell::new(Fixture { now: DEFAULT_NOW, ..Fixture::default() });
+}
+
+/// The metric history a natively tested plugin sees through
+/// [`crate::window`]. Install it on the test's thread before calling the
+/// plugin function.
+#[derive(Debug, Clone)]
+pub struct History {
+    now: Timestamp,
+    samples: BTreeMap<String, Vec<(Timestamp, f64)>>,
+    config: BTreeMap<String, String>,
+}
+
+impl History {
+    /// An empty history as seen at `now` (the context's evaluation time).
+    pub fn new(now: Timestamp) -> Self {
+        Self {
+            now,
+            samples: BTreeMap::new(),
+            config: BTreeMap::new(),
+        }
+    }
+
+    /// Records `value` for `metric`, `days_ago` days before `now`.
+    pub fn sample(mut self, metric: &str, days_ago: i64, value: f64) -> Self {
+        self.samples
+            .entry(metric.to_string())
+            .or_default()
+            .push((self.now - days(days_ago), value));
+        self
+    }
+
+    /// Records `value` for `metric` on each of the days
+    /// `from_days_ago..to_days_ago` (a daily series).
+    pub fn daily(mut self, metric: &str, from_days_ago: i64, to_days_ago: i64, value: f64) -> Self {
+        for d in from_days_ago..to_days_ago {
+            self = self.sample(metric, d, value);
+        }
+        self
+    }
+
+    /// Sets a configuration value the plugin reads with [`crate::config`].
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Makes this history (and configuration) the one the plugin sees on
+    /// this thread, and clears the captured log.
+    pub fn install(self) {
+        FIXTURE.with(|f| {
+            *f.borrow_mut() = Fixture {
+                now: self.now,
+                samples: self.samples,
+                config: self.config,
+                logs: Vec::new(),
+            }
+        });
+    }
+}
+
+/// The log lines the plugin wrote on this thread since the last install.
+pub fn logs() -> Vec<(LogLevel, String)> {
+    FIXTURE.with(|f| f.borrow().logs.clone())
+}
+
+pub(crate) fn record_log(level: LogLevel, message: &str) {
+    FIXTURE.with(|f| f.borrow_mut().logs.push((level, message.to_string())));
+}
+
+pub(crate) fn fixture_config(key: &str) -> Option<String> {
+    FIXTURE.with(|f| f.borrow().config.get(key).cloned())
+}
+
+pub(crate) fn fixture_window(metric: &str, days_len: u32, offset_days: u32) -> MetricWindow {
+    FIXTURE.with(|f| {
+        let f = f.borrow();
+        let samples = f.samples.get(metric).map(Vec::as_slice).unwrap_or_default();
+        aggregate_window(samples, f.now, days_len, offset_days)
+    })
+}
+
+/// Aggregates time-ordered-or-not `(timestamp, value)` samples over the
+/// window `(now - (offset + days), now - offset]` in days, as the host does.
+pub fn aggregate_window(
+    samples: &[(Timestamp, f64)],
+    now: Timestamp,
+    days_len: u32,
+    offset_days: u32,
+) -> MetricWindow {
+    let end = now - days(i64::from(offset_days));
+    let start = end - days(i64::from(days_len));
+    let mut in_window: Vec<(Timestamp, f64)> = samples
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t > start && *t <= end)
+        .collect();
+    in_window.sort_by_key(|(t, _)| *t);
+    let mut w = MetricWindow {
+        count: 0,
+        sum: 0.0,
+        min: 0.0,
+        max: 0.0,
+        first: 0.0,
+        last: 0.0,
+    };
+    for (i, (_, v)) in in_window.iter().enumerate() {
+        if i == 0 {
+            w.min = *v;
+            w.max = *v;
+            w.first = *v;
+        }
+        w.count += 1;
+        w.sum += v;
+        w.min = w.min.min(*v);
+        w.max = w.max.max(*v);
+        w.last = *v;
+    }
+    w
+}
