@@ -5,8 +5,29 @@ use crate::{
     Schedule, ScoreCard, Severity, Signal, Task, Timestamp, Timing, Webhook,
 };
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The stable name of a channel: `email`, `chat`, `sms`, `in-app`.
+pub fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email",
+        Channel::Chat => "chat",
+        Channel::Sms => "sms",
+        Channel::InApp => "in-app",
+    }
+}
+
+/// The stable name of an escalation level: `l1`, `l2`, `l3`.
+pub fn level_name(level: EscalationLevel) -> &'static str {
+    match level {
+        EscalationLevel::L1 => "l1",
+        EscalationLevel::L2 => "l2",
+        EscalationLevel::L3 => "l3",
+    }
+}
 
 /// `part / whole` as a ratio, 0 when `whole` is 0.
 pub fn ratio(part: u32, whole: u32) -> f64 {
@@ -182,7 +203,15 @@ impl<'a> IntentBuilder<'a> {
 
     fn push(&mut self, what: &str, timing: Timing, kind: IntentKind) {
         let day = self.ctx.now.div_euclid(DAY_MS);
-        let idempotency_key = format!("{}:{}:{day}:{what}", self.ctx.account.id, self.signal.dedup_key);
+        let account = &self.ctx.account.id;
+        let dedup = &self.signal.dedup_key;
+        // Keys are built from stable names only (never `Debug` output), so
+        // they stay the same across SDK and toolchain upgrades.
+        let idempotency_key = if dedup.starts_with(&format!("{account}:")) {
+            format!("{dedup}:{day}:{what}")
+        } else {
+            format!("{account}:{dedup}:{day}:{what}")
+        };
         self.intents.push(Intent {
             idempotency_key,
             timing,
@@ -191,10 +220,16 @@ impl<'a> IntentBuilder<'a> {
     }
 
     /// Notifies `recipient` (a role: `csm`, `executive-sponsor`, ...).
-    pub fn notify(mut self, timing: Timing, channel: Channel, recipient: &str, template: &str) -> Self {
+    pub fn notify(
+        mut self,
+        timing: Timing,
+        channel: Channel,
+        recipient: &str,
+        template: &str,
+    ) -> Self {
         let summary = format!("{}: {}", self.ctx.account.name, self.signal.reason);
         self.push(
-            &format!("notify:{recipient}:{template}"),
+            &format!("notify:{}:{recipient}:{template}", channel_name(channel)),
             timing,
             IntentKind::Notify(Notify {
                 channel,
@@ -226,7 +261,7 @@ impl<'a> IntentBuilder<'a> {
         let due_at = timing.due_from(self.ctx.now);
         let reason = self.signal.reason.clone();
         self.push(
-            &format!("escalate:{level:?}"),
+            &format!("escalate:{}", level_name(level)),
             timing,
             IntentKind::Escalate(Escalate {
                 level,
@@ -269,6 +304,12 @@ impl<'a> IntentBuilder<'a> {
         let reason = self.signal.reason.clone();
         self.push("freeze", timing, IntentKind::Freeze(Freeze { reason }));
         self
+    }
+
+    /// Applies `plan` only when `condition` holds, for rules such as
+    /// "notify the executive sponsor only for Enterprise accounts".
+    pub fn when(self, condition: bool, plan: impl FnOnce(Self) -> Self) -> Self {
+        if condition { plan(self) } else { self }
     }
 
     /// Finishes planning.

@@ -50,12 +50,15 @@ pub mod wit {
 pub use wit::vigil::plugin::history::MetricWindow;
 pub use wit::vigil::plugin::host::LogLevel;
 pub use wit::vigil::plugin::types::{
-    Account, Attribute, Channel, Context, EscalationLevel, Escalate, Event, Factor, Freeze,
+    Account, Attribute, Channel, Context, Escalate, EscalationLevel, Event, Factor, Freeze,
     Industry, Intent, IntentKind, Notify, PluginError, PluginInfo, PluginKind, Rag, Schedule,
     ScoreCard, ScoreSummary, Severity, Signal, Task, Tier, Timestamp, Timing, Verdict, Webhook,
 };
 
-pub use builders::{IntentBuilder, ScoreCardBuilder, SignalBuilder, health_band, lead_band, ratio};
+pub use builders::{
+    DAY_MS, HOUR_MS, IntentBuilder, ScoreCardBuilder, SignalBuilder, channel_name, health_band,
+    lead_band, level_name, ratio,
+};
 pub use env::{config, log, window};
 
 /// Exports a function `fn(&Context) -> Result<ScoreCard, PluginError>` as a
@@ -93,10 +96,10 @@ pub trait Playbook {
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Account, Channel, Context, EscalationLevel, Event, Industry, Intent, IntentBuilder,
-        IntentKind, MetricWindow, Playbook, PluginError, Rag, ScoreCard, ScoreCardBuilder,
-        Severity, Signal, SignalBuilder, Tier, Timing, Verdict, config, health_band, lead_band,
-        log, ratio, window,
+        Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HOUR_MS, Industry,
+        Intent, IntentBuilder, IntentKind, LogLevel, MetricWindow, Playbook, PluginError, Rag,
+        ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tier, Timestamp, Timing,
+        Verdict, config, health_band, lead_band, log, ratio, window,
     };
 }
 

@@ -38,7 +38,11 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
 
     let recent_logins = window("logins", 30, 0);
     let earlier_logins = window("logins", 30, 30);
-    let (login_change, login_reading, login_note) = login_trend(recent_logins.sum, earlier_logins.sum, earlier_logins.is_empty());
+    let (login_change, login_reading, login_note) = login_trend(
+        recent_logins.sum,
+        earlier_logins.sum,
+        earlier_logins.is_empty(),
+    );
 
     let tickets = window("support.ticket.opened", 30, 0).count;
     let tickets_per_100_seats = f64::from(tickets) * 100.0 / f64::from(account.licensed_seats);
@@ -49,7 +53,11 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
     let (sentiment_raw, sentiment_reading, sentiment_note) = sentiment_factor(nps, sentiment);
 
     let overdue_days = window("payment-days-overdue", 90, 0);
-    let overdue = if overdue_days.is_empty() { 0.0 } else { overdue_days.last.max(0.0) };
+    let overdue = if overdue_days.is_empty() {
+        0.0
+    } else {
+        overdue_days.last.max(0.0)
+    };
     let payment_reading = 100.0 - overdue * 100.0 / 60.0;
 
     Ok(ScoreCardBuilder::new("health")
@@ -58,7 +66,10 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
             0.30,
             usage,
             usage_reading,
-            format!("{} of {} licensed seats active", account.active_users, account.licensed_seats),
+            format!(
+                "{} of {} licensed seats active",
+                account.active_users, account.licensed_seats
+            ),
         )
         .factor("login-trend", 0.20, login_change, login_reading, login_note)
         .factor(
@@ -68,7 +79,13 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
             support_reading,
             format!("{tickets} tickets opened in 30 days"),
         )
-        .factor("sentiment", 0.20, sentiment_raw, sentiment_reading, sentiment_note)
+        .factor(
+            "sentiment",
+            0.20,
+            sentiment_raw,
+            sentiment_reading,
+            sentiment_note,
+        )
         .factor(
             "payment-health",
             0.15,
@@ -92,7 +109,11 @@ fn login_trend(recent: f64, earlier: f64, no_earlier_history: bool) -> (f64, f64
         return (0.0, NEUTRAL, "no login history yet".to_string());
     }
     let change = recent / earlier - 1.0;
-    let reading = if change >= 0.0 { 75.0 + change * 100.0 } else { 75.0 + change * 150.0 };
+    let reading = if change >= 0.0 {
+        75.0 + change * 100.0
+    } else {
+        75.0 + change * 150.0
+    };
     let note = format!("logins {:+.0}% vs the previous 30 days", change * 100.0);
     (change, reading, note)
 }
@@ -102,7 +123,11 @@ fn sentiment_factor(nps: Option<f64>, sentiment: Option<f64>) -> (f64, f64, Stri
     match (nps, sentiment) {
         (Some(rating), Some(s)) => {
             let reading = (rating * 10.0 + (s + 1.0) * 50.0) / 2.0;
-            (rating, reading, format!("NPS rating {rating:.1}, sentiment {s:+.2}"))
+            (
+                rating,
+                reading,
+                format!("NPS rating {rating:.1}, sentiment {s:+.2}"),
+            )
         }
         (Some(rating), None) => (rating, rating * 10.0, format!("NPS rating {rating:.1}")),
         (None, Some(s)) => (s, (s + 1.0) * 50.0, format!("sentiment {s:+.2}")),
@@ -211,7 +236,9 @@ mod tests {
     #[test]
     fn payment_sixty_days_overdue_reads_zero() {
         let ctx = ctx(100, 80);
-        History::new(ctx.now).sample("payment-days-overdue", 1, 60.0).install();
+        History::new(ctx.now)
+            .sample("payment-days-overdue", 1, 60.0)
+            .install();
         assert_eq!(factor(&score(&ctx).unwrap(), "payment-health").value, 0.0);
     }
 

@@ -59,7 +59,8 @@ impl Options {
                 for element in array.elems {
                     match element {
                         Expr::Lit(syn::ExprLit {
-                            lit: Lit::Str(kind), ..
+                            lit: Lit::Str(kind),
+                            ..
                         }) => options.subscribes.push(kind),
                         other => {
                             return Err(syn::Error::new(
@@ -201,7 +202,10 @@ fn check_fn(kind: &FnKind, item: &ItemFn) -> syn::Result<()> {
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new(
             sig.generics.span(),
-            format!("a {} takes no generic parameters; expected `{expected}`", kind.world),
+            format!(
+                "a {} takes no generic parameters; expected `{expected}`",
+                kind.world
+            ),
         ));
     }
     if sig.inputs.len() != kind.params.len() {
@@ -347,7 +351,9 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(item) => item,
         Err(_) => {
             let item = TokenStream2::from(item);
-            return syn::Error::new(item.span(), usage).to_compile_error().into();
+            return syn::Error::new(item.span(), usage)
+                .to_compile_error()
+                .into();
         }
     };
     let implements_playbook = item
@@ -406,4 +412,3 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     .into()
 }
-

@@ -1,0 +1,351 @@
+//! The Wasm runtime: one engine for all plugins, a linker that provides the
+//! vigil imports and a WASI that grants nothing, load-time checks, and calls
+//! run under fuel, an epoch deadline and a memory cap.
+
+pub mod bindings;
+mod cache;
+pub mod limits;
+pub mod output;
+mod plugin;
+mod state;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use bindings::types::{PluginInfo, PluginKind};
+pub use cache::ComponentCache;
+pub use limits::Limits;
+pub use plugin::{
+    CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, Outcome, Plugin,
+};
+use state::PluginState;
+
+/// How often the epoch advances; the deadline is counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The WASI interfaces a Rust `std` guest imports even when it does no I/O.
+/// They are linked with a context that grants nothing and reads the
+/// evaluation time; everything else is refused at load.
+const ALLOWED_WASI: &[&str] = &[
+    "wasi:io/poll",
+    "wasi:io/error",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// The contract interfaces a plugin may import.
+const ALLOWED_VIGIL: &[&str] = &[
+    "vigil:plugin/types",
+    "vigil:plugin/host",
+    "vigil:plugin/history",
+];
+
+/// The contract versions this host loads.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// Why a component was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a valid WebAssembly component.
+    #[error("not a valid WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component imports something vigil does not provide.
+    #[error("component imports `{import}`, which vigil does not provide: {reason}")]
+    ForbiddenImport {
+        /// The full import name, with its version.
+        import: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The component exports no vigil world.
+    #[error(
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.1.0` and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        exports.join(", ")
+    )]
+    NoVigilWorld {
+        /// What it exports instead.
+        exports: Vec<String>,
+    },
+    /// The component was built against a contract version this host does not load.
+    #[error("component targets vigil:plugin@{found}; this host loads {}", SUPPORTED_CONTRACTS.join(", "))]
+    UnsupportedContract {
+        /// The version it targets.
+        found: String,
+    },
+    /// The component's imports could not be satisfied.
+    #[error("component could not be linked: {0}")]
+    Link(String),
+    /// `describe()` failed or returned something unusable.
+    #[error("describe() {0}")]
+    Describe(String),
+}
+
+/// The plugin host runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<PluginState>>,
+    limits: Limits,
+    cache: ComponentCache,
+    ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the Wasm runtime: {0}")]
+pub struct RuntimeError(String);
+
+impl Runtime {
+    /// Starts a runtime with `limits` and an in-memory component cache.
+    pub fn new(limits: Limits) -> Result<Self, RuntimeError> {
+        Self::with_cache(limits, ComponentCache::in_memory())
+    }
+
+    /// Starts a runtime with `limits` and the given component cache.
+    pub fn with_cache(limits: Limits, cache: ComponentCache) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config()).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let mut linker = Linker::<PluginState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
+            .map_err(|e| RuntimeError(format!("linking the vigil imports: {e:#}")))?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            limits,
+            cache,
+            ticker,
+        })
+    }
+
+    /// The limits plugin calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or fetches from the cache), checks and describes a
+    /// component, returning a plugin ready to call.
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        config: BTreeMap<String, String>,
+        mode: InstanceMode,
+    ) -> Result<Plugin, LoadError> {
+        let span = tracing::info_span!(
+            "vigil.runtime.load",
+            plugin = tracing::field::Empty,
+            digest = tracing::field::Empty
+        );
+        let _entered = span.enter();
+        let (digest, component) = self.cache.get_or_compile(&self.engine, bytes)?;
+        span.record("digest", digest.as_str());
+        let plugin = Plugin::load(
+            &self.engine,
+            &self.linker,
+            component,
+            digest,
+            Arc::new(config),
+            self.limits,
+            mode,
+        )?;
+        span.record("plugin", plugin.label());
+        Ok(plugin)
+    }
+
+    /// Everything `vigil plugin check` prints: world, contract, imports,
+    /// exports, `describe()`, or the reason the component would be refused.
+    pub fn inspect(&self, bytes: &[u8]) -> ComponentReport {
+        plugin::inspect(self, bytes)
+    }
+
+    pub(crate) fn cache(&self) -> &ComponentCache {
+        &self.cache
+    }
+
+    pub(crate) fn linker(&self) -> &Arc<Linker<PluginState>> {
+        &self.linker
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ticker_running(&self) -> bool {
+        !self.ticker.stop.load(Ordering::Relaxed)
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Synchronous calls only: component-model concurrency makes them slower.
+    config.concurrency_support(false);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    // Replays must be bit-exact: canonical NaNs, deterministic relaxed SIMD,
+    // and (threads are not compiled in) no threads.
+    config.cranelift_nan_canonicalization(true);
+    config.relaxed_simd_deterministic(true);
+    config.max_wasm_stack(1 << 20);
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(512)
+        .total_core_instances(2048)
+        .total_memories(512)
+        .total_tables(1024)
+        .max_memory_size(Limits::default().memory_bytes.max(256 << 20));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    config
+}
+
+/// Advances the engine's epoch so that epoch deadlines fire; stopped and
+/// joined when the runtime is dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("vigil-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self {
+            stop,
+            thread: Mutex::new(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut thread) = self.thread.lock()
+            && let Some(thread) = thread.take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Splits `wasi:io/poll@0.2.12` into (`wasi:io/poll`, `0.2.12`).
+fn split_version(name: &str) -> (&str, Option<&str>) {
+    match name.split_once('@') {
+        Some((base, version)) => (base, Some(version)),
+        None => (name, None),
+    }
+}
+
+/// Checks one import name against what vigil provides.
+fn check_import(name: &str) -> Result<(), LoadError> {
+    let (base, version) = split_version(name);
+    let refuse = |reason: &str| {
+        Err(LoadError::ForbiddenImport {
+            import: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if ALLOWED_VIGIL.contains(&base) {
+        return match version {
+            Some(v) if SUPPORTED_CONTRACTS.contains(&v) => Ok(()),
+            _ => refuse(&format!(
+                "this host provides the vigil contract at {}",
+                SUPPORTED_CONTRACTS.join(", ")
+            )),
+        };
+    }
+    if ALLOWED_WASI.contains(&base) {
+        return match version {
+            Some(v) if v.starts_with("0.2.") => Ok(()),
+            _ => refuse("vigil provides WASI 0.2 only"),
+        };
+    }
+    if base.starts_with("wasi:filesystem/") {
+        return refuse("plugins may not use the file system");
+    }
+    if base.starts_with("wasi:sockets/") {
+        return refuse("plugins may not use the network");
+    }
+    if base.starts_with("wasi:http/") {
+        return refuse("plugins may not make HTTP requests; return a webhook intent instead");
+    }
+    refuse(
+        "plugins may import only the vigil contract (host, history) and the deterministic WASI subset (io, clocks, random, cli stdio)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wasi_a_rust_guest_needs_is_allowed() {
+        for name in [
+            "wasi:io/poll@0.2.12",
+            "wasi:cli/environment@0.2.12",
+            "wasi:clocks/monotonic-clock@0.2.0",
+            "vigil:plugin/history@0.1.0",
+        ] {
+            assert_eq!(check_import(name), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn filesystem_sockets_http_and_unknown_imports_are_refused_by_name() {
+        for (name, reason) in [
+            ("wasi:filesystem/preopens@0.2.12", "file system"),
+            ("wasi:sockets/tcp@0.2.12", "network"),
+            ("wasi:http/outgoing-handler@0.2.0", "HTTP"),
+            ("acme:spy/exfiltrate", "only the vigil contract"),
+            ("vigil:plugin/history@9.0.0", "contract at"),
+        ] {
+            let error = check_import(name).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+            assert!(error.contains(reason), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_epoch_ticker_runs_while_the_runtime_lives() {
+        let runtime = Runtime::new(Limits::default()).unwrap();
+        assert!(runtime.ticker_running());
+    }
+}

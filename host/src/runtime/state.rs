@@ -1,0 +1,206 @@
+//! What a plugin's store holds: a WASI context that grants nothing, with a
+//! clock that reads the evaluation time and randomness seeded from the
+//! invocation; the memory limiter; and the data behind the host imports.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, LogLevel, MetricWindow};
+use super::limits::InstanceLimiter;
+use crate::history::MetricHistory;
+
+/// Bytes of a guest's stderr kept to explain a trap (a Rust panic message).
+const STDERR_CAPTURE_BYTES: usize = 4 << 10;
+
+/// The evaluation time, shared between the host and the WASI clocks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EvaluationClock(Arc<AtomicI64>);
+
+impl EvaluationClock {
+    pub(crate) fn set(&self, millis: i64) {
+        self.0.store(millis, Ordering::Relaxed);
+    }
+
+    fn millis(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl HostWallClock for EvaluationClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.millis()).unwrap_or(0))
+    }
+}
+
+impl HostMonotonicClock for EvaluationClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.millis())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000)
+    }
+}
+
+/// A random stream the host reseeds for every invocation, so that a plugin
+/// which asks for randomness still gives the same output for the same input.
+#[derive(Debug, Clone)]
+pub(crate) struct InvocationRng(Arc<Mutex<ChaCha8Rng>>);
+
+impl InvocationRng {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(0))))
+    }
+
+    pub(crate) fn reseed(&self, seed: [u8; 32]) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = ChaCha8Rng::from_seed(seed);
+    }
+}
+
+impl rand::TryRng for InvocationRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_next_u32()
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_next_u64()
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_fill_bytes(dst)
+    }
+}
+
+/// The store data of one plugin instance.
+pub(crate) struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: InstanceLimiter,
+    pub(crate) clock: EvaluationClock,
+    pub(crate) rng: InvocationRng,
+    stderr: MemoryOutputPipe,
+    /// `name@version`, on every log line.
+    plugin: Arc<str>,
+    config: Arc<BTreeMap<String, String>>,
+    /// The history of the account being evaluated, lent for one call.
+    pub(crate) history: MetricHistory,
+    pub(crate) now: i64,
+    pub(crate) log_bytes_left: usize,
+    pub(crate) log_lines_dropped: u32,
+}
+
+impl PluginState {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        memory_bytes: usize,
+    ) -> Self {
+        let clock = EvaluationClock::default();
+        let rng = InvocationRng::new();
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        // No preopens, no environment, no arguments, no network, no stdin:
+        // the builder grants nothing unless asked.
+        let wasi = WasiCtx::builder()
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .secure_random(rng.clone())
+            .insecure_random(rng.clone())
+            .insecure_random_seed(0)
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: InstanceLimiter::new(memory_bytes),
+            clock,
+            rng,
+            stderr,
+            plugin,
+            config,
+            history: MetricHistory::default(),
+            now: 0,
+            log_bytes_left: 0,
+            log_lines_dropped: 0,
+        }
+    }
+
+    /// The tail of what the guest wrote to stderr (a panic message).
+    pub(crate) fn stderr_tail(&self) -> String {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        let start = text.len().saturating_sub(512);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..].to_string()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::vigil::plugin::types::Host for PluginState {}
+
+impl bindings::vigil::plugin::host::Host for PluginState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        if message.len() > self.log_bytes_left {
+            self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
+            return;
+        }
+        self.log_bytes_left -= message.len();
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "vigil::plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "vigil::plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "vigil::plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "vigil::plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "vigil::plugin", plugin, "{message}"),
+        }
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl bindings::vigil::plugin::history::Host for PluginState {
+    fn window(&mut self, metric: String, days: u32, offset_days: u32) -> MetricWindow {
+        self.history.window(&metric, self.now, days, offset_days)
+    }
+}
