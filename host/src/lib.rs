@@ -1,7 +1,17 @@
 //! vigil-host: loads sandboxed Wasm plugins (scorers, triggers, conditions,
 //! actions, playbooks), runs events through them under fuel, time and memory
 //! limits, and acts on what they decide.
+//!
+//! - [`runtime`]: the engine, load-time checks, contained calls.
+//! - [`pipeline`]: scorers → triggers → policy → conditions → actions.
+//! - [`history`]: per-account metric history behind the `history` import.
+//! - [`plugin_dir`] and [`standard`]: where plugins come from.
+//! - [`demo`] and [`scaffold`]: `vigil demo` and `vigil plugin new`.
 
+pub mod demo;
 pub mod history;
+pub mod pipeline;
+pub mod plugin_dir;
 pub mod runtime;
+pub mod scaffold;
 pub mod standard;

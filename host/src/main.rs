@@ -1,1 +1,254 @@
-fn main() {}
+//! `vigil`: the command line of the vigil host.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use vigil_host::demo;
+use vigil_host::pipeline::{Pipeline, PluginSet};
+use vigil_host::plugin_dir::{load_directory, load_standard};
+use vigil_host::runtime::{InstanceMode, Limits, Runtime};
+use vigil_host::scaffold;
+
+/// vigil: a WebAssembly plugin-hosted automation runtime for customer-success
+/// and sales operations.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a portfolio from a fixed seed, run it through the plugins and
+    /// print a summary.
+    Demo {
+        /// Accounts to generate.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// The portfolio's seed: the same seed gives the same portfolio.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Load plugins from this directory instead of the embedded
+        /// standard plugins.
+        #[arg(long, env = "VIGIL_PLUGINS")]
+        plugins: Option<PathBuf>,
+    },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print a component's world, contract version, describe() and imports,
+    /// or the reason the host would refuse it. Exits 1 when refused.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a plugin crate that builds to Wasm and passes its test.
+    New {
+        /// The plugin's name: lowercase letters, digits and dashes.
+        name: String,
+        /// scorer, trigger, condition, action or playbook.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(scaffold::KINDS))]
+        kind: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The vigil-sdk crate to depend on (default: the SDK this binary
+        /// was built with).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Write the embedded standard plugins into a directory as `.wasm`
+    /// files, for `--plugins` or for deploying.
+    ExportStandard {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo {
+            accounts,
+            seed,
+            threads,
+            plugins,
+        } => run_demo(accounts, seed, threads, plugins),
+        Command::Plugin { command } => match command {
+            PluginCommand::Check { file, json } => check(&file, json),
+            PluginCommand::New {
+                name,
+                kind,
+                dir,
+                sdk,
+            } => {
+                let sdk = match sdk {
+                    Some(sdk) => sdk,
+                    None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sdk"),
+                };
+                let sdk = std::fs::canonicalize(&sdk).with_context(|| {
+                    format!(
+                        "the SDK is not at {}; pass --sdk PATH/TO/vigil/sdk",
+                        sdk.display()
+                    )
+                })?;
+                let root = scaffold::scaffold(&dir, &name, &kind, &sdk)?;
+                println!("created {kind} plugin `{name}` in {}", root.display());
+                println!("  cd {}", root.display());
+                println!("  cargo test");
+                println!("  cargo build --target wasm32-wasip2 --release");
+                println!(
+                    "  vigil plugin check target/wasm32-wasip2/release/{}.wasm",
+                    name.replace('-', "_")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PluginCommand::ExportStandard { dir } => {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
+                    let path = dir.join(format!("{name}.wasm"));
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("{}", path.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn run_demo(
+    accounts: usize,
+    seed: u64,
+    threads: Option<usize>,
+    plugins: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(Limits::default())?;
+    let loaded = match plugins {
+        Some(dir) => {
+            let loaded = load_directory(&runtime, &dir, InstanceMode::Warm)?;
+            for (file, error) in &loaded.refused {
+                eprintln!("refused {file}: {error}");
+            }
+            loaded.plugins
+        }
+        None => load_standard(&runtime, InstanceMode::Warm)
+            .map_err(|(name, error)| anyhow::anyhow!("standard plugin {name} refused: {error}"))?,
+    };
+    if loaded.is_empty() {
+        bail!("no plugin loaded");
+    }
+    let described: Vec<(String, String, u64)> = loaded
+        .iter()
+        .map(|p| {
+            (
+                p.label().to_string(),
+                p.digest().to_string(),
+                p.fuel_budget(),
+            )
+        })
+        .collect();
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let pipeline = Pipeline::new(PluginSet::new(loaded));
+    let portfolio = demo::generate_portfolio(accounts, seed);
+    let report = demo::run(&pipeline, portfolio, threads);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(demo::render(&report, &described).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = Runtime::new(Limits::default())?;
+    let report = runtime.inspect(&bytes);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", file.display());
+        println!("  digest    sha256:{}", report.digest);
+        println!("  size      {} bytes", report.size);
+        println!(
+            "  world     {}",
+            report.world.as_deref().unwrap_or("(none)")
+        );
+        println!(
+            "  contract  {}",
+            report
+                .contract
+                .as_deref()
+                .map(|v| format!("vigil:plugin@{v}"))
+                .unwrap_or_else(|| "(none)".into())
+        );
+        if let Some(info) = &report.info {
+            println!("  describe()");
+            println!("    name          {}", info.name);
+            println!("    version       {}", info.version);
+            println!("    description   {}", info.description);
+            let subscribes = if info.subscribes.is_empty() {
+                "(every event)".to_string()
+            } else {
+                info.subscribes.join(", ")
+            };
+            println!("    subscribes    {subscribes}");
+            println!("    config schema {}", info.config_schema);
+            println!("    default fuel  {}", info.default_fuel);
+        }
+        if let Some(fuel) = report.fuel_budget {
+            println!("  fuel budget {fuel} per call");
+        }
+        println!("  imports");
+        for import in &report.imports {
+            println!("    {import}");
+        }
+        println!("  exports");
+        for export in &report.exports {
+            println!("    {export}");
+        }
+        match &report.refused {
+            None => println!("OK: the host loads this plugin"),
+            Some(reason) => println!("REFUSED: {reason}"),
+        }
+    }
+    Ok(if report.loads() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,591 @@
+//! The evaluation pipeline: an event for an account runs through scorers,
+//! triggers, the host's dedup and cooldown policy, conditions and actions,
+//! and comes out as intents plus one record per plugin invocation.
+//!
+//! Fail policy: a failing scorer leaves the account's last good score in
+//! place, flagged stale (fail open); a failing trigger emits no signal; a
+//! failing condition means the signal does not apply and a failing action
+//! plans nothing (fail closed).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::history::MetricHistory;
+use crate::runtime::bindings::types::{
+    Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Signal, Verdict,
+};
+use crate::runtime::{CallInput, Invocation, InvocationRecord, Plugin};
+
+/// Intent keys older than this are forgotten (keys carry the day, so a
+/// replay inside this window cannot act twice).
+const INTENT_KEY_RETENTION_MS: i64 = 35 * crate::history::DAY_MS;
+
+/// Why an event was not evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// The event belongs to another account.
+    #[error("event {event} is for account `{event_account}`, not `{account}`")]
+    WrongAccount {
+        /// The event id.
+        event: String,
+        /// The account the event names.
+        event_account: String,
+        /// The account being evaluated.
+        account: String,
+    },
+    /// The payload is not a JSON object.
+    #[error("event {event} payload is not a JSON object: {reason}")]
+    InvalidPayload {
+        /// The event id.
+        event: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Which plugin version produced something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginRef {
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The component's digest.
+    pub digest: String,
+}
+
+impl From<&Plugin> for PluginRef {
+    fn from(plugin: &Plugin) -> Self {
+        Self {
+            name: plugin.name().to_string(),
+            version: plugin.info().version.clone(),
+            digest: plugin.digest().to_string(),
+        }
+    }
+}
+
+/// An account's current score from one scorer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreState {
+    /// The card.
+    pub card: ScoreCard,
+    /// The scorer that produced it.
+    pub plugin: PluginRef,
+    /// When it was computed (evaluation time).
+    pub computed_at: i64,
+    /// Whether the scorer failed since, so this is the last good score.
+    pub stale: bool,
+}
+
+/// Everything the host keeps about one account between events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountState {
+    /// The account snapshot plugins see.
+    pub account: Account,
+    /// Its metric history.
+    pub history: MetricHistory,
+    /// Its current scores, by score name.
+    pub scores: BTreeMap<String, ScoreState>,
+    /// Dedup keys on cooldown, and until when.
+    cooldowns: HashMap<String, i64>,
+    /// Intent idempotency keys already planned, and when.
+    intent_keys: HashMap<String, i64>,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account {
+            id: String::new(),
+            name: String::new(),
+            tier: crate::runtime::bindings::types::Tier::SmallBusiness,
+            industry: crate::runtime::bindings::types::Industry::Other,
+            licensed_seats: 0,
+            active_users: 0,
+            arr: 0,
+            contract_start: None,
+            renewal_date: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+impl AccountState {
+    /// A fresh state for `account`.
+    pub fn new(account: Account) -> Self {
+        Self {
+            account,
+            ..Self::default()
+        }
+    }
+
+    fn summaries(&self) -> Vec<ScoreSummary> {
+        self.scores
+            .values()
+            .map(|s| ScoreSummary {
+                name: s.card.name.clone(),
+                value: s.card.value,
+                band: s.card.band.clone(),
+                rag: s.card.rag,
+            })
+            .collect()
+    }
+}
+
+/// One scorer's result for this evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreResult {
+    /// The score (fresh, or the last good one when `stale`).
+    pub score: ScoreState,
+    /// Whether the scorer failed this time.
+    pub stale: bool,
+}
+
+/// What became of a signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "disposition", rename_all = "kebab-case")]
+pub enum Disposition {
+    /// It applied and its intents were planned.
+    Acted {
+        /// The combined verdict's policy tags.
+        policy_tags: Vec<String>,
+    },
+    /// Its dedup key was on cooldown.
+    Suppressed {
+        /// Until when.
+        until: i64,
+    },
+    /// A condition said it does not apply, or a condition failed.
+    NotApplicable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A signal and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalRecord {
+    /// The trigger or playbook that raised it.
+    pub plugin: PluginRef,
+    /// The signal.
+    pub signal: Signal,
+    /// What became of it.
+    pub disposition: Disposition,
+}
+
+/// An intent planned for a signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedIntent {
+    /// The action or playbook that planned it.
+    pub plugin: PluginRef,
+    /// The signal's name.
+    pub signal: String,
+    /// The intent.
+    pub intent: Intent,
+}
+
+/// The result of evaluating one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The event.
+    pub event_id: String,
+    /// The account.
+    pub account_id: String,
+    /// The evaluation time.
+    pub now: i64,
+    /// Scores, one per scorer that ran.
+    pub scores: Vec<ScoreResult>,
+    /// Signals raised, and what became of them.
+    pub signals: Vec<SignalRecord>,
+    /// Intents to carry out (already deduplicated by idempotency key).
+    pub intents: Vec<PlannedIntent>,
+    /// One record per plugin call.
+    pub invocations: Vec<InvocationRecord>,
+}
+
+/// The plugins the pipeline runs, grouped by kind and sorted by name so the
+/// order of evaluation is fixed.
+#[derive(Debug, Default)]
+pub struct PluginSet {
+    scorers: Vec<Arc<Plugin>>,
+    triggers: Vec<Arc<Plugin>>,
+    conditions: Vec<Arc<Plugin>>,
+    actions: Vec<Arc<Plugin>>,
+    playbooks: Vec<Arc<Plugin>>,
+}
+
+impl PluginSet {
+    /// Groups `plugins` by kind.
+    pub fn new(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Self {
+        let mut set = Self::default();
+        for plugin in plugins {
+            match plugin.kind() {
+                PluginKind::Scorer => set.scorers.push(plugin),
+                PluginKind::Trigger => set.triggers.push(plugin),
+                PluginKind::Condition => set.conditions.push(plugin),
+                PluginKind::Action => set.actions.push(plugin),
+                PluginKind::Playbook => set.playbooks.push(plugin),
+            }
+        }
+        for group in [
+            &mut set.scorers,
+            &mut set.triggers,
+            &mut set.conditions,
+            &mut set.actions,
+            &mut set.playbooks,
+        ] {
+            group.sort_by(|a, b| a.name().cmp(b.name()).then(a.digest().cmp(b.digest())));
+        }
+        set
+    }
+
+    /// Every plugin, scorers first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.scorers
+            .iter()
+            .chain(&self.triggers)
+            .chain(&self.conditions)
+            .chain(&self.actions)
+            .chain(&self.playbooks)
+    }
+
+    /// How many plugins there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Runs events through the current plugin set. The set is swapped
+/// atomically; an evaluation in flight keeps the set it started with.
+#[derive(Debug)]
+pub struct Pipeline {
+    plugins: ArcSwap<PluginSet>,
+}
+
+/// The per-event inputs every call shares.
+struct Call<'a> {
+    now: i64,
+    seed: [u8; 32],
+    ctx: &'a Context,
+}
+
+impl<'a> Call<'a> {
+    /// The call input for `plugin`: randomness seeded from the event and the
+    /// plugin's digest, so the same plugin on the same event replays exactly.
+    fn input<'h>(&self, plugin: &Plugin, history: &'h mut MetricHistory) -> CallInput<'h> {
+        let mut seed = self.seed;
+        for (byte, digest_byte) in seed.iter_mut().zip(plugin.digest().bytes()) {
+            *byte ^= digest_byte;
+        }
+        CallInput {
+            now: self.now,
+            seed,
+            history,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over `plugins`.
+    pub fn new(plugins: PluginSet) -> Self {
+        Self {
+            plugins: ArcSwap::from_pointee(plugins),
+        }
+    }
+
+    /// The current plugin set.
+    pub fn plugins(&self) -> Arc<PluginSet> {
+        self.plugins.load_full()
+    }
+
+    /// Replaces the plugin set; evaluations already running finish on the
+    /// old one.
+    pub fn swap(&self, plugins: PluginSet) {
+        self.plugins.store(Arc::new(plugins));
+    }
+
+    /// Records `event` into `state` and evaluates it.
+    pub fn process(
+        &self,
+        state: &mut AccountState,
+        event: &Event,
+    ) -> Result<Evaluation, PipelineError> {
+        let span = tracing::debug_span!("vigil.pipeline.process", account = %event.account_id, event = %event.id);
+        let _entered = span.enter();
+        if event.account_id != state.account.id {
+            return Err(PipelineError::WrongAccount {
+                event: event.id.clone(),
+                event_account: event.account_id.clone(),
+                account: state.account.id.clone(),
+            });
+        }
+        let payload: serde_json::Value =
+            serde_json::from_str(&event.payload).map_err(|e| PipelineError::InvalidPayload {
+                event: event.id.clone(),
+                reason: e.to_string(),
+            })?;
+        if !payload.is_object() {
+            return Err(PipelineError::InvalidPayload {
+                event: event.id.clone(),
+                reason: "expected an object".into(),
+            });
+        }
+
+        let now = event.occurred_at;
+        state.history.record_event(&event.kind, now, &payload);
+        if let Some(active) = payload
+            .get("active_users")
+            .and_then(serde_json::Value::as_u64)
+        {
+            state.account.active_users = u32::try_from(active).unwrap_or(u32::MAX);
+        }
+
+        let plugins = self.plugins.load_full();
+        let seed: [u8; 32] =
+            Sha256::digest(format!("{}\u{0}{}", event.account_id, event.id)).into();
+        let mut evaluation = Evaluation {
+            event_id: event.id.clone(),
+            account_id: event.account_id.clone(),
+            now,
+            scores: Vec::new(),
+            signals: Vec::new(),
+            intents: Vec::new(),
+            invocations: Vec::new(),
+        };
+
+        // Scorers see no scores; everything after sees the fresh ones.
+        let mut ctx = Context {
+            account: state.account.clone(),
+            event: event.clone(),
+            now,
+            scores: Vec::new(),
+        };
+        self.run_scorers(&plugins, state, &ctx, seed, &mut evaluation);
+        ctx.scores = state.summaries();
+        let call = Call {
+            now,
+            seed,
+            ctx: &ctx,
+        };
+
+        for trigger in &plugins.triggers {
+            if !trigger.subscribes_to(&event.kind) {
+                continue;
+            }
+            let invocation = trigger.evaluate(call.input(trigger, &mut state.history), &ctx);
+            let signals = record(&mut evaluation, invocation).unwrap_or_default();
+            for signal in signals {
+                self.act_on(
+                    &plugins,
+                    state,
+                    &call,
+                    trigger,
+                    None,
+                    signal,
+                    &mut evaluation,
+                );
+            }
+        }
+        for playbook in &plugins.playbooks {
+            if !playbook.subscribes_to(&event.kind) {
+                continue;
+            }
+            let invocation = playbook.evaluate(call.input(playbook, &mut state.history), &ctx);
+            let signals = record(&mut evaluation, invocation).unwrap_or_default();
+            for signal in signals {
+                self.act_on(
+                    &plugins,
+                    state,
+                    &call,
+                    playbook,
+                    Some(playbook),
+                    signal,
+                    &mut evaluation,
+                );
+            }
+        }
+        state
+            .intent_keys
+            .retain(|_, at| *at > now - INTENT_KEY_RETENTION_MS);
+        state.cooldowns.retain(|_, until| *until > now);
+        Ok(evaluation)
+    }
+
+    fn run_scorers(
+        &self,
+        plugins: &PluginSet,
+        state: &mut AccountState,
+        ctx: &Context,
+        seed: [u8; 32],
+        evaluation: &mut Evaluation,
+    ) {
+        let call = Call {
+            now: ctx.now,
+            seed,
+            ctx,
+        };
+        for scorer in &plugins.scorers {
+            if !scorer.subscribes_to(&ctx.event.kind) {
+                continue;
+            }
+            let invocation = scorer.score(call.input(scorer, &mut state.history), call.ctx);
+            match record(evaluation, invocation) {
+                Some(card) => {
+                    state.history.record(&card.name, ctx.now, card.value);
+                    let score = ScoreState {
+                        card,
+                        plugin: PluginRef::from(scorer.as_ref()),
+                        computed_at: ctx.now,
+                        stale: false,
+                    };
+                    state.scores.insert(score.card.name.clone(), score.clone());
+                    evaluation.scores.push(ScoreResult {
+                        score,
+                        stale: false,
+                    });
+                }
+                None => {
+                    // Fail open: keep the last good score, flagged stale.
+                    for score in state.scores.values_mut() {
+                        if score.plugin.name == scorer.name() {
+                            score.stale = true;
+                            evaluation.scores.push(ScoreResult {
+                                score: score.clone(),
+                                stale: true,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies cooldown, conditions and actions to one signal. A playbook's
+    /// signals are also checked by, and planned by, the playbook itself.
+    #[allow(clippy::too_many_arguments)]
+    fn act_on(
+        &self,
+        plugins: &PluginSet,
+        state: &mut AccountState,
+        call: &Call<'_>,
+        source: &Plugin,
+        playbook: Option<&Arc<Plugin>>,
+        signal: Signal,
+        evaluation: &mut Evaluation,
+    ) {
+        let plugin = PluginRef::from(source);
+        if let Some(until) = state
+            .cooldowns
+            .get(&signal.dedup_key)
+            .copied()
+            .filter(|until| *until > call.now)
+        {
+            evaluation.signals.push(SignalRecord {
+                plugin,
+                signal,
+                disposition: Disposition::Suppressed { until },
+            });
+            return;
+        }
+
+        let mut applies = true;
+        let mut reasons = Vec::new();
+        let mut tags = BTreeSet::new();
+        let mut ordered_tags = Vec::new();
+        for condition in plugins.conditions.iter().chain(playbook) {
+            let invocation =
+                condition.check(call.input(condition, &mut state.history), call.ctx, &signal);
+            let failure = invocation.record.outcome.to_string();
+            match record(evaluation, invocation) {
+                Some(Verdict {
+                    applies: verdict_applies,
+                    reason,
+                    policy_tags,
+                }) => {
+                    if !verdict_applies {
+                        applies = false;
+                        reasons.push(format!("{}: {reason}", condition.name()));
+                    }
+                    for tag in policy_tags {
+                        if tags.insert(tag.clone()) {
+                            ordered_tags.push(tag);
+                        }
+                    }
+                }
+                None => {
+                    applies = false;
+                    reasons.push(format!("condition {} failed: {failure}", condition.label()));
+                }
+            }
+        }
+        if !applies {
+            evaluation.signals.push(SignalRecord {
+                plugin,
+                signal,
+                disposition: Disposition::NotApplicable {
+                    reason: reasons.join("; "),
+                },
+            });
+            return;
+        }
+
+        let cooldown_ms = i64::from(signal.cooldown_secs) * 1000;
+        if cooldown_ms > 0 {
+            state.cooldowns.insert(
+                signal.dedup_key.clone(),
+                call.now.saturating_add(cooldown_ms),
+            );
+        }
+        let verdict = Verdict {
+            applies: true,
+            reason: "all conditions apply".into(),
+            policy_tags: ordered_tags.clone(),
+        };
+        let planners: Vec<&Arc<Plugin>> = match playbook {
+            Some(playbook) => vec![playbook],
+            None => plugins.actions.iter().collect(),
+        };
+        for action in planners {
+            let invocation = action.plan(
+                call.input(action, &mut state.history),
+                call.ctx,
+                &signal,
+                &verdict,
+            );
+            for intent in record(evaluation, invocation).unwrap_or_default() {
+                if state.intent_keys.contains_key(&intent.idempotency_key) {
+                    continue;
+                }
+                state
+                    .intent_keys
+                    .insert(intent.idempotency_key.clone(), call.now);
+                evaluation.intents.push(PlannedIntent {
+                    plugin: PluginRef::from(action.as_ref()),
+                    signal: signal.name.clone(),
+                    intent,
+                });
+            }
+        }
+        evaluation.signals.push(SignalRecord {
+            plugin,
+            signal,
+            disposition: Disposition::Acted {
+                policy_tags: ordered_tags,
+            },
+        });
+    }
+}
+
+/// Keeps the invocation's record and returns its output.
+fn record<R>(evaluation: &mut Evaluation, invocation: Invocation<R>) -> Option<R> {
+    evaluation.invocations.push(invocation.record);
+    invocation.output
+}
