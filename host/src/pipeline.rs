@@ -341,10 +341,7 @@ impl Pipeline {
 
         let now = event.occurred_at;
         state.history.record_event(&event.kind, now, &payload);
-        if let Some(active) = payload
-            .get("active_users")
-            .and_then(serde_json::Value::as_u64)
-        {
+        if let Some(active) = payload.get("active_users").and_then(whole_number) {
             state.account.active_users = u32::try_from(active).unwrap_or(u32::MAX);
         }
 
@@ -582,6 +579,16 @@ impl Pipeline {
             },
         });
     }
+}
+
+/// A non-negative whole JSON number, written `8` or `8.0`.
+fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= u64::MAX as f64)
+            .map(|v| v as u64)
+    })
 }
 
 /// Keeps the invocation's record and returns its output.

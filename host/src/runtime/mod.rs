@@ -19,7 +19,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::types::{PluginInfo, PluginKind};
-pub use cache::ComponentCache;
+pub use cache::{ComponentCache, digest};
 pub use limits::Limits;
 pub use plugin::{
     CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, Outcome, Plugin,
@@ -70,12 +70,13 @@ pub enum LoadError {
     #[error("not a valid WebAssembly component: {0}")]
     NotAComponent(String),
     /// The component imports something vigil does not provide.
-    #[error("component imports `{import}`, which vigil does not provide: {reason}")]
-    ForbiddenImport {
-        /// The full import name, with its version.
-        import: String,
-        /// Why it is refused.
-        reason: String,
+    #[error(
+        "component imports what vigil does not provide: {}",
+        imports.iter().map(|i| format!("`{}` ({})", i.import, i.reason)).collect::<Vec<_>>().join("; ")
+    )]
+    ForbiddenImports {
+        /// Every refused import, in name order.
+        imports: Vec<ForbiddenImport>,
     },
     /// The component exports no vigil world.
     #[error(
@@ -98,6 +99,15 @@ pub enum LoadError {
     /// `describe()` failed or returned something unusable.
     #[error("describe() {0}")]
     Describe(String),
+}
+
+/// One import vigil refuses, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForbiddenImport {
+    /// The full import name, with its version.
+    pub import: String,
+    /// Why it is refused.
+    pub reason: String,
 }
 
 /// The plugin host runtime.
@@ -270,11 +280,25 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Checks import names against what vigil provides; refuses with every
+/// offending one named.
+fn check_imports<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<(), LoadError> {
+    let imports: Vec<ForbiddenImport> = names
+        .into_iter()
+        .filter_map(|name| check_import(name).err())
+        .collect();
+    if imports.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::ForbiddenImports { imports })
+    }
+}
+
 /// Checks one import name against what vigil provides.
-fn check_import(name: &str) -> Result<(), LoadError> {
+fn check_import(name: &str) -> Result<(), ForbiddenImport> {
     let (base, version) = split_version(name);
     let refuse = |reason: &str| {
-        Err(LoadError::ForbiddenImport {
+        Err(ForbiddenImport {
             import: name.to_string(),
             reason: reason.to_string(),
         })
@@ -313,6 +337,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_forbidden_import_is_named_not_just_the_first() {
+        let names = [
+            "wasi:filesystem/preopens@0.2.6".to_string(),
+            "wasi:io/poll@0.2.6".to_string(),
+            "wasi:sockets/tcp@0.2.6".to_string(),
+        ];
+        match check_imports(&names) {
+            Err(LoadError::ForbiddenImports { imports }) => {
+                let named: Vec<_> = imports.iter().map(|i| i.import.as_str()).collect();
+                assert_eq!(
+                    named,
+                    ["wasi:filesystem/preopens@0.2.6", "wasi:sockets/tcp@0.2.6"]
+                );
+            }
+            other => panic!("expected refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn the_wasi_a_rust_guest_needs_is_allowed() {
         for name in [
             "wasi:io/poll@0.2.12",
@@ -333,7 +376,7 @@ mod tests {
             ("acme:spy/exfiltrate", "only the vigil contract"),
             ("vigil:plugin/history@9.0.0", "contract at"),
         ] {
-            let error = check_import(name).unwrap_err().to_string();
+            let error = check_imports([&name.to_string()]).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");
             assert!(error.contains(reason), "{error}");
         }

@@ -17,7 +17,7 @@ use super::bindings::{conditioning, meta, planning, scoring, triggering};
 use super::output::PluginOutput;
 use super::state::PluginState;
 use super::{
-    EPOCH_TICK, Limits, LoadError, Runtime, SUPPORTED_CONTRACTS, check_import, split_version,
+    EPOCH_TICK, Limits, LoadError, Runtime, SUPPORTED_CONTRACTS, check_imports, split_version,
 };
 use crate::history::MetricHistory;
 
@@ -213,10 +213,7 @@ fn analyze(engine: &Engine, component: &Component) -> Analysis {
         .collect();
     imports.sort();
     exports.sort();
-    let world = imports
-        .iter()
-        .try_for_each(|name| check_import(name))
-        .and_then(|()| world_of(&exports));
+    let world = check_imports(&imports).and_then(|()| world_of(&exports));
     Analysis {
         imports,
         exports,

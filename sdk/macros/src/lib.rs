@@ -9,7 +9,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnType, Type};
 
@@ -282,6 +282,11 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         Err(error) => return error.to_compile_error().into(),
     };
     let module = format_ident!("__vigil_export_{}", function);
+    // Spanned on the function's return type, so a wrong one is reported there.
+    let call = match &item.sig.output {
+        ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> super::#function(#(#args),*)),
+        ReturnType::Default => quote!(super::#function(#(#args),*)),
+    };
     quote! {
         #item
 
@@ -301,7 +306,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
 
             impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
                 fn #export(#(#params),*) -> ::std::result::Result<#returns, ::vigil_sdk::PluginError> {
-                    super::#function(#(#args),*)
+                    #call
                 }
             }
 

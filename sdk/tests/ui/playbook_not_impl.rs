@@ -1,0 +1,8 @@
+pub struct Hipaa;
+
+#[vigil_sdk::playbook]
+impl Hipaa {
+    fn evaluate() {}
+}
+
+fn main() {}

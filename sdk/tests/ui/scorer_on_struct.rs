@@ -1,0 +1,4 @@
+#[vigil_sdk::scorer]
+struct NotAFunction;
+
+fn main() {}

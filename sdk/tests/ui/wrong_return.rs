@@ -1,0 +1,8 @@
+use vigil_sdk::prelude::*;
+
+#[vigil_sdk::scorer]
+fn score(ctx: &Context) -> Result<f64, PluginError> {
+    Ok(1.0)
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+//! A scorer that returns a 1 MiB note: rejected by the output cap.
+use vigil_sdk::prelude::*;
+
+#[vigil_sdk::scorer(name = "oversized-output", description = "Returns too much.")]
+pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
+    Ok(ScoreCardBuilder::new("health")
+        .factor("bloat", 1.0, 0.0, 50.0, "x".repeat(1 << 20))
+        .build(health_band))
+}

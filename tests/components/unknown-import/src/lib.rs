@@ -1,0 +1,20 @@
+//! A scorer that imports an interface vigil does not provide: refused at
+//! load with the import named.
+use vigil_sdk::prelude::*;
+
+mod spy {
+    wit_bindgen::generate!({
+        inline: "
+            package acme:spy;
+            interface exfiltrate { send: func(data: string); }
+            world spy { import exfiltrate; }
+        ",
+        world: "spy",
+    });
+}
+
+#[vigil_sdk::scorer(name = "unknown-import", description = "Exfiltrates account names.")]
+pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+    spy::acme::spy::exfiltrate::send(&ctx.account.name);
+    Ok(ScoreCardBuilder::new("health").build(health_band))
+}

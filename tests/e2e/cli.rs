@@ -1,0 +1,87 @@
+//! The `vigil` binary, as an operator runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::component;
+
+/// The `vigil` binary cargo built beside this test binary.
+fn vigil() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path: PathBuf = dir.join(format!("vigil{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    Command::new(path)
+}
+
+#[test]
+fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = vigil()
+        .args(["plugin", "export-standard"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(export.status.success());
+    let output = vigil()
+        .args(["plugin", "check"])
+        .arg(dir.path().join("health-score.wasm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("world     scorer"), "{stdout}");
+    assert!(stdout.contains("contract  vigil:plugin@0.1.0"), "{stdout}");
+    assert!(stdout.contains("name          health-score"), "{stdout}");
+    assert!(stdout.contains("vigil:plugin/history@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("OK: the host loads this plugin"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plugin_check_exits_non_zero_naming_a_forbidden_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file-reader.wasm");
+    std::fs::write(&file, component("file-reader")).unwrap();
+    let output = vigil()
+        .args(["plugin", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("REFUSED: component imports `wasi:filesystem/"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn demo_runs_a_small_portfolio_and_prints_bands_risks_intents_and_throughput() {
+    let output = vigil()
+        .args(["demo", "--accounts", "60", "--threads", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for section in [
+        "vigil demo: 60 accounts",
+        "Accounts per health band",
+        "Most at-risk accounts",
+        "Intents by kind and level",
+        "Throughput:",
+    ] {
+        assert!(stdout.contains(section), "missing {section}:\n{stdout}");
+    }
+    assert!(!stdout.contains("events rejected"), "{stdout}");
+}

@@ -1,0 +1,21 @@
+//! A released contract version is frozen: its files never change.
+
+/// SHA-256 of each file of each released version. A breaking change goes
+/// into a new version directory beside these; never edit a released one.
+const RELEASED: &[(&str, &str)] = &[(
+    "v0.1.0/vigil-plugin.wit",
+    "8c96b04f0a6d568c73e390bb12294c7a1e11451a4f9546ee09bdd8118feb8a57",
+)];
+
+#[test]
+fn released_contract_versions_are_unchanged() {
+    let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    for (file, expected) in RELEASED {
+        let bytes = std::fs::read(wit.join(file)).unwrap();
+        assert_eq!(
+            vigil_host::runtime::digest(&bytes),
+            *expected,
+            "wit/{file} is part of a released contract and must not change; add a new version instead"
+        );
+    }
+}

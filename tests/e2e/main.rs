@@ -1,0 +1,15 @@
+//! End-to-end tests: plugins built to real Wasm components, run through the
+//! real host runtime and pipeline.
+
+// Test helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod contained_failures;
+mod contract;
+mod determinism;
+mod loading;
+mod pipeline;
+mod scaffold;
+mod standard_plugins;
+mod support;
