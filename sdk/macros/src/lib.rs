@@ -291,6 +291,9 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         #item
 
         #[doc(hidden)]
+        // Keeps the example in wit-bindgen's generated `export!` docs out of
+        // the plugin's doctests.
+        #[cfg(not(doctest))]
         #[allow(missing_docs, unused, clippy::all, unsafe_code)]
         mod #module {
             use ::vigil_sdk::*;
@@ -377,6 +380,9 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
         #item
 
         #[doc(hidden)]
+        // Keeps the example in wit-bindgen's generated `export!` docs out of
+        // the plugin's doctests.
+        #[cfg(not(doctest))]
         #[allow(missing_docs, unused, clippy::all, unsafe_code)]
         mod __vigil_export_playbook {
             use ::vigil_sdk::*;
