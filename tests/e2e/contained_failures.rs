@@ -169,3 +169,26 @@ fn hostile_plugins_on_other_threads_do_not_disturb_a_healthy_one() {
         }
     });
 }
+
+#[test]
+fn a_plugin_that_sleeps_cannot_park_a_host_thread() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("sleeper")).unwrap();
+    let mut history = MetricHistory::default();
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    let started = std::time::Instant::now();
+    let invocation = plugin.score(input(&mut history), &ctx);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the sleep returned at once"
+    );
+    assert_eq!(invocation.record.outcome, Outcome::Ok);
+    let slept = &invocation.output.unwrap().factors[0];
+    assert_eq!(
+        slept.raw, 0.0,
+        "the plugin's clock does not move while it sleeps"
+    );
+}

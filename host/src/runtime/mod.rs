@@ -4,6 +4,7 @@
 
 pub mod bindings;
 mod cache;
+mod clock;
 pub mod limits;
 pub mod output;
 mod plugin;
@@ -145,6 +146,8 @@ impl Runtime {
         let mut linker = Linker::<PluginState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
+        clock::shadow_monotonic_clock(&mut linker)
+            .map_err(|e| RuntimeError(format!("linking the plugin clock: {e:#}")))?;
         bindings::Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError(format!("linking the vigil imports: {e:#}")))?;
         let ticker = EpochTicker::start(engine.clone());
