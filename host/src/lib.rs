@@ -6,6 +6,7 @@
 //! - [`pipeline`]: scorers → triggers → policy → conditions → actions.
 //! - [`history`]: per-account metric history behind the `history` import.
 //! - [`plugin_dir`] and [`standard`]: where plugins come from.
+//! - [`store`]: PostgreSQL or SQLite: accounts, events, scores, the audit chain.
 //! - [`demo`] and [`scaffold`]: `vigil demo` and `vigil plugin new`.
 
 pub mod demo;
@@ -15,3 +16,4 @@ pub mod plugin_dir;
 pub mod runtime;
 pub mod scaffold;
 pub mod standard;
+pub mod store;

@@ -11,6 +11,7 @@ use vigil_host::pipeline::{Pipeline, PluginSet};
 use vigil_host::plugin_dir::{load_directory, load_standard};
 use vigil_host::runtime::{InstanceMode, Limits, Runtime};
 use vigil_host::scaffold;
+use vigil_host::store::{ChainBreak, Store};
 
 /// vigil: a WebAssembly plugin-hosted automation runtime for customer-success
 /// and sales operations.
@@ -44,6 +45,25 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole hash chain: exit 0 when intact, 1 naming the first
+    /// entry that breaks it.
+    Verify {
+        /// `postgres://…` or `sqlite://PATH` (default: `vigil.db` in the data directory).
+        #[arg(long, env = "VIGIL_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The data directory.
+        #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -106,6 +126,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads,
             plugins,
         } => run_demo(accounts, seed, threads, plugins),
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    database_url,
+                    data_dir,
+                },
+        } => {
+            let url = database_url
+                .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("vigil.db").display()));
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let store = Store::connect(&url).await.with_context(|| format!("opening {url}"))?;
+                let (entries, broken) = store.verify_audit().await?;
+                Ok(match broken {
+                    None => {
+                        println!("audit chain intact: {entries} entries verified");
+                        ExitCode::SUCCESS
+                    }
+                    Some(ChainBreak { seq, reason }) => {
+                        println!("audit chain broken at entry {seq}: {reason} ({entries} entries verified before it)");
+                        ExitCode::FAILURE
+                    }
+                })
+            })
+        }
         Command::Plugin { command } => match command {
             PluginCommand::Check { file, json } => check(&file, json),
             PluginCommand::New {

@@ -85,3 +85,56 @@ fn demo_runs_a_small_portfolio_and_prints_bands_risks_intents_and_throughput() {
     }
     assert!(!stdout.contains("events rejected"), "{stdout}");
 }
+
+#[test]
+fn audit_verify_exits_zero_on_an_intact_chain_and_one_naming_the_entry_after_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = vigil_host::store::Store::connect(&url).await.unwrap();
+        for n in 1..=3 {
+            store
+                .audit(vigil_host::store::AuditEntry {
+                    at: n,
+                    actor: "cli-test".into(),
+                    action: "test".into(),
+                    resource: format!("thing:{n}"),
+                    origin: "test".into(),
+                    success: true,
+                    details: serde_json::json!({}),
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let intact = vigil()
+        .args(["audit", "verify", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("intact: 3 entries"));
+
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE audit_log SET resource = 'thing:forged' WHERE seq = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let broken = vigil()
+        .args(["audit", "verify", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&broken.stdout).contains("broken at entry 2"),
+        "{}",
+        String::from_utf8_lossy(&broken.stdout)
+    );
+}

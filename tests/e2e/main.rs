@@ -12,4 +12,5 @@ mod loading;
 mod pipeline;
 mod scaffold;
 mod standard_plugins;
+mod store;
 mod support;

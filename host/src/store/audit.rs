@@ -1,0 +1,287 @@
+//! The audit log: append-only, hash-chained. Each entry's hash covers the
+//! previous entry's hash and the entry's content, length-prefixed field by
+//! field so that no content can shift between fields. The newest entry is
+//! also kept in `audit_head`, written in the same transaction, so a deleted
+//! tail is detected too.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::{Store, StoreError};
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Serialises appends on PostgreSQL (`pg_advisory_xact_lock`).
+const AUDIT_LOCK: i64 = 0x7669_6769_6c61_7564;
+
+/// Entries read per round trip while verifying.
+const VERIFY_PAGE: i64 = 10_000;
+
+/// Something to record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// Who: `key:<id>`, `host:<name>`, `plugin:<name>@<version>`, …
+    pub actor: String,
+    /// What: `account.upsert`, `event.ingest`, `intent.planned`, …
+    pub action: String,
+    /// The resource affected: `account:acme`, `event:e-1`, …
+    pub resource: String,
+    /// Where the request came from (an address, `cli`, `pipeline`).
+    pub origin: String,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Anything else, as JSON.
+    pub details: serde_json::Value,
+}
+
+/// An entry as stored in the chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// Its position, from 1.
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// Where and why the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The first sequence number that does not verify.
+    pub seq: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The hash of an entry at `seq` after `prev_hash`; `details` is the stored
+/// JSON text, hashed as stored.
+fn chain_hash(prev_hash: &str, seq: i64, entry: &AuditEntry, details: &str) -> String {
+    let mut hasher = Sha256::new();
+    for field in [
+        prev_hash,
+        &seq.to_string(),
+        &entry.at.to_string(),
+        &entry.actor,
+        &entry.action,
+        &entry.resource,
+        &entry.origin,
+        if entry.success { "1" } else { "0" },
+        details,
+    ] {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Appending an entry inside a transaction of either backend.
+pub(super) trait AppendAudit {
+    /// Appends `entry` after the current head.
+    async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+}
+
+macro_rules! append_audit_for {
+    ($db:ty, $lock:expr) => {
+        impl AppendAudit for Transaction<'_, $db> {
+            async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).bind(AUDIT_LOCK).execute(&mut **self).await?;
+                }
+                let head: Option<(i64, String)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&mut **self)
+                        .await?;
+                let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+                let seq = prev_seq + 1;
+                let details = entry.details.to_string();
+                let hash = chain_hash(&prev_hash, seq, &entry, &details);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(seq)
+                .bind(entry.at)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.resource)
+                .bind(&entry.origin)
+                .bind(entry.success)
+                .bind(&details)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut **self)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                )
+                .bind(seq)
+                .bind(&hash)
+                .execute(&mut **self)
+                .await?;
+                Ok(AuditRecord {
+                    seq,
+                    entry,
+                    prev_hash,
+                    hash,
+                })
+            }
+        }
+    };
+}
+
+append_audit_for!(Postgres, Some("SELECT pg_advisory_xact_lock($1)"));
+append_audit_for!(Sqlite, None::<&str>);
+
+type Row = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    String,
+);
+
+fn record(row: Row) -> Result<(AuditRecord, String), StoreError> {
+    let (seq, at, actor, action, resource, origin, success, details, prev_hash, hash) = row;
+    let parsed = serde_json::from_str(&details).map_err(|e| StoreError::Corrupt {
+        what: "audit details",
+        reason: format!("entry {seq}: {e}"),
+    })?;
+    Ok((
+        AuditRecord {
+            seq,
+            entry: AuditEntry {
+                at,
+                actor,
+                action,
+                resource,
+                origin,
+                success,
+                details: parsed,
+            },
+            prev_hash,
+            hash,
+        },
+        details,
+    ))
+}
+
+async fn rows(store: &Store, after: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
+    const SELECT: &str =
+        "SELECT seq, at, actor, action, resource, origin, success, details, prev_hash, hash
+         FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+    Ok(match store {
+        Store::Postgres(pool) => {
+            sqlx::query_as(SELECT)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        Store::Sqlite(pool) => {
+            sqlx::query_as(SELECT)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+    })
+}
+
+pub(super) async fn page(
+    store: &Store,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    rows(store, after, limit)
+        .await?
+        .into_iter()
+        .map(|row| record(row).map(|(record, _)| record))
+        .collect()
+}
+
+fn broken(checked: u64, seq: i64, reason: String) -> Result<(u64, Option<ChainBreak>), StoreError> {
+    Ok((checked, Some(ChainBreak { seq, reason })))
+}
+
+pub(super) async fn verify(store: &Store) -> Result<(u64, Option<ChainBreak>), StoreError> {
+    let span = tracing::info_span!("vigil.audit.verify", backend = store.backend());
+    let _entered = span.enter();
+    let mut expected_seq = 1;
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut checked = 0u64;
+    loop {
+        let page = rows(store, expected_seq - 1, VERIFY_PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for row in page {
+            let seq = row.0;
+            let (record, details) = match record(row) {
+                Ok(decoded) => decoded,
+                Err(error) => return broken(checked, seq, error.to_string()),
+            };
+            if seq != expected_seq {
+                return broken(
+                    checked,
+                    expected_seq,
+                    format!("entry {expected_seq} is missing (the next entry is {seq})"),
+                );
+            }
+            if record.prev_hash != prev_hash {
+                return broken(
+                    checked,
+                    seq,
+                    "its previous hash does not match the entry before it".into(),
+                );
+            }
+            if chain_hash(&prev_hash, seq, &record.entry, &details) != record.hash {
+                return broken(checked, seq, "its content does not match its hash".into());
+            }
+            prev_hash = record.hash;
+            expected_seq += 1;
+            checked += 1;
+        }
+    }
+    let head: Option<(i64, String)> = match store {
+        Store::Postgres(pool) => {
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+        }
+        Store::Sqlite(pool) => {
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    let last = expected_seq - 1;
+    match head {
+        None if last == 0 => Ok((checked, None)),
+        None => broken(checked, 1, "the chain's head record is missing".into()),
+        Some((seq, hash)) if seq == last && hash == prev_hash => Ok((checked, None)),
+        Some((seq, _)) if seq > last => broken(
+            checked,
+            last + 1,
+            format!("entries {} to {seq} are missing from the end", last + 1),
+        ),
+        Some((seq, _)) => broken(
+            checked,
+            seq.min(last).max(1),
+            "the chain's head record does not match the last entry".into(),
+        ),
+    }
+}

@@ -1,0 +1,381 @@
+//! The store: one interface over two sqlx backends, PostgreSQL (the shared
+//! store) and SQLite (the embedded default, a file). Queries are checked at
+//! run time; the same SQL text serves both where the dialects agree.
+//!
+//! Every write that the API acknowledges is committed together with its
+//! audit entry, in one transaction.
+
+mod audit;
+mod migrations;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use audit::AppendAudit;
+pub use audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS_HASH};
+
+use crate::pipeline::ScoreState;
+use crate::runtime::bindings::types::{Account, Event};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one vigil knows.
+    #[error("unsupported database URL `{0}`: use postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An idempotency key was reused with a different body.
+    #[error(
+        "idempotency key `{key}` was already used with a different body (first event `{first_event}`)"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The event first stored under it.
+        first_event: String,
+    },
+    /// An event id was reused with a different body.
+    #[error("event id `{0}` already exists with a different body")]
+    EventIdConflict(String),
+    /// A stored value could not be decoded.
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it could not be decoded.
+        reason: String,
+    },
+}
+
+/// The store's backend.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// PostgreSQL, shared by several hosts.
+    Postgres(PgPool),
+    /// SQLite, a single file.
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is
+/// compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Postgres($pool) => $body,
+            Store::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// An event to store, as received.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The event (its id is the client's or a generated one).
+    pub event: Event,
+    /// The client's idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// The canonical request body the key protects.
+    pub body: String,
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now, at this sequence number.
+    New {
+        /// The event's sequence number.
+        seq: i64,
+    },
+    /// The same body was stored before under the same key or id; nothing
+    /// was written.
+    Duplicate {
+        /// The id of the event stored the first time.
+        first_event: String,
+    },
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://…` or `sqlite://PATH`, created if
+    /// missing) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let span = tracing::info_span!("vigil.store.connect", backend = tracing::field::Empty);
+        let _entered = span.enter();
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            span.record("backend", "postgres");
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Store::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            span.record("backend", "sqlite");
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            // One connection: SQLite has one writer, and a single connection
+            // serialises transactions without SQLITE_BUSY upgrades.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(pool) => migrations::postgres().await?.run(pool).await?,
+            Store::Sqlite(pool) => migrations::sqlite().await?.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Creates or replaces an account profile, with its audit entry.
+    pub async fn upsert_account(
+        &self,
+        account: &Account,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        let profile = serde_json::to_string(account).map_err(|e| StoreError::Corrupt {
+            what: "account",
+            reason: e.to_string(),
+        })?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO accounts (id, profile, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            )
+            .bind(&account.id)
+            .bind(&profile)
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await?;
+            let record = tx.append_audit(audit).await?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+
+    /// The account profile, if known.
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let row: Option<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT profile FROM accounts WHERE id = $1").bind(id).fetch_optional(pool).await?
+        });
+        row.map(|(profile,)| {
+            serde_json::from_str(&profile).map_err(|e| StoreError::Corrupt {
+                what: "account",
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores events in one transaction (group commit), each with its audit
+    /// entry from `audit_for`. An event whose idempotency key (or id) was
+    /// seen with the same body is a duplicate and writes nothing; with a
+    /// different body the whole batch fails and nothing is written.
+    pub async fn insert_events(
+        &self,
+        events: &[NewEvent],
+        audit_for: impl Fn(&NewEvent) -> AuditEntry,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let span = tracing::debug_span!("vigil.store.insert_events", count = events.len());
+        let _entered = span.enter();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut stored = Vec::with_capacity(events.len());
+            for new in events {
+                let body_digest = digest(&new.body);
+                if let Some(key) = &new.idempotency_key {
+                    let existing: Option<(String, String)> = sqlx::query_as(
+                        "SELECT id, body_digest FROM events WHERE idempotency_key = $1",
+                    )
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((first_event, first_digest)) = existing {
+                        if first_digest != body_digest {
+                            return Err(StoreError::IdempotencyConflict { key: key.clone(), first_event });
+                        }
+                        stored.push(Stored::Duplicate { first_event });
+                        continue;
+                    }
+                }
+                let existing: Option<(String,)> =
+                    sqlx::query_as("SELECT body_digest FROM events WHERE id = $1")
+                        .bind(&new.event.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((first_digest,)) = existing {
+                    if first_digest != body_digest {
+                        return Err(StoreError::EventIdConflict(new.event.id.clone()));
+                    }
+                    stored.push(Stored::Duplicate { first_event: new.event.id.clone() });
+                    continue;
+                }
+                let audit = audit_for(new);
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+                )
+                .bind(&new.event.id)
+                .bind(&new.event.account_id)
+                .bind(&new.event.kind)
+                .bind(new.event.occurred_at)
+                .bind(&new.event.payload)
+                .bind(&new.idempotency_key)
+                .bind(&body_digest)
+                .bind(audit.at)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.append_audit(audit).await?;
+                stored.push(Stored::New { seq });
+            }
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
+    /// An account's events in time order.
+    pub async fn events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, account_id, kind, occurred_at, payload FROM events
+                 WHERE account_id = $1 ORDER BY occurred_at, seq",
+            )
+            .bind(account_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, account_id, kind, occurred_at, payload)| Event {
+                id,
+                account_id,
+                kind,
+                occurred_at,
+                payload,
+            })
+            .collect())
+    }
+
+    /// Appends a score to the account's history.
+    pub async fn record_score(
+        &self,
+        account_id: &str,
+        score: &ScoreState,
+    ) -> Result<(), StoreError> {
+        let card = serde_json::to_string(&score.card).map_err(|e| StoreError::Corrupt {
+            what: "score card",
+            reason: e.to_string(),
+        })?;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(account_id)
+            .bind(&score.card.name)
+            .bind(score.card.value)
+            .bind(&score.card.band)
+            .bind(&card)
+            .bind(&score.plugin.name)
+            .bind(&score.plugin.version)
+            .bind(&score.plugin.digest)
+            .bind(score.computed_at)
+            .bind(score.stale)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// `(computed_at, value)` of a score since `since`, oldest first.
+    pub async fn score_history(
+        &self,
+        account_id: &str,
+        name: &str,
+        since: i64,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT computed_at, value FROM scores
+                 WHERE account_id = $1 AND name = $2 AND computed_at >= $3 ORDER BY computed_at, seq",
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Appends an audit entry on its own.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let record = tx.append_audit(entry).await?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+
+    /// Up to `limit` audit records after sequence number `after`.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::page(self, after, limit).await
+    }
+
+    /// Walks the whole audit chain; `Ok(None)` when it is intact, otherwise
+    /// the first entry that breaks it.
+    pub async fn verify_audit(&self) -> Result<(u64, Option<ChainBreak>), StoreError> {
+        audit::verify(self).await
+    }
+}

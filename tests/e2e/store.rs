@@ -1,0 +1,333 @@
+//! The store, against both backends: SQLite in a temporary file and
+//! PostgreSQL (at `VIGIL_TEST_POSTGRES_URL`, default the local `test`
+//! database) in a fresh schema per test. PostgreSQL tests never skip: a
+//! machine without PostgreSQL fails them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use vigil_host::pipeline::{PluginRef, ScoreState};
+use vigil_host::runtime::bindings::types::{Industry, Rag, ScoreCard, Tier};
+use vigil_host::store::{AuditEntry, NewEvent, Store, StoreError, Stored};
+
+use crate::support::{NOW, account, event};
+
+fn postgres_url() -> String {
+    std::env::var("VIGIL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A connection URL to a new, empty schema of the test database.
+async fn fresh_postgres() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "vigil_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        vigil_host::store::now_ms()
+    );
+    let admin = sqlx::PgPool::connect(&postgres_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} is required for the store tests: {e}",
+                postgres_url()
+            )
+        });
+    // Schemas of earlier runs (older than an hour) are dropped.
+    let old: Vec<(String,)> = sqlx::query_as(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'vigil\\_test\\_%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let hour_ago = vigil_host::store::now_ms() - 3_600_000;
+    for (name,) in old {
+        let created = name
+            .rsplit('_')
+            .next()
+            .and_then(|ms| ms.parse::<i64>().ok());
+        if created.is_some_and(|ms| ms < hour_ago) {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .execute(&admin)
+                .await;
+        }
+    }
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let separator = if postgres_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!(
+        "{}{separator}options=-c%20search_path%3D{schema}",
+        postgres_url()
+    )
+}
+
+/// Both backends, fresh: (name, url, store). The temporary directory lives
+/// as long as the returned guard.
+async fn backends() -> (tempfile::TempDir, Vec<(String, Store)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let postgres = fresh_postgres().await;
+    let stores = vec![
+        (
+            sqlite_url.clone(),
+            Store::connect(&sqlite_url).await.unwrap(),
+        ),
+        (postgres.clone(), Store::connect(&postgres).await.unwrap()),
+    ];
+    (dir, stores)
+}
+
+fn audit(action: &str, resource: &str) -> AuditEntry {
+    AuditEntry {
+        at: NOW,
+        actor: "key:test".into(),
+        action: action.into(),
+        resource: resource.into(),
+        origin: "127.0.0.1".into(),
+        success: true,
+        details: serde_json::json!({"note": "test"}),
+    }
+}
+
+fn new_event(n: usize, key: Option<&str>, logins: u32) -> NewEvent {
+    let event = event(
+        "acme",
+        n,
+        "usage.daily",
+        NOW + n as i64,
+        serde_json::json!({"logins": logins}),
+    );
+    NewEvent {
+        body: format!("{}|{}", event.kind, event.payload),
+        event,
+        idempotency_key: key.map(str::to_string),
+    }
+}
+
+fn event_audit(new: &NewEvent) -> AuditEntry {
+    audit("event.ingest", &format!("event:{}", new.event.id))
+}
+
+async fn sql(store: &Store, statement: &str) {
+    match store {
+        Store::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(|_| ()),
+        Store::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+#[tokio::test]
+async fn migrations_apply_on_start_and_a_reopened_store_keeps_its_data() {
+    let (_dir, stores) = backends().await;
+    for (url, store) in stores {
+        store.ping().await.unwrap();
+        let acme = account("acme", Tier::Enterprise, Industry::Healthcare, 100, 60);
+        store
+            .upsert_account(&acme, audit("account.upsert", "account:acme"))
+            .await
+            .unwrap();
+        drop(store);
+        let reopened = Store::connect(&url).await.unwrap();
+        assert_eq!(reopened.account("acme").await.unwrap(), Some(acme), "{url}");
+        assert_eq!(reopened.account("nobody").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_seen_again_with_the_same_body_writes_nothing_and_with_another_body_conflicts()
+ {
+    let (_dir, stores) = backends().await;
+    for (url, store) in stores {
+        let first = store
+            .insert_events(&[new_event(1, Some("k1"), 5)], event_audit)
+            .await
+            .unwrap();
+        assert!(matches!(first[0], Stored::New { .. }), "{url}");
+        let again = store
+            .insert_events(&[new_event(1, Some("k1"), 5)], event_audit)
+            .await
+            .unwrap();
+        assert_eq!(
+            again[0],
+            Stored::Duplicate {
+                first_event: "acme-1".into()
+            },
+            "{url}"
+        );
+        let conflict = store
+            .insert_events(
+                &[new_event(2, None, 1), new_event(1, Some("k1"), 6)],
+                event_audit,
+            )
+            .await;
+        assert!(
+            matches!(conflict, Err(StoreError::IdempotencyConflict { .. })),
+            "{url}: {conflict:?}"
+        );
+        // The conflicting batch wrote nothing, not even its first event.
+        assert_eq!(store.events_for("acme").await.unwrap().len(), 1, "{url}");
+        let (entries, broken) = store.verify_audit().await.unwrap();
+        assert_eq!((entries, broken), (1, None), "one event, one audit entry");
+    }
+}
+
+#[tokio::test]
+async fn an_event_id_reused_with_another_body_conflicts() {
+    let (_dir, stores) = backends().await;
+    for (url, store) in stores {
+        store
+            .insert_events(&[new_event(1, None, 5)], event_audit)
+            .await
+            .unwrap();
+        let same = store
+            .insert_events(&[new_event(1, None, 5)], event_audit)
+            .await
+            .unwrap();
+        assert!(matches!(same[0], Stored::Duplicate { .. }), "{url}");
+        let other = store
+            .insert_events(&[new_event(1, None, 9)], event_audit)
+            .await;
+        assert!(
+            matches!(other, Err(StoreError::EventIdConflict(_))),
+            "{url}: {other:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_events_commits_with_one_audit_entry_each_in_time_order() {
+    let (_dir, stores) = backends().await;
+    for (url, store) in stores {
+        let batch: Vec<_> = (0..50)
+            .rev()
+            .map(|n| new_event(n, None, n as u32))
+            .collect();
+        let stored = store.insert_events(&batch, event_audit).await.unwrap();
+        assert!(
+            stored.iter().all(|s| matches!(s, Stored::New { .. })),
+            "{url}"
+        );
+        let events = store.events_for("acme").await.unwrap();
+        assert_eq!(events.len(), 50);
+        assert!(
+            events
+                .windows(2)
+                .all(|w| w[0].occurred_at <= w[1].occurred_at)
+        );
+        assert_eq!(store.verify_audit().await.unwrap(), (50, None), "{url}");
+        let page = store.audit_page(10, 5).await.unwrap();
+        assert_eq!(
+            page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [11, 12, 13, 14, 15]
+        );
+        assert_eq!(
+            page[0].prev_hash,
+            store.audit_page(9, 1).await.unwrap()[0].hash
+        );
+    }
+}
+
+#[tokio::test]
+async fn score_history_round_trips() {
+    let (_dir, stores) = backends().await;
+    for (url, store) in stores {
+        for (n, value) in [70.0, 55.5, 42.25].into_iter().enumerate() {
+            let score = ScoreState {
+                card: ScoreCard {
+                    name: "health".into(),
+                    value,
+                    band: "stable".into(),
+                    rag: Rag::Yellow,
+                    factors: vec![],
+                },
+                plugin: PluginRef {
+                    name: "health-score".into(),
+                    version: "0.1.0".into(),
+                    digest: "ab".repeat(32),
+                },
+                computed_at: NOW + n as i64,
+                stale: n == 2,
+            };
+            store.record_score("acme", &score).await.unwrap();
+        }
+        let history = store
+            .score_history("acme", "health", NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(history, [(NOW + 1, 55.5), (NOW + 2, 42.25)], "{url}");
+    }
+}
+
+/// Five audit entries, then `tamper`, then the first bad sequence number.
+async fn tampered(tamper: &[&str]) -> Vec<Option<i64>> {
+    let (_dir, stores) = backends().await;
+    let mut results = Vec::new();
+    for (_, store) in stores {
+        for n in 1..=5 {
+            store
+                .audit(audit("test.entry", &format!("thing:{n}")))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.verify_audit().await.unwrap(), (5, None));
+        for statement in tamper {
+            sql(&store, statement).await;
+        }
+        results.push(store.verify_audit().await.unwrap().1.map(|b| b.seq));
+    }
+    results
+}
+
+#[tokio::test]
+async fn an_updated_audit_entry_is_detected_at_its_sequence_number() {
+    let results = tampered(&["UPDATE audit_log SET actor = 'key:intruder' WHERE seq = 3"]).await;
+    assert_eq!(results, [Some(3), Some(3)]);
+}
+
+#[tokio::test]
+async fn a_deleted_audit_entry_is_detected_in_the_middle_and_at_the_end() {
+    assert_eq!(
+        tampered(&["DELETE FROM audit_log WHERE seq = 2"]).await,
+        [Some(2), Some(2)]
+    );
+    assert_eq!(
+        tampered(&["DELETE FROM audit_log WHERE seq = 5"]).await,
+        [Some(5), Some(5)]
+    );
+}
+
+#[tokio::test]
+async fn an_inserted_audit_entry_is_detected() {
+    let results = tampered(&[
+        "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3",
+        "UPDATE audit_log SET seq = seq - 99 WHERE seq >= 100",
+        "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
+         SELECT 3, at, 'key:intruder', action, resource, origin, success, details, hash, hash FROM audit_log WHERE seq = 2",
+    ])
+    .await;
+    assert_eq!(results, [Some(3), Some(3)]);
+}
+
+#[tokio::test]
+async fn reordered_audit_entries_are_detected() {
+    let results = tampered(&[
+        "UPDATE audit_log SET seq = 100 WHERE seq = 2",
+        "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = 100",
+    ])
+    .await;
+    assert_eq!(results, [Some(2), Some(2)]);
+}
+
+#[tokio::test]
+async fn a_database_url_of_another_kind_is_refused() {
+    let error = Store::connect("mysql://localhost/x").await.unwrap_err();
+    assert!(matches!(error, StoreError::UnsupportedUrl(_)), "{error}");
+}
