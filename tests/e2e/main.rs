@@ -4,7 +4,6 @@
 // Test helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cli;
 mod contained_failures;
 mod contract;
 mod determinism;
