@@ -336,7 +336,9 @@ impl DemoReport {
             match signal.disposition {
                 Disposition::Acted { .. } => entry.0 += 1,
                 Disposition::Suppressed { .. } => entry.1 += 1,
-                Disposition::NotApplicable { .. } => entry.2 += 1,
+                Disposition::NotApplicable { .. } | Disposition::ActionFailed { .. } => {
+                    entry.2 += 1
+                }
             }
         }
         for planned in &evaluation.intents {
@@ -604,7 +606,7 @@ pub fn render(report: &DemoReport, plugins: &[(String, String, u64)]) -> String 
 
     let _ = writeln!(
         out,
-        "\nSignals                      acted  suppressed  not applicable"
+        "\nSignals                      acted  suppressed  not acted on"
     );
     for (name, (acted, suppressed, skipped)) in &report.signals {
         let _ = writeln!(

@@ -35,7 +35,7 @@ impl MetricHistory {
         let position = series.partition_point(|(t, _)| *t <= at);
         series.insert(position, (at, value));
         if let Some(newest) = series.last().map(|(t, _)| *t) {
-            let expired = series.partition_point(|(t, _)| *t < newest - RETENTION_MS);
+            let expired = series.partition_point(|(t, _)| *t < newest.saturating_sub(RETENTION_MS));
             if expired > 0 {
                 series.drain(..expired);
             }

@@ -24,6 +24,9 @@ use crate::runtime::{CallInput, Invocation, InvocationRecord, Plugin};
 /// replay inside this window cannot act twice).
 const INTENT_KEY_RETENTION_MS: i64 = 35 * crate::history::DAY_MS;
 
+/// The longest cooldown a signal may ask for: 90 days.
+const MAX_COOLDOWN_MS: i64 = 90 * crate::history::DAY_MS;
+
 /// Why an event was not evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {
@@ -121,18 +124,21 @@ impl AccountState {
             ..Self::default()
         }
     }
+}
 
-    fn summaries(&self) -> Vec<ScoreSummary> {
-        self.scores
-            .values()
-            .map(|s| ScoreSummary {
-                name: s.card.name.clone(),
-                value: s.card.value,
-                band: s.card.band.clone(),
-                rag: s.card.rag,
-            })
-            .collect()
-    }
+/// The scores computed in this evaluation (fresh ones only: a stale score
+/// was not computed now), as the contract's `context.scores`.
+fn fresh_summaries(scores: &[ScoreResult]) -> Vec<ScoreSummary> {
+    scores
+        .iter()
+        .filter(|s| !s.stale)
+        .map(|s| ScoreSummary {
+            name: s.score.card.name.clone(),
+            value: s.score.card.value,
+            band: s.score.card.band.clone(),
+            rag: s.score.card.rag,
+        })
+        .collect()
 }
 
 /// One scorer's result for this evaluation.
@@ -161,6 +167,12 @@ pub enum Disposition {
     /// A condition said it does not apply, or a condition failed.
     NotApplicable {
         /// Why.
+        reason: String,
+    },
+    /// Every action failed, so nothing was planned; the signal is not put
+    /// on cooldown.
+    ActionFailed {
+        /// Which actions failed, and how.
         reason: String,
     },
 }
@@ -366,7 +378,7 @@ impl Pipeline {
             scores: Vec::new(),
         };
         self.run_scorers(&plugins, state, &ctx, seed, &mut evaluation);
-        ctx.scores = state.summaries();
+        ctx.scores = fresh_summaries(&evaluation.scores);
         let call = Call {
             now,
             seed,
@@ -411,7 +423,7 @@ impl Pipeline {
         }
         state
             .intent_keys
-            .retain(|_, at| *at > now - INTENT_KEY_RETENTION_MS);
+            .retain(|_, at| *at > now.saturating_sub(INTENT_KEY_RETENTION_MS));
         state.cooldowns.retain(|_, until| *until > now);
         Ok(evaluation)
     }
@@ -479,9 +491,12 @@ impl Pipeline {
         evaluation: &mut Evaluation,
     ) {
         let plugin = PluginRef::from(source);
+        // Keys are scoped to the plugin that chose them, so no plugin can
+        // silence another's signals or take over its intents.
+        let cooldown_key = format!("{}/{}", source.name(), signal.dedup_key);
         if let Some(until) = state
             .cooldowns
-            .get(&signal.dedup_key)
+            .get(&cooldown_key)
             .copied()
             .filter(|until| *until > call.now)
         {
@@ -534,13 +549,6 @@ impl Pipeline {
             return;
         }
 
-        let cooldown_ms = i64::from(signal.cooldown_secs) * 1000;
-        if cooldown_ms > 0 {
-            state.cooldowns.insert(
-                signal.dedup_key.clone(),
-                call.now.saturating_add(cooldown_ms),
-            );
-        }
         let verdict = Verdict {
             applies: true,
             reason: "all conditions apply".into(),
@@ -550,26 +558,51 @@ impl Pipeline {
             Some(playbook) => vec![playbook],
             None => plugins.actions.iter().collect(),
         };
-        for action in planners {
+        let mut planned = planners.is_empty();
+        let mut failures = Vec::new();
+        for action in &planners {
             let invocation = action.plan(
                 call.input(action, &mut state.history),
                 call.ctx,
                 &signal,
                 &verdict,
             );
-            for intent in record(evaluation, invocation).unwrap_or_default() {
-                if state.intent_keys.contains_key(&intent.idempotency_key) {
+            let outcome = invocation.record.outcome.to_string();
+            let Some(intents) = record(evaluation, invocation) else {
+                failures.push(format!("action {} failed: {outcome}", action.label()));
+                continue;
+            };
+            planned = true;
+            for intent in intents {
+                let key = format!("{}/{}", action.name(), intent.idempotency_key);
+                if state.intent_keys.contains_key(&key) {
                     continue;
                 }
-                state
-                    .intent_keys
-                    .insert(intent.idempotency_key.clone(), call.now);
+                state.intent_keys.insert(key, call.now);
                 evaluation.intents.push(PlannedIntent {
                     plugin: PluginRef::from(action.as_ref()),
                     signal: signal.name.clone(),
                     intent,
                 });
             }
+        }
+        if !planned {
+            // Every action failed: nothing was planned, so the signal is not
+            // put on cooldown and the next event can act on it.
+            evaluation.signals.push(SignalRecord {
+                plugin,
+                signal,
+                disposition: Disposition::ActionFailed {
+                    reason: failures.join("; "),
+                },
+            });
+            return;
+        }
+        let cooldown_ms = (i64::from(signal.cooldown_secs) * 1000).min(MAX_COOLDOWN_MS);
+        if cooldown_ms > 0 {
+            state
+                .cooldowns
+                .insert(cooldown_key, call.now.saturating_add(cooldown_ms));
         }
         evaluation.signals.push(SignalRecord {
             plugin,

@@ -65,6 +65,7 @@ pub fn scaffold(
     };
     // The user named this directory on the command line; everything below
     // it is written through a capability on it.
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
     let parent_dir = Dir::open_ambient_dir(parent, ambient_authority()).map_err(io(parent))?;
     if parent_dir.exists(name) {
         return Err(ScaffoldError::Exists(root));
@@ -107,6 +108,11 @@ strip = true
                 .replace("{{ident}}", &ident),
         ),
         (".gitignore", "/target\n".to_string()),
+        // The toolchain the SDK is built and tested with, with the target.
+        (
+            "rust-toolchain.toml",
+            "[toolchain]\nchannel = \"1.95.0\"\ntargets = [\"wasm32-wasip2\"]\n".to_string(),
+        ),
         (
             "README.md",
             format!(

@@ -192,3 +192,36 @@ fn a_plugin_that_sleeps_cannot_park_a_host_thread() {
         "the plugin's clock does not move while it sleeps"
     );
 }
+
+#[test]
+fn a_trigger_returning_more_signals_than_the_list_cap_is_rejected() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("signal-flood")).unwrap();
+    let mut history = MetricHistory::default();
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    let invocation = plugin.evaluate(input(&mut history), &ctx);
+    assert!(invocation.output.is_none());
+    assert!(
+        matches!(&invocation.record.outcome, Outcome::InvalidOutput { reason } if reason.contains("at most 64")),
+        "{:?}",
+        invocation.record.outcome
+    );
+}
+
+#[test]
+fn a_plugin_writing_to_stderr_on_every_call_keeps_working_on_warm_instances() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("chatty")).unwrap();
+    let mut history = MetricHistory::default();
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    for call in 0..1_000 {
+        let invocation = plugin.score(input(&mut history), &ctx);
+        assert_eq!(invocation.record.outcome, Outcome::Ok, "call {call}");
+    }
+}

@@ -273,3 +273,44 @@ fn an_event_for_another_account_or_with_a_non_object_payload_is_rejected() {
         "nothing recorded from a rejected event"
     );
 }
+
+#[test]
+fn when_every_action_fails_the_signal_is_not_put_on_cooldown() {
+    let runtime = runtime();
+    let pipeline = Pipeline::new(PluginSet::new([
+        plugin(&runtime, standard("usage-triggers")),
+        plugin(&runtime, &component("broken-action")),
+    ]));
+    let mut state = AccountState::new(account(
+        "acme",
+        Tier::MidMarket,
+        Industry::Technology,
+        100,
+        0,
+    ));
+    for n in 0..2 {
+        let evaluation = pipeline
+            .process(
+                &mut state,
+                &event(
+                    "acme",
+                    n,
+                    "usage.daily",
+                    NOW + n as i64 * 60_000,
+                    serde_json::json!({"active_users": 0}),
+                ),
+            )
+            .unwrap();
+        let none = evaluation
+            .signals
+            .iter()
+            .find(|s| s.signal.name == "usage.none")
+            .unwrap();
+        assert!(
+            matches!(&none.disposition, Disposition::ActionFailed { reason } if reason.contains("broken-action")),
+            "event {n}: {:?}",
+            none.disposition
+        );
+        assert!(evaluation.intents.is_empty());
+    }
+}

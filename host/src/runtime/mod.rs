@@ -142,7 +142,8 @@ impl Runtime {
 
     /// Starts a runtime with `limits` and the given component cache.
     pub fn with_cache(limits: Limits, cache: ComponentCache) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine_config()).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config(&limits)).map_err(|e| RuntimeError(format!("{e:#}")))?;
         let mut linker = Linker::<PluginState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
@@ -150,7 +151,8 @@ impl Runtime {
             .map_err(|e| RuntimeError(format!("linking the plugin clock: {e:#}")))?;
         bindings::Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError(format!("linking the vigil imports: {e:#}")))?;
-        let ticker = EpochTicker::start(engine.clone());
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|e| RuntimeError(format!("starting the epoch thread: {e}")))?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
@@ -214,7 +216,7 @@ impl Runtime {
     }
 }
 
-fn engine_config() -> Config {
+fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Synchronous calls only: component-model concurrency makes them slower.
@@ -232,7 +234,9 @@ fn engine_config() -> Config {
         .total_core_instances(2048)
         .total_memories(512)
         .total_tables(1024)
-        .max_memory_size(Limits::default().memory_bytes.max(256 << 20));
+        // One memory may use the whole instance budget; the limiter, not the
+        // pool, is what stops growth, so the outcome names the memory limit.
+        .max_memory_size(limits.memory_bytes.max(1 << 20));
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     config
 }
@@ -245,7 +249,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engine: Engine) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -255,12 +259,11 @@ impl EpochTicker {
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
                 }
-            })
-            .ok();
-        Self {
+            })?;
+        Ok(Self {
             stop,
-            thread: Mutex::new(thread),
-        }
+            thread: Mutex::new(Some(thread)),
+        })
     }
 }
 

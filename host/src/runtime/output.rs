@@ -6,8 +6,16 @@ use super::bindings::types::{Factor, Intent, IntentKind, PluginInfo, ScoreCard, 
 /// The longest name (score, factor, band, signal, tag, key) a plugin may use.
 const MAX_NAME: usize = 128;
 
+/// Bytes a list element counts for on top of its own size, so that a
+/// flood of tiny elements still meets the output cap.
+const ELEMENT_OVERHEAD: usize = 64;
+
 /// A plugin result the host can measure and check.
 pub trait PluginOutput {
+    /// How many of these one call may return in a list: a trigger's signals
+    /// and an action's intents each fan out into further calls and effects.
+    const MAX_IN_LIST: usize = 64;
+
     /// Bytes of its strings plus a fixed cost per field, compared with the
     /// output cap.
     fn size(&self) -> usize;
@@ -73,7 +81,26 @@ impl PluginOutput for ScoreCard {
         if !(0.0..=100.0).contains(&self.value) {
             return Err(format!("score value {} is outside 0–100", self.value));
         }
-        self.factors.iter().try_for_each(PluginOutput::validate)
+        self.factors.iter().try_for_each(PluginOutput::validate)?;
+        if let Some(factor) = self
+            .factors
+            .iter()
+            .find(|f| !(0.0..=1.0).contains(&f.weight))
+        {
+            return Err(format!(
+                "factor `{}` has weight {}, outside 0–1",
+                factor.name, factor.weight
+            ));
+        }
+        // The contract: a card's contributions add up to its value.
+        let sum: f64 = self.factors.iter().map(|f| f.contribution).sum();
+        if !self.factors.is_empty() && (sum - self.value).abs() > 0.01 {
+            return Err(format!(
+                "factor contributions add up to {sum}, not to the value {}",
+                self.value
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +128,8 @@ impl PluginOutput for Verdict {
 }
 
 impl PluginOutput for Intent {
+    const MAX_IN_LIST: usize = 32;
+
     fn size(&self) -> usize {
         let kind = match &self.kind {
             IntentKind::Notify(n) => n.recipient.len() + n.template.len() + n.summary.len(),
@@ -141,10 +170,20 @@ impl PluginOutput for Intent {
 
 impl<T: PluginOutput> PluginOutput for Vec<T> {
     fn size(&self) -> usize {
-        self.iter().map(PluginOutput::size).sum::<usize>() + 4
+        self.iter()
+            .map(|item| item.size() + ELEMENT_OVERHEAD)
+            .sum::<usize>()
+            + 4
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.len() > T::MAX_IN_LIST {
+            return Err(format!(
+                "returned {} items; at most {} are accepted from one call",
+                self.len(),
+                T::MAX_IN_LIST
+            ));
+        }
         self.iter().try_for_each(PluginOutput::validate)
     }
 }
@@ -173,13 +212,7 @@ impl PluginOutput for PluginInfo {
             ));
         }
         check_name("version", &self.version)?;
-        if self.version.split('.').count() != 3
-            || !self.version.split('.').all(|p| {
-                p.split(['-', '+'])
-                    .next()
-                    .is_some_and(|n| n.parse::<u64>().is_ok())
-            })
-        {
+        if semver::Version::parse(&self.version).is_err() {
             return Err(format!(
                 "returned the version `{}`, which is not semver (x.y.z)",
                 self.version

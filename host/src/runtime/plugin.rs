@@ -15,7 +15,11 @@ use super::bindings::types::{
 };
 use super::bindings::{conditioning, meta, planning, scoring, triggering};
 use super::output::PluginOutput;
-use super::state::PluginState;
+use super::state::{PluginState, STDERR_CAPTURE_BYTES};
+
+/// Warm instances kept per plugin; more concurrent calls instantiate and
+/// drop theirs, so the engine's pool is never exhausted by one plugin.
+const MAX_POOLED_INSTANCES: usize = 16;
 use super::{
     EPOCH_TICK, Limits, LoadError, Runtime, SUPPORTED_CONTRACTS, check_imports, split_version,
 };
@@ -599,12 +603,14 @@ impl Plugin {
             Ok(Err(error)) => (None, plugin_error(error)),
             Err(error) => (None, classify_trap(&error, store.data())),
         };
-        let healthy = matches!(outcome, Outcome::Ok | Outcome::PluginError { .. });
-        if healthy && self.mode == InstanceMode::Warm {
-            self.pool
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(instance);
+        let reusable = !outcome.is_fault()
+            && self.mode == InstanceMode::Warm
+            && store.data().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
+        if reusable {
+            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < MAX_POOLED_INSTANCES {
+                pool.push(instance);
+            }
         }
         if outcome.is_fault() {
             tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");

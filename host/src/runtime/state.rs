@@ -19,7 +19,12 @@ use super::limits::InstanceLimiter;
 use crate::history::MetricHistory;
 
 /// Bytes of a guest's stderr kept to explain a trap (a Rust panic message).
-const STDERR_CAPTURE_BYTES: usize = 4 << 10;
+/// Writes past it fail, so an instance that has used half of it is retired
+/// (see `stderr_used`) before a chatty plugin could hit the end.
+pub(crate) const STDERR_CAPTURE_BYTES: usize = 64 << 10;
+
+/// The most a guest may ask of `get-random-bytes` in one call.
+const MAX_RANDOM_BYTES: u64 = 4096;
 
 /// The evaluation time, shared between the host and the WASI clocks.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +137,7 @@ impl PluginState {
             .secure_random(rng.clone())
             .insecure_random(rng.clone())
             .insecure_random_seed(0)
+            .max_random_size(MAX_RANDOM_BYTES)
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
@@ -151,6 +157,11 @@ impl PluginState {
             log_bytes_left: 0,
             log_lines_dropped: 0,
         }
+    }
+
+    /// Bytes the guest has written to stderr over this instance's life.
+    pub(crate) fn stderr_used(&self) -> usize {
+        self.stderr.contents().len()
     }
 
     /// The tail of what the guest wrote to stderr (a panic message).
