@@ -2,6 +2,7 @@
 //! actions, playbooks), runs events through them under fuel, time and memory
 //! limits, and acts on what they decide.
 //!
+//! - [`api`]: the HTTP API (axum), problem+json errors.
 //! - [`runtime`]: the engine, load-time checks, contained calls.
 //! - [`pipeline`]: scorers → triggers → policy → conditions → actions.
 //! - [`history`]: per-account metric history behind the `history` import.
@@ -9,6 +10,7 @@
 //! - [`store`]: PostgreSQL or SQLite: accounts, events, scores, the audit chain.
 //! - [`demo`] and [`scaffold`]: `vigil demo` and `vigil plugin new`.
 
+pub mod api;
 pub mod demo;
 pub mod history;
 pub mod pipeline;

@@ -46,6 +46,22 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Serve the HTTP API: load the plugins, open the store, evaluate
+    /// incoming events.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, env = "VIGIL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// `postgres://…` or `sqlite://PATH` (default: `vigil.db` in the data directory).
+        #[arg(long, env = "VIGIL_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The data directory.
+        #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
+        data_dir: PathBuf,
+        /// Load plugins from this directory instead of the embedded standard plugins.
+        #[arg(long, env = "VIGIL_PLUGINS")]
+        plugins: Option<PathBuf>,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -126,6 +142,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads,
             plugins,
         } => run_demo(accounts, seed, threads, plugins),
+        Command::Serve {
+            listen,
+            database_url,
+            data_dir,
+            plugins,
+        } => serve(&listen, database_url, &data_dir, plugins),
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -195,6 +217,81 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `sqlite://<data dir>/vigil.db`.
+fn default_database(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("vigil.db").display())
+}
+
+fn load_plugins(
+    runtime: &Runtime,
+    plugins: Option<PathBuf>,
+) -> anyhow::Result<Vec<std::sync::Arc<vigil_host::runtime::Plugin>>> {
+    let loaded = match plugins {
+        Some(dir) => {
+            let loaded = load_directory(runtime, &dir, InstanceMode::Warm)?;
+            for (file, error) in &loaded.refused {
+                eprintln!("refused {file}: {error}");
+            }
+            loaded.plugins
+        }
+        None => load_standard(runtime, InstanceMode::Warm)
+            .map_err(|(name, error)| anyhow::anyhow!("standard plugin {name} refused: {error}"))?,
+    };
+    if loaded.is_empty() {
+        bail!("no plugin loaded");
+    }
+    Ok(loaded)
+}
+
+fn serve(
+    listen: &str,
+    database_url: Option<String>,
+    data_dir: &std::path::Path,
+    plugins: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let url = database_url.unwrap_or_else(|| default_database(data_dir));
+    let runtime = Runtime::new(Limits::default())?;
+    let pipeline = std::sync::Arc::new(Pipeline::new(PluginSet::new(load_plugins(
+        &runtime, plugins,
+    )?)));
+    let tokio = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    tokio.block_on(async {
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        let app = vigil_host::api::router(vigil_host::api::AppState::new(store, pipeline));
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!("vigil serving on http://{}", listener.local_addr()?);
+        // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let interrupt = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut terminate = match tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    ) {
+                        Ok(signal) => signal,
+                        Err(_) => return std::mem::drop(interrupt.await),
+                    };
+                    tokio::select! {
+                        _ = interrupt => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = interrupt.await;
+            })
+            .await?;
+        eprintln!("vigil stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn run_demo(
     accounts: usize,
     seed: u64,
@@ -202,20 +299,7 @@ fn run_demo(
     plugins: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(Limits::default())?;
-    let loaded = match plugins {
-        Some(dir) => {
-            let loaded = load_directory(&runtime, &dir, InstanceMode::Warm)?;
-            for (file, error) in &loaded.refused {
-                eprintln!("refused {file}: {error}");
-            }
-            loaded.plugins
-        }
-        None => load_standard(&runtime, InstanceMode::Warm)
-            .map_err(|(name, error)| anyhow::anyhow!("standard plugin {name} refused: {error}"))?,
-    };
-    if loaded.is_empty() {
-        bail!("no plugin loaded");
-    }
+    let loaded = load_plugins(&runtime, plugins)?;
     let described: Vec<(String, String, u64)> = loaded
         .iter()
         .map(|p| {

@@ -4,6 +4,7 @@
 // Test helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api;
 mod contained_failures;
 mod contract;
 mod determinism;

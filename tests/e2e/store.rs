@@ -17,7 +17,7 @@ fn postgres_url() -> String {
 }
 
 /// A connection URL to a new, empty schema of the test database.
-async fn fresh_postgres() -> String {
+pub async fn fresh_postgres() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let schema = format!(
         "vigil_test_{}_{}_{}",

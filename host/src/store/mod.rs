@@ -358,6 +358,42 @@ impl Store {
         }))
     }
 
+    /// The newest score called `name` of an account.
+    pub async fn latest_score(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<ScoreState>, StoreError> {
+        type Row = (String, String, String, String, i64, bool);
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT card, plugin_name, plugin_version, plugin_digest, computed_at, stale FROM scores
+                 WHERE account_id = $1 AND name = $2 ORDER BY computed_at DESC, seq DESC LIMIT 1",
+            )
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|(card, name, version, digest, computed_at, stale)| {
+            let card = serde_json::from_str(&card).map_err(|e| StoreError::Corrupt {
+                what: "score card",
+                reason: e.to_string(),
+            })?;
+            Ok(ScoreState {
+                card,
+                plugin: crate::pipeline::PluginRef {
+                    name,
+                    version,
+                    digest,
+                },
+                computed_at,
+                stale,
+            })
+        })
+        .transpose()
+    }
+
     /// Appends an audit entry on its own.
     pub async fn audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
         with_pool!(self, pool => {

@@ -1,0 +1,355 @@
+//! The HTTP API through the router (`tower::ServiceExt::oneshot`), over the
+//! standard plugins and a real store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use vigil_host::api::{AppState, MAX_BODY_BYTES, router};
+use vigil_host::runtime::InstanceMode;
+use vigil_host::store::Store;
+
+use crate::store::fresh_postgres;
+use crate::support::{runtime, standard_pipeline};
+
+async fn app_on(url: &str) -> Router {
+    let store = Store::connect(url).await.unwrap();
+    let pipeline = Arc::new(standard_pipeline(&runtime(), InstanceMode::Warm));
+    router(AppState::new(store, pipeline))
+}
+
+async fn sqlite_app() -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let app = app_on(&url).await;
+    (dir, app)
+}
+
+/// Sends a request; returns status, content type and JSON body.
+async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, String, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, content_type, json)
+}
+
+fn customer() -> String {
+    json!({
+        "name": "Acme Health",
+        "tier": "enterprise",
+        "industry": "healthcare",
+        "licensed_seats": 200,
+        "active_users": 150,
+        "arr": 180000,
+        "renewal_date": "2027-01-01T00:00:00Z"
+    })
+    .to_string()
+}
+
+fn usage(active: u32, key: &str) -> Value {
+    json!({
+        "account_id": "acme",
+        "kind": "usage.daily",
+        "occurred_at": "2026-06-01T10:00:00Z",
+        "payload": {"active_users": active, "logins": 40},
+        "idempotency_key": key
+    })
+}
+
+async fn scored_flow(app: &Router) {
+    let (status, _, _) = send(app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = send(
+        app,
+        "POST",
+        "/api/v1/events",
+        Some(usage(12, "k-1").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["events"][0]["status"], "stored");
+
+    let (status, _, score) = send(app, "GET", "/api/v1/customers/acme/health-score", None).await;
+    assert_eq!(status, StatusCode::OK, "{score}");
+    assert_eq!(score["account_id"], "acme");
+    let value = score["value"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&value));
+    let factors = score["factors"].as_array().unwrap();
+    assert_eq!(factors.len(), 5);
+    let sum: f64 = factors
+        .iter()
+        .map(|f| f["contribution"].as_f64().unwrap())
+        .sum();
+    assert!((sum - value).abs() < 1e-9);
+    assert_eq!(score["plugin"]["name"], "health-score");
+    assert_eq!(score["plugin"]["digest"].as_str().unwrap().len(), 64);
+    assert_eq!(score["stale"], false);
+    assert!(score["trend"].get("d7").is_some());
+    assert!(
+        score["computed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-06-01T10:00:00")
+    );
+}
+
+#[tokio::test]
+async fn an_event_posted_for_a_customer_is_scored_and_served_on_sqlite() {
+    let (_dir, app) = sqlite_app().await;
+    scored_flow(&app).await;
+}
+
+#[tokio::test]
+async fn an_event_posted_for_a_customer_is_scored_and_served_on_postgres() {
+    let app = app_on(&fresh_postgres().await).await;
+    scored_flow(&app).await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let (_dir, app) = sqlite_app().await;
+    assert_eq!(send(&app, "GET", "/healthz", None).await.0, StatusCode::OK);
+    let (status, _, body) = send(&app, "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["database"], "sqlite");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replayed_with_the_same_body_is_a_duplicate_and_with_another_is_409() {
+    let (_dir, app) = sqlite_app().await;
+    send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    let (_, _, first) = send(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(usage(12, "k-1").to_string()),
+    )
+    .await;
+    let first_id = first["events"][0]["id"].clone();
+    let (status, _, again) = send(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(usage(12, "k-1").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["events"][0]["status"], "duplicate");
+    assert_eq!(again["events"][0]["id"], first_id);
+    let (status, content_type, problem) = send(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(usage(99, "k-1").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(content_type, "application/problem+json");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("k-1"),
+        "{problem}"
+    );
+}
+
+/// Every error is problem+json with the status and a detail naming the
+/// problem.
+async fn problem(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+    status: StatusCode,
+    says: &str,
+) -> Value {
+    let (got, content_type, problem) = send(app, method, uri, body).await;
+    assert_eq!(got, status, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["status"], status.as_u16());
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(says), "expected `{says}` in: {detail}");
+    problem
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_json_saying_what_and_where_never_500() {
+    let (_dir, app) = sqlite_app().await;
+    send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some("{not json".into()),
+        StatusCode::BAD_REQUEST,
+        "",
+    )
+    .await;
+    let mut unknown_field = usage(1, "k");
+    unknown_field["colour"] = json!("red");
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(unknown_field.to_string()),
+        unprocessable,
+        "colour",
+    )
+    .await;
+    let missing = json!([usage(1, "a"), {"account_id": "acme"}]);
+    let p = problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(missing.to_string()),
+        unprocessable,
+        "missing field `kind`",
+    )
+    .await;
+    assert_eq!(p["field"], "[1]");
+    let mut wrong_type = json!({"name": "x", "tier": "enterprise", "industry": "other"});
+    wrong_type["licensed_seats"] = json!("many");
+    problem(
+        &app,
+        "PUT",
+        "/api/v1/customers/acme",
+        Some(wrong_type.to_string()),
+        unprocessable,
+        "licensed_seats",
+    )
+    .await;
+
+    let mut bad_time = usage(1, "k");
+    bad_time["occurred_at"] = json!("yesterday");
+    let p = problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(bad_time.to_string()),
+        unprocessable,
+        "yesterday",
+    )
+    .await;
+    assert_eq!(p["field"], "[0].occurred_at");
+    let mut future = usage(1, "k");
+    future["occurred_at"] = json!("2999-01-01T00:00:00Z");
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(future.to_string()),
+        unprocessable,
+        "future",
+    )
+    .await;
+    let mut not_object = usage(1, "k");
+    not_object["payload"] = json!([1, 2]);
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(not_object.to_string()),
+        unprocessable,
+        "JSON object",
+    )
+    .await;
+    let mut stranger = usage(1, "k");
+    stranger["account_id"] = json!("globex");
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(stranger.to_string()),
+        unprocessable,
+        "PUT /api/v1/customers/globex",
+    )
+    .await;
+    let bad_tier = customer().replace("enterprise", "galactic");
+    problem(
+        &app,
+        "PUT",
+        "/api/v1/customers/acme",
+        Some(bad_tier),
+        unprocessable,
+        "galactic",
+    )
+    .await;
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some("[]".into()),
+        unprocessable,
+        "empty",
+    )
+    .await;
+
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_BODY_BYTES + 1));
+    problem(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(huge),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "limit",
+    )
+    .await;
+    problem(
+        &app,
+        "GET",
+        "/api/v1/customers/nobody/health-score",
+        None,
+        StatusCode::NOT_FOUND,
+        "nobody",
+    )
+    .await;
+    problem(
+        &app,
+        "GET",
+        "/api/v1/nothing-here",
+        None,
+        StatusCode::NOT_FOUND,
+        "no such endpoint",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_and_evaluated_and_acknowledged_per_event() {
+    let (_dir, app) = sqlite_app().await;
+    send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    let batch: Vec<Value> = (0..5).map(|n| usage(10 + n, &format!("b-{n}"))).collect();
+    let (status, _, body) = send(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(Value::from(batch).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5);
+    assert!(events.iter().all(|e| e["status"] == "stored"));
+}
