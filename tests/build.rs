@@ -15,6 +15,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "CARGO_BUILD_TARGET",
     "CARGO_BUILD_TARGET_DIR",
     "RUSTDOCFLAGS",
+    "CARGO_LLVM_COV",
 ];
 
 fn main() -> Result<(), String> {

@@ -385,37 +385,31 @@ impl Pipeline {
             ctx: &ctx,
         };
 
-        for trigger in &plugins.triggers {
-            if !trigger.subscribes_to(&event.kind) {
+        // Triggers' signals go to every condition and action; a playbook's
+        // are also checked by, and planned by, the playbook itself.
+        let sources = plugins
+            .triggers
+            .iter()
+            .map(|trigger| (trigger, None))
+            .chain(
+                plugins
+                    .playbooks
+                    .iter()
+                    .map(|playbook| (playbook, Some(playbook))),
+            );
+        for (source, playbook) in sources {
+            if !source.subscribes_to(&event.kind) {
                 continue;
             }
-            let invocation = trigger.evaluate(call.input(trigger, &mut state.history), &ctx);
+            let invocation = source.evaluate(call.input(source, &mut state.history), &ctx);
             let signals = record(&mut evaluation, invocation).unwrap_or_default();
             for signal in signals {
                 self.act_on(
                     &plugins,
                     state,
                     &call,
-                    trigger,
-                    None,
-                    signal,
-                    &mut evaluation,
-                );
-            }
-        }
-        for playbook in &plugins.playbooks {
-            if !playbook.subscribes_to(&event.kind) {
-                continue;
-            }
-            let invocation = playbook.evaluate(call.input(playbook, &mut state.history), &ctx);
-            let signals = record(&mut evaluation, invocation).unwrap_or_default();
-            for signal in signals {
-                self.act_on(
-                    &plugins,
-                    state,
-                    &call,
+                    source,
                     playbook,
-                    Some(playbook),
                     signal,
                     &mut evaluation,
                 );
