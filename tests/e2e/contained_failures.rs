@@ -225,3 +225,25 @@ fn a_plugin_writing_to_stderr_on_every_call_keeps_working_on_warm_instances() {
         assert_eq!(invocation.record.outcome, Outcome::Ok, "call {call}");
     }
 }
+
+#[test]
+fn unbounded_recursion_is_stopped_by_the_stack_limit() {
+    let runtime = Runtime::new(Limits {
+        max_fuel: 10_000_000_000,
+        ..Limits::default()
+    })
+    .unwrap();
+    let plugin = load(&runtime, &component("stack-bomb")).unwrap();
+    let mut history = MetricHistory::default();
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    let invocation = plugin.score(input(&mut history), &ctx);
+    assert!(
+        matches!(&invocation.record.outcome, Outcome::Trap { reason } if reason.contains("stack")),
+        "{:?}",
+        invocation.record.outcome
+    );
+    healthy_call_still_succeeds(&runtime);
+}
