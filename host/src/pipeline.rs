@@ -117,6 +117,17 @@ impl Default for Account {
 }
 
 impl AccountState {
+    /// Records what an event contributes to the account, before (or, when
+    /// rebuilding a state from stored events, instead of) evaluating it: its
+    /// metrics into the history, and a numeric `active_users` into the
+    /// snapshot.
+    pub fn record_event(&mut self, kind: &str, at: i64, payload: &serde_json::Value) {
+        self.history.record_event(kind, at, payload);
+        if let Some(active) = payload.get("active_users").and_then(whole_number) {
+            self.account.active_users = u32::try_from(active).unwrap_or(u32::MAX);
+        }
+    }
+
     /// A fresh state for `account`.
     pub fn new(account: Account) -> Self {
         Self {
@@ -128,26 +139,17 @@ impl AccountState {
 
 /// The scores computed in this evaluation (fresh ones only: a stale score
 /// was not computed now), as the contract's `context.scores`.
-fn fresh_summaries(scores: &[ScoreResult]) -> Vec<ScoreSummary> {
+fn fresh_summaries(scores: &[ScoreState]) -> Vec<ScoreSummary> {
     scores
         .iter()
         .filter(|s| !s.stale)
         .map(|s| ScoreSummary {
-            name: s.score.card.name.clone(),
-            value: s.score.card.value,
-            band: s.score.card.band.clone(),
-            rag: s.score.card.rag,
+            name: s.card.name.clone(),
+            value: s.card.value,
+            band: s.card.band.clone(),
+            rag: s.card.rag,
         })
         .collect()
-}
-
-/// One scorer's result for this evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScoreResult {
-    /// The score (fresh, or the last good one when `stale`).
-    pub score: ScoreState,
-    /// Whether the scorer failed this time.
-    pub stale: bool,
 }
 
 /// What became of a signal.
@@ -208,8 +210,9 @@ pub struct Evaluation {
     pub account_id: String,
     /// The evaluation time.
     pub now: i64,
-    /// Scores, one per scorer that ran.
-    pub scores: Vec<ScoreResult>,
+    /// Scores, one per scorer that ran: fresh, or the last good one
+    /// flagged stale when the scorer failed.
+    pub scores: Vec<ScoreState>,
     /// Signals raised, and what became of them.
     pub signals: Vec<SignalRecord>,
     /// Intents to carry out (already deduplicated by idempotency key).
@@ -352,10 +355,7 @@ impl Pipeline {
         }
 
         let now = event.occurred_at;
-        state.history.record_event(&event.kind, now, &payload);
-        if let Some(active) = payload.get("active_users").and_then(whole_number) {
-            state.account.active_users = u32::try_from(active).unwrap_or(u32::MAX);
-        }
+        state.record_event(&event.kind, now, &payload);
 
         let plugins = self.plugins.load_full();
         let seed: [u8; 32] =
@@ -450,20 +450,14 @@ impl Pipeline {
                         stale: false,
                     };
                     state.scores.insert(score.card.name.clone(), score.clone());
-                    evaluation.scores.push(ScoreResult {
-                        score,
-                        stale: false,
-                    });
+                    evaluation.scores.push(score);
                 }
                 None => {
                     // Fail open: keep the last good score, flagged stale.
                     for score in state.scores.values_mut() {
                         if score.plugin.name == scorer.name() {
                             score.stale = true;
-                            evaluation.scores.push(ScoreResult {
-                                score: score.clone(),
-                                stale: true,
-                            });
+                            evaluation.scores.push(score.clone());
                         }
                     }
                 }

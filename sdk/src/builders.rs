@@ -38,6 +38,17 @@ pub fn ratio(part: u32, whole: u32) -> f64 {
     }
 }
 
+/// `x` with at most two decimals and no trailing zeros, for reasons and
+/// notes: `24.5`, `80`, `0.33`.
+pub fn short_number(x: f64) -> String {
+    let text = format!("{x:.2}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
 /// The health bands: Critical < 30, Declining 30–50, Stable 50–70,
 /// Optimal > 70; read as Red below 50, Yellow from 50 to 70, Green above 70.
 pub fn health_band(value: f64) -> (&'static str, Rag) {

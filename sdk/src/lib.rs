@@ -57,7 +57,7 @@ pub use wit::vigil::plugin::types::{
 
 pub use builders::{
     DAY_MS, HOUR_MS, IntentBuilder, ScoreCardBuilder, SignalBuilder, channel_name, health_band,
-    lead_band, level_name, ratio,
+    lead_band, level_name, ratio, short_number,
 };
 pub use env::{config, log, window};
 
@@ -99,7 +99,7 @@ pub mod prelude {
         Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HOUR_MS, Industry,
         Intent, IntentBuilder, IntentKind, LogLevel, MetricWindow, Playbook, PluginError, Rag,
         ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tier, Timestamp, Timing,
-        Verdict, config, health_band, lead_band, log, ratio, window,
+        Verdict, config, health_band, lead_band, log, ratio, short_number, window,
     };
 }
 

@@ -353,3 +353,40 @@ async fn a_batch_is_stored_and_evaluated_and_acknowledged_per_event() {
     assert_eq!(events.len(), 5);
     assert!(events.iter().all(|e| e["status"] == "stored"));
 }
+
+#[tokio::test]
+async fn after_a_restart_the_account_state_is_rebuilt_from_stored_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let before = app_on(&url).await;
+    send(&before, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    send(
+        &before,
+        "POST",
+        "/api/v1/events",
+        Some(usage(12, "k-1").to_string()),
+    )
+    .await;
+    drop(before);
+
+    // A new host over the same database: the next event carries no
+    // `active_users`, so the usage factor must come from the stored one.
+    let after = app_on(&url).await;
+    let ticket = json!({
+        "account_id": "acme",
+        "kind": "support.ticket.opened",
+        "occurred_at": "2026-06-02T10:00:00Z",
+        "payload": {}
+    });
+    let (status, _, body) = send(&after, "POST", "/api/v1/events", Some(ticket.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, _, score) = send(&after, "GET", "/api/v1/customers/acme/health-score", None).await;
+    let usage_note = score["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "usage")
+        .unwrap()["note"]
+        .clone();
+    assert_eq!(usage_note, "12 of 200 licensed seats active", "{score}");
+}

@@ -133,7 +133,7 @@ fn a_failing_scorer_keeps_the_last_good_score_flagged_stale() {
     ));
     assert!(failed.scores[0].stale);
     assert_eq!(
-        failed.scores[0].score.card.value, 50.0,
+        failed.scores[0].card.value, 50.0,
         "the last good value is kept"
     );
     assert!(state.scores["health"].stale);

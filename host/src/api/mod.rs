@@ -225,11 +225,10 @@ async fn put_customer(
         details: json!({"tier": body.tier, "industry": body.industry}),
     };
     state.store.upsert_account(&account, audit).await?;
-    // The in-memory state follows the new profile.
+    // The in-memory state follows the profile as sent; later events that
+    // carry `active_users` update it again.
     if let Some(cached) = state.accounts.lock().await.get_mut(&id) {
-        let active = cached.account.active_users;
         cached.account = account;
-        cached.account.active_users = active.max(body.active_users);
     }
     Ok(Json(json!({"id": id, "status": "stored"})))
 }
@@ -411,7 +410,7 @@ async fn post_events(
                     .process(account, &new.event)
                     .map_err(|e| ApiError::invalid("payload", e.to_string()))?;
                 for score in &evaluation.scores {
-                    state.store.record_score(account_id, &score.score).await?;
+                    state.store.record_score(account_id, score).await?;
                 }
                 results.push(json!({
                     "id": new.event.id,
@@ -426,9 +425,9 @@ async fn post_events(
     Ok((StatusCode::ACCEPTED, Json(json!({"events": results}))))
 }
 
-/// Rebuilds an account's state from its stored profile and events (their
-/// metrics only: plugins are not run again), leaving out `skip`, the event
-/// about to be processed.
+/// Rebuilds an account's state from its stored profile and events (what
+/// they record into the account; plugins are not run again), leaving out
+/// `skip`, the event about to be processed.
 async fn rebuild(
     store: &Store,
     profile: Option<&Account>,
@@ -447,9 +446,7 @@ async fn rebuild(
             continue;
         }
         if let Ok(payload) = serde_json::from_str::<serde_json::Value>(&event.payload) {
-            state
-                .history
-                .record_event(&event.kind, event.occurred_at, &payload);
+            state.record_event(&event.kind, event.occurred_at, &payload);
         }
     }
     Ok(state)

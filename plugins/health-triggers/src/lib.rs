@@ -73,7 +73,7 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
                 Severity::High,
                 format!(
                     "health {} is below 60: high priority alert and retention workflow",
-                    num(h)
+                    short_number(h)
                 ),
             )
             .cooldown_hours(24)
@@ -94,9 +94,9 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
                     format!(
                         "health {} is {}% below its baseline {} (mean of the 30 days ending 7 days ago), \
                          a drop of 20% or more: proactive intervention",
-                        num(h),
-                        num(drop * 100.0),
-                        num(baseline)
+                        short_number(h),
+                        short_number(drop * 100.0),
+                        short_number(baseline)
                     ),
                 )
                 .cooldown_hours(168)
@@ -114,10 +114,10 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
                 Severity::Medium,
                 format!(
                     "expansion readiness {} is above 80 (health {}, seat usage {}, usage growth {}): sales handoff",
-                    num(readiness.value),
-                    num(h),
-                    num(readiness.seat_usage),
-                    num(readiness.usage_growth)
+                    short_number(readiness.value),
+                    short_number(h),
+                    short_number(readiness.seat_usage),
+                    short_number(readiness.usage_growth)
                 ),
             )
             .cooldown_hours(720)
@@ -130,7 +130,7 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
 
 /// The one band signal for health `h`.
 fn band_signal(ctx: &Context, h: f64) -> Signal {
-    let v = num(h);
+    let v = short_number(h);
     let (name, severity, hours, reason) = if h < 30.0 {
         (
             "health.critical",
@@ -192,16 +192,6 @@ impl Readiness {
             seat_usage,
             usage_growth,
         }
-    }
-}
-
-/// `x` with at most two decimals and no trailing zeros, for reasons.
-fn num(x: f64) -> String {
-    let s = format!("{x:.2}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 

@@ -81,7 +81,7 @@ fn seat_usage(ctx: &Context) -> Option<Signal> {
             Severity::Medium,
             format!(
                 "{active} of {seats} licensed seats are active ({}%), below 30% (low usage)",
-                num(usage * 100.0)
+                short_number(usage * 100.0)
             ),
         )
         .cooldown_hours(168)
@@ -105,9 +105,9 @@ fn usage_growth(ctx: &Context) -> Option<Signal> {
             Severity::Low,
             format!(
                 "active users grew {}% month over month (mean {} in the last 30 days vs {} in the 30 before), above 20% (high usage growth)",
-                num(growth * 100.0),
-                num(recent),
-                num(earlier)
+                short_number(growth * 100.0),
+                short_number(recent),
+                short_number(earlier)
             ),
         )
         .cooldown_hours(720)
@@ -131,9 +131,9 @@ fn login_decline(ctx: &Context) -> Option<Signal> {
             Severity::High,
             format!(
                 "logins fell {}% to {} in the last 30 days from {} in the 30 before, a decline of more than 50%",
-                num(decline * 100.0),
-                num(recent),
-                num(earlier)
+                short_number(decline * 100.0),
+                short_number(recent),
+                short_number(earlier)
             ),
         )
         .cooldown_hours(168)
@@ -156,22 +156,12 @@ fn ticket_spike(ctx: &Context) -> Option<Signal> {
             Severity::High,
             format!(
                 "{recent} support tickets opened in the last 7 days, more than twice the weekly average of {} over the 4 weeks before (ticket volume spike)",
-                num(baseline)
+                short_number(baseline)
             ),
         )
         .cooldown_hours(72)
         .build(),
     )
-}
-
-/// `x` with at most two decimals and no trailing zeros, for reasons.
-fn num(x: f64) -> String {
-    let s = format!("{x:.2}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]
