@@ -66,6 +66,19 @@ impl MetricHistory {
         aggregate(samples.get(lo..hi).unwrap_or(&[]))
     }
 
+    /// The metrics held, by name.
+    pub fn metric_names(&self) -> impl Iterator<Item = &str> {
+        self.series.keys().map(String::as_str)
+    }
+
+    /// The time of the newest sample of any metric.
+    pub fn newest_sample(&self) -> Option<i64> {
+        self.series
+            .values()
+            .filter_map(|series| series.last().map(|(t, _)| *t))
+            .max()
+    }
+
     /// The number of samples held, over all metrics.
     pub fn len(&self) -> usize {
         self.series.values().map(Vec::len).sum()

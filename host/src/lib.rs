@@ -5,17 +5,23 @@
 //! - [`api`]: the HTTP API (axum), problem+json errors.
 //! - [`runtime`]: the engine, load-time checks, contained calls.
 //! - [`pipeline`]: scorers → triggers → policy → conditions → actions.
+//! - [`names`]: wire names of the contract's enums.
+//! - [`metrics`]: Prometheus counters per plugin and endpoint.
 //! - [`history`]: per-account metric history behind the `history` import.
 //! - [`plugin_dir`] and [`standard`]: where plugins come from.
 //! - [`store`]: PostgreSQL or SQLite: accounts, events, scores, the audit chain.
+//! - [`service`]: group commit, the evaluator and the intent dispatcher.
 //! - [`demo`] and [`scaffold`]: `vigil demo` and `vigil plugin new`.
 
 pub mod api;
 pub mod demo;
 pub mod history;
+pub mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod plugin_dir;
 pub mod runtime;
 pub mod scaffold;
+pub mod service;
 pub mod standard;
 pub mod store;

@@ -11,7 +11,7 @@ use vigil_host::pipeline::{Pipeline, PluginSet};
 use vigil_host::plugin_dir::{load_directory, load_standard};
 use vigil_host::runtime::{InstanceMode, Limits, Runtime};
 use vigil_host::scaffold;
-use vigil_host::store::{ChainBreak, Store};
+use vigil_host::store::{ChainBreak, Role, Store};
 
 /// vigil: a WebAssembly plugin-hosted automation runtime for customer-success
 /// and sales operations.
@@ -66,6 +66,32 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it, alone, on stdout. Only its hash is
+    /// stored: the key cannot be shown again.
+    Create {
+        /// viewer (reads), operator (also writes: events, interventions,
+        /// plugins) or admin (also the audit log and keys).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["viewer", "operator", "admin"]))]
+        role: String,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// `postgres://…` or `sqlite://PATH` (default: `vigil.db` in the data directory).
+        #[arg(long, env = "VIGIL_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The data directory.
+        #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -173,6 +199,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
             })
         }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    role,
+                    label,
+                    database_url,
+                    data_dir,
+                },
+        } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role {role}"))?;
+            if database_url.is_none() {
+                std::fs::create_dir_all(&data_dir).with_context(|| {
+                    format!("creating the data directory {}", data_dir.display())
+                })?;
+            }
+            let url = database_url.unwrap_or_else(|| default_database(&data_dir));
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let store = Store::connect(&url)
+                    .await
+                    .with_context(|| format!("opening {url}"))?;
+                let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+                let (key, record) = store
+                    .create_api_key(role, &label, &format!("cli:{user}"), "cli")
+                    .await?;
+                println!("{key}");
+                eprintln!("created {} key {}", role.as_str(), record.id);
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Plugin { command } => match command {
             PluginCommand::Check { file, json } => check(&file, json),
             PluginCommand::New {
@@ -261,7 +317,9 @@ fn serve(
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("opening {url}"))?;
-        let app = vigil_host::api::router(vigil_host::api::AppState::new(store, pipeline));
+        let state = vigil_host::api::AppState::new(store, pipeline);
+        let app = vigil_host::api::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -287,6 +345,9 @@ fn serve(
                 let _ = interrupt.await;
             })
             .await?;
+        // Requests are drained; commit what is queued, evaluate what is
+        // committed, deliver what is planned.
+        state.shutdown().await;
         eprintln!("vigil stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -135,6 +135,26 @@ impl AccountState {
             ..Self::default()
         }
     }
+
+    /// Dedup keys on cooldown (`plugin/key`) and until when, as the store
+    /// keeps them.
+    pub fn cooldowns(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.cooldowns
+            .iter()
+            .map(|(key, until)| (key.as_str(), *until))
+    }
+
+    /// Puts back cooldowns and planned-intent keys (`plugin/key`, and when
+    /// they were planned) read from the store, so a state rebuilt after a
+    /// restart suppresses and deduplicates as the live one did.
+    pub fn restore(
+        &mut self,
+        cooldowns: impl IntoIterator<Item = (String, i64)>,
+        intent_keys: impl IntoIterator<Item = (String, i64)>,
+    ) {
+        self.cooldowns.extend(cooldowns);
+        self.intent_keys.extend(intent_keys);
+    }
 }
 
 /// The scores computed in this evaluation (fresh ones only: a stale score

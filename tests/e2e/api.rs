@@ -11,51 +11,114 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use vigil_host::api::{AppState, MAX_BODY_BYTES, router};
 use vigil_host::runtime::InstanceMode;
-use vigil_host::store::Store;
+use vigil_host::store::{Role, Store};
 
 use crate::store::fresh_postgres;
 use crate::support::{runtime, standard_pipeline};
 
-async fn app_on(url: &str) -> Router {
-    let store = Store::connect(url).await.unwrap();
-    let pipeline = Arc::new(standard_pipeline(&runtime(), InstanceMode::Warm));
-    router(AppState::new(store, pipeline))
+/// A router over a real store, with a key of each role.
+pub struct TestApp {
+    pub router: Router,
+    pub state: Arc<AppState>,
+    pub admin: String,
+    pub operator: String,
+    pub viewer: String,
 }
 
-async fn sqlite_app() -> (tempfile::TempDir, Router) {
+pub async fn app_on(url: &str) -> TestApp {
+    let store = Store::connect(url).await.unwrap();
+    let mut keys = Vec::new();
+    for role in [Role::Admin, Role::Operator, Role::Viewer] {
+        keys.push(
+            store
+                .create_api_key(role, "test", "test", "test")
+                .await
+                .unwrap()
+                .0,
+        );
+    }
+    let pipeline = Arc::new(standard_pipeline(&runtime(), InstanceMode::Warm));
+    let state = AppState::new(store, pipeline);
+    let viewer = keys.pop().unwrap();
+    let operator = keys.pop().unwrap();
+    let admin = keys.pop().unwrap();
+    TestApp {
+        router: router(state.clone()),
+        state,
+        admin,
+        operator,
+        viewer,
+    }
+}
+
+pub async fn sqlite_app() -> (tempfile::TempDir, TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
     let app = app_on(&url).await;
     (dir, app)
 }
 
-/// Sends a request; returns status, content type and JSON body.
-async fn send(
-    app: &Router,
+/// Sends a request with `key`; returns status, headers and the raw body.
+pub async fn send_raw(
+    app: &TestApp,
+    key: Option<&str>,
     method: &str,
     uri: &str,
     body: Option<String>,
-) -> (StatusCode, String, Value) {
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut request = Request::builder().method(method).uri(uri);
     if body.is_some() {
         request = request.header("content-type", "application/json");
     }
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
     let request = request
         .body(body.map(Body::from).unwrap_or_else(Body::empty))
         .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let content_type = response
-        .headers()
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes.to_vec())
+}
+
+/// Sends a request with the key of the role the endpoint needs (admin for
+/// the audit log, operator for writes, viewer for reads); returns status,
+/// content type and JSON body.
+pub async fn send(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, String, Value) {
+    let key = if uri.starts_with("/api/v1/audit") || uri.starts_with("/api/v1/keys") {
+        &app.admin
+    } else if method == "GET" {
+        &app.viewer
+    } else {
+        &app.operator
+    };
+    send_as(app, Some(key), method, uri, body).await
+}
+
+pub async fn send_as(
+    app: &TestApp,
+    key: Option<&str>,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+) -> (StatusCode, String, Value) {
+    let (status, headers, bytes) = send_raw(app, key, method, uri, body).await;
+    let content_type = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, content_type, json)
 }
 
-fn customer() -> String {
+pub fn customer() -> String {
     json!({
         "name": "Acme Health",
         "tier": "enterprise",
@@ -68,7 +131,7 @@ fn customer() -> String {
     .to_string()
 }
 
-fn usage(active: u32, key: &str) -> Value {
+pub fn usage(active: u32, key: &str) -> Value {
     json!({
         "account_id": "acme",
         "kind": "usage.daily",
@@ -78,13 +141,13 @@ fn usage(active: u32, key: &str) -> Value {
     })
 }
 
-async fn scored_flow(app: &Router) {
+async fn scored_flow(app: &TestApp) {
     let (status, _, _) = send(app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, body) = send(
         app,
         "POST",
-        "/api/v1/events",
+        "/api/v1/events?wait=evaluated",
         Some(usage(12, "k-1").to_string()),
     )
     .await;
@@ -137,27 +200,33 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
-async fn an_idempotency_key_replayed_with_the_same_body_is_a_duplicate_and_with_another_is_409() {
+async fn an_idempotency_key_replayed_with_the_same_body_gets_the_first_answer_byte_for_byte_and_with_another_409()
+ {
     let (_dir, app) = sqlite_app().await;
     send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;
-    let (_, _, first) = send(
-        &app,
-        "POST",
-        "/api/v1/events",
-        Some(usage(12, "k-1").to_string()),
-    )
-    .await;
-    let first_id = first["events"][0]["id"].clone();
-    let (status, _, again) = send(
-        &app,
-        "POST",
-        "/api/v1/events",
-        Some(usage(12, "k-1").to_string()),
-    )
-    .await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            send_raw(
+                app,
+                Some(&app.operator),
+                "POST",
+                "/api/v1/events",
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let (status, first_headers, first) = post(usage(12, "k-1")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(again["events"][0]["status"], "duplicate");
-    assert_eq!(again["events"][0]["id"], first_id);
+    assert!(first_headers.get("idempotent-replayed").is_none());
+    let (status, headers, again) = post(usage(12, "k-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        String::from_utf8(again).unwrap(),
+        String::from_utf8(first).unwrap()
+    );
+    assert_eq!(headers.get("idempotent-replayed").unwrap(), "true");
     let (status, content_type, problem) = send(
         &app,
         "POST",
@@ -176,7 +245,7 @@ async fn an_idempotency_key_replayed_with_the_same_body_is_a_duplicate_and_with_
 /// Every error is problem+json with the status and a detail naming the
 /// problem.
 async fn problem(
-    app: &Router,
+    app: &TestApp,
     method: &str,
     uri: &str,
     body: Option<String>,
@@ -363,10 +432,11 @@ async fn after_a_restart_the_account_state_is_rebuilt_from_stored_events() {
     send(
         &before,
         "POST",
-        "/api/v1/events",
+        "/api/v1/events?wait=evaluated",
         Some(usage(12, "k-1").to_string()),
     )
     .await;
+    before.state.shutdown().await;
     drop(before);
 
     // A new host over the same database: the next event carries no
@@ -378,7 +448,13 @@ async fn after_a_restart_the_account_state_is_rebuilt_from_stored_events() {
         "occurred_at": "2026-06-02T10:00:00Z",
         "payload": {}
     });
-    let (status, _, body) = send(&after, "POST", "/api/v1/events", Some(ticket.to_string())).await;
+    let (status, _, body) = send(
+        &after,
+        "POST",
+        "/api/v1/events?wait=evaluated",
+        Some(ticket.to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let (_, _, score) = send(&after, "GET", "/api/v1/customers/acme/health-score", None).await;
     let usage_note = score["factors"]

@@ -11,6 +11,7 @@ mod determinism;
 mod loading;
 mod pipeline;
 mod scaffold;
+mod service;
 mod standard_plugins;
 mod store;
 mod support;

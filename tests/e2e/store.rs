@@ -149,7 +149,9 @@ async fn an_idempotency_key_seen_again_with_the_same_body_writes_nothing_and_wit
             .insert_events(&[new_event(1, Some("k1"), 5)], event_audit)
             .await
             .unwrap();
-        assert!(matches!(first[0], Stored::New { .. }), "{url}");
+        let Stored::New { seq } = first[0] else {
+            panic!("{url}: {first:?}");
+        };
         let again = store
             .insert_events(&[new_event(1, Some("k1"), 5)], event_audit)
             .await
@@ -157,7 +159,8 @@ async fn an_idempotency_key_seen_again_with_the_same_body_writes_nothing_and_wit
         assert_eq!(
             again[0],
             Stored::Duplicate {
-                first_event: "acme-1".into()
+                first_event: "acme-1".into(),
+                seq
             },
             "{url}"
         );

@@ -6,7 +6,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::store::StoreError;
 
@@ -27,6 +28,12 @@ pub enum ApiError {
     /// An event names an account that does not exist.
     #[error("{0}")]
     UnknownAccount(String),
+    /// No API key, or not a valid one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key's role is below what the endpoint needs.
+    #[error("{0}")]
+    Forbidden(String),
     /// Nothing at this path.
     #[error("{0}")]
     NotFound(String),
@@ -60,6 +67,8 @@ impl ApiError {
             ApiError::Invalid { .. } | ApiError::UnknownAccount(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,26 +90,50 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An error answer (RFC 9457 problem details).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says the kind.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong, and where.
+    pub detail: String,
+    /// The field at fault, as a JSON path (`[0].occurred_at`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let mut body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-        });
-        if let ApiError::Invalid { field, .. } = &self {
-            body["field"] = json!(field);
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let problem = Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            field: match &self {
+                ApiError::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -138,5 +171,16 @@ fn rejection_to_problem(rejection: JsonRejection) -> ApiError {
             super::MAX_BODY_BYTES >> 10
         )),
         other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(error: crate::service::ServiceError) -> Self {
+        match error {
+            crate::service::ServiceError::Store(error) => error.into(),
+            crate::service::ServiceError::ShuttingDown => {
+                ApiError::Unavailable("the host is shutting down; retry on another host".into())
+            }
+        }
     }
 }

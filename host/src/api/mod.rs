@@ -1,33 +1,43 @@
 //! The HTTP API (axum, JSON). Every error is `application/problem+json`
-//! with a message that says what was wrong and where.
+//! with a message that says what was wrong and where; every endpoint but
+//! `/healthz`, `/readyz` and `/api/openapi.json` needs an API key
+//! (`Authorization: Bearer KEY`) with a role at least the endpoint's.
 //!
-//! Implemented so far: `GET /healthz`, `GET /readyz`,
-//! `PUT /api/v1/customers/{id}`, `POST /api/v1/events`,
-//! `GET /api/v1/customers/{id}/health-score`.
+//! The endpoints are listed, with their bodies and answers, in the OpenAPI
+//! document the server itself serves ([`openapi::document`]).
 
+mod admin;
+mod auth;
+mod customers;
 mod error;
+mod events;
+mod openapi;
+mod reads;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::Mutex;
+use utoipa::ToSchema;
 
-pub use error::{ApiError, ApiJson};
+pub use auth::Caller;
+pub use error::{ApiError, ApiJson, Problem};
+pub use openapi::document as openapi_document;
 
-use crate::history::DAY_MS;
-use crate::pipeline::{AccountState, Pipeline};
-use crate::runtime::bindings::types::{Account, Attribute, Event, Industry, Tier};
-use crate::store::{AuditEntry, NewEvent, Store, Stored, now_ms};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::service::Service;
+use crate::store::{Role, Store};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -35,25 +45,52 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
 
+/// The largest page a list endpoint gives.
+pub const MAX_PAGE: i64 = 500;
+
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AppState {
     store: Store,
     pipeline: Arc<Pipeline>,
-    /// Account states held in memory, rebuilt from the store on first use.
-    accounts: Mutex<HashMap<String, AccountState>>,
+    service: Service,
+    metrics: Arc<Metrics>,
+    keys: auth::KeyCache,
     next_id: AtomicU64,
 }
 
 impl AppState {
-    /// The state over `store` and `pipeline`.
+    /// The state over `store` and `pipeline`, with the committer, evaluator
+    /// and dispatcher started on the current tokio runtime. Events
+    /// committed but not evaluated (by an earlier run that stopped) are
+    /// evaluated first.
     pub fn new(store: Store, pipeline: Arc<Pipeline>) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
         Arc::new(Self {
+            service: Service::start(store.clone(), pipeline.clone(), metrics.clone()),
             store,
             pipeline,
-            accounts: Mutex::new(HashMap::new()),
+            metrics,
+            keys: auth::KeyCache::default(),
             next_id: AtomicU64::new(0),
         })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The pipeline (to swap its plugins).
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// Stops taking events, commits what is queued, evaluates what is
+    /// committed and delivers what is pending. Call after the server has
+    /// stopped accepting requests.
+    pub async fn shutdown(&self) {
+        self.service.shutdown().await;
     }
 }
 
@@ -62,106 +99,161 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/customers/{id}", put(put_customer))
-        .route("/api/v1/customers/{id}/health-score", get(health_score))
-        .route("/api/v1/events", post(post_events))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::serve))
+        .route(
+            "/api/v1/customers/{id}",
+            put(customers::put_customer).get(customers::get_customer),
+        )
+        .route(
+            "/api/v1/customers/{id}/health-score",
+            get(customers::health_score),
+        )
+        .route(
+            "/api/v1/customers/{id}/usage-metrics",
+            get(customers::usage_metrics),
+        )
+        .route(
+            "/api/v1/customers/{id}/success-plan",
+            put(customers::put_success_plan).get(customers::get_success_plan),
+        )
+        .route(
+            "/api/v1/customers/{id}/intervention",
+            post(customers::post_intervention),
+        )
+        .route("/api/v1/events", post(events::post_events))
+        .route(
+            "/api/v1/automation/triggers/{trigger}",
+            post(events::post_trigger),
+        )
+        .route("/api/v1/scores", get(reads::list_scores))
+        .route("/api/v1/actions", get(reads::list_actions))
+        .route("/api/v1/audit", get(admin::list_audit))
+        .route("/api/v1/keys", post(admin::create_key))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// Counts every answered request by route template and status.
+async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request(&method, &route, response.status().as_u16());
+    response
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+/// The server is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// The server can serve: its database answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// `postgres` or `sqlite`.
+    pub database: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database is reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Ready),
+        (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the database is not reachable: {e}")))?;
-    Ok(Json(
-        json!({"status": "ready", "database": state.store.backend()}),
-    ))
+    Ok(Json(Ready {
+        status: "ready".into(),
+        database: state.store.backend().into(),
+    }))
 }
 
-/// An account profile as the API takes and gives it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerBody {
-    /// Display name.
-    pub name: String,
-    /// `enterprise`, `mid-market` or `small-business`.
-    pub tier: String,
-    /// `healthcare`, `financial-services`, `e-commerce`, `technology`,
-    /// `manufacturing`, `education` or `other`.
-    pub industry: String,
-    /// Seats paid for.
-    pub licensed_seats: u32,
-    /// Users active in the last 30 days.
-    #[serde(default)]
-    pub active_users: u32,
-    /// Annual recurring revenue.
-    #[serde(default)]
-    pub arr: u64,
-    /// RFC 3339.
-    #[serde(default)]
-    pub contract_start: Option<String>,
-    /// RFC 3339.
-    #[serde(default)]
-    pub renewal_date: Option<String>,
-    /// Custom attributes.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
+/// Prometheus metrics (OpenMetrics text): requests, events, pipeline runs,
+/// and per plugin version invocations, traps, errors and fuel.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::Internal(format!("rendering metrics: {e}")))?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
 }
 
-fn parse_tier(value: &str) -> Result<Tier, ApiError> {
-    match value {
-        "enterprise" => Ok(Tier::Enterprise),
-        "mid-market" => Ok(Tier::MidMarket),
-        "small-business" => Ok(Tier::SmallBusiness),
-        other => Err(ApiError::invalid(
-            "tier",
-            format!("`{other}` is not a tier; expected enterprise, mid-market or small-business"),
-        )),
+/// Query parameters whose rejections are problem+json naming the
+/// parameter.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::invalid("query", rejection.body_text()))
     }
 }
 
-fn parse_industry(value: &str) -> Result<Industry, ApiError> {
-    Ok(match value {
-        "healthcare" => Industry::Healthcare,
-        "financial-services" => Industry::FinancialServices,
-        "e-commerce" => Industry::ECommerce,
-        "technology" => Industry::Technology,
-        "manufacturing" => Industry::Manufacturing,
-        "education" => Industry::Education,
-        "other" => Industry::Other,
-        other => {
-            return Err(ApiError::invalid(
-                "industry",
-                format!(
-                    "`{other}` is not an industry; expected healthcare, financial-services, e-commerce, technology, manufacturing, education or other"
-                ),
-            ));
-        }
-    })
-}
-
-fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
+/// Parses an RFC 3339 time into milliseconds since the epoch.
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
     let at = OffsetDateTime::parse(value, &Rfc3339)
         .map_err(|e| ApiError::invalid(field, format!("`{value}` is not an RFC 3339 time: {e}")))?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| ApiError::invalid(field, format!("`{value}` is out of range")))
 }
 
-fn format_time(ms: i64) -> String {
+/// Milliseconds since the epoch as RFC 3339.
+pub(crate) fn format_time(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+/// Checks an identifier: 1–128 letters, digits, `-`, `_`, `.` or `:`.
+pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     let valid = !value.is_empty()
         && value.len() <= 128
         && value
@@ -179,322 +271,14 @@ fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn put_customer(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<CustomerBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    check_id("id", &id)?;
-    if body.name.trim().is_empty() {
-        return Err(ApiError::invalid("name", "must not be empty".into()));
+/// A page size: the default when absent, refused past [`MAX_PAGE`].
+pub(crate) fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid(
+            "limit",
+            format!("{n} is out of range: 1 to {MAX_PAGE}"),
+        )),
     }
-    let account = Account {
-        id: id.clone(),
-        name: body.name.clone(),
-        tier: parse_tier(&body.tier)?,
-        industry: parse_industry(&body.industry)?,
-        licensed_seats: body.licensed_seats,
-        active_users: body.active_users,
-        arr: body.arr,
-        contract_start: body
-            .contract_start
-            .as_deref()
-            .map(|t| parse_time("contract_start", t))
-            .transpose()?,
-        renewal_date: body
-            .renewal_date
-            .as_deref()
-            .map(|t| parse_time("renewal_date", t))
-            .transpose()?,
-        attributes: body
-            .attributes
-            .iter()
-            .map(|(key, value)| Attribute {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-    };
-    let audit = AuditEntry {
-        at: now_ms(),
-        actor: "api".into(),
-        action: "account.upsert".into(),
-        resource: format!("account:{id}"),
-        origin: "http".into(),
-        success: true,
-        details: json!({"tier": body.tier, "industry": body.industry}),
-    };
-    state.store.upsert_account(&account, audit).await?;
-    // The in-memory state follows the profile as sent; later events that
-    // carry `active_users` update it again.
-    if let Some(cached) = state.accounts.lock().await.get_mut(&id) {
-        cached.account = account;
-    }
-    Ok(Json(json!({"id": id, "status": "stored"})))
-}
-
-/// One event as posted.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventBody {
-    /// The event's id; generated when absent.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// The account it belongs to (must exist).
-    pub account_id: String,
-    /// Dotted kind, for example `usage.daily`.
-    pub kind: String,
-    /// RFC 3339.
-    pub occurred_at: String,
-    /// A JSON object.
-    #[serde(default = "empty_object")]
-    pub payload: serde_json::Value,
-    /// Seen again with the same body, the first answer is returned; with
-    /// another body, 409.
-    #[serde(default)]
-    pub idempotency_key: Option<String>,
-}
-
-fn empty_object() -> serde_json::Value {
-    json!({})
-}
-
-fn validate_event(index: usize, body: &EventBody, state: &AppState) -> Result<NewEvent, ApiError> {
-    let at = |field: &str| format!("[{index}].{field}");
-    check_id(&at("account_id"), &body.account_id)?;
-    let kind_ok = !body.kind.is_empty()
-        && body.kind.len() <= 128
-        && body
-            .kind
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
-    if !kind_ok {
-        return Err(ApiError::invalid(
-            &at("kind"),
-            format!(
-                "`{}` is not an event kind: lowercase letters, digits, `.`, `-`, `_`",
-                body.kind
-            ),
-        ));
-    }
-    let occurred_at = parse_time(&at("occurred_at"), &body.occurred_at)?;
-    // Plugins evaluate at the event's time, so a far-future event would move
-    // the account's clock; allow a day of skew.
-    if occurred_at > now_ms() + DAY_MS {
-        return Err(ApiError::invalid(
-            &at("occurred_at"),
-            format!("`{}` is more than a day in the future", body.occurred_at),
-        ));
-    }
-    if !body.payload.is_object() {
-        return Err(ApiError::invalid(
-            &at("payload"),
-            "must be a JSON object".into(),
-        ));
-    }
-    if let Some(key) = &body.idempotency_key {
-        check_id(&at("idempotency_key"), key)?;
-    }
-    let canonical = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let id = match &body.id {
-        Some(id) => {
-            check_id(&at("id"), id)?;
-            id.clone()
-        }
-        None => {
-            let n = state.next_id.fetch_add(1, Ordering::Relaxed);
-            let seed = format!("{canonical}\u{0}{}\u{0}{n}", now_ms());
-            format!(
-                "evt-{}",
-                &hex::encode(Sha256::digest(seed.as_bytes()))[..24]
-            )
-        }
-    };
-    Ok(NewEvent {
-        event: Event {
-            id,
-            account_id: body.account_id.clone(),
-            kind: body.kind.clone(),
-            occurred_at,
-            payload: body.payload.to_string(),
-        },
-        idempotency_key: body.idempotency_key.clone(),
-        body: canonical,
-    })
-}
-
-async fn post_events(
-    State(state): State<Arc<AppState>>,
-    ApiJson(body): ApiJson<serde_json::Value>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    // One event or an array of them; each decoded on its own so an error
-    // names the event's index and the field.
-    let decode = |index: usize, value: serde_json::Value| {
-        serde_json::from_value::<EventBody>(value)
-            .map_err(|e| ApiError::invalid(&format!("[{index}]"), e.to_string()))
-    };
-    let bodies = match body {
-        serde_json::Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| decode(index, item))
-            .collect::<Result<Vec<_>, _>>()?,
-        single => vec![decode(0, single)?],
-    };
-    if bodies.is_empty() {
-        return Err(ApiError::invalid("events", "the batch is empty".into()));
-    }
-    if bodies.len() > MAX_BATCH {
-        return Err(ApiError::invalid(
-            "events",
-            format!("{} events; at most {MAX_BATCH} per request", bodies.len()),
-        ));
-    }
-    let events = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| validate_event(i, body, &state))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut profiles = HashMap::new();
-    for account_id in events
-        .iter()
-        .map(|e| &e.event.account_id)
-        .collect::<BTreeSet<_>>()
-    {
-        let profile = state.store.account(account_id).await?.ok_or_else(|| {
-            ApiError::UnknownAccount(format!(
-                "account `{account_id}` is unknown; create it with PUT /api/v1/customers/{account_id}"
-            ))
-        })?;
-        profiles.insert(account_id.clone(), profile);
-    }
-
-    // Acknowledged only after commit: events and their audit entries.
-    let stored = state
-        .store
-        .insert_events(&events, |new| AuditEntry {
-            at: now_ms(),
-            actor: "api".into(),
-            action: "event.ingest".into(),
-            resource: format!("event:{}", new.event.id),
-            origin: "http".into(),
-            success: true,
-            details: json!({"account_id": new.event.account_id, "kind": new.event.kind}),
-        })
-        .await?;
-
-    let mut results = Vec::with_capacity(events.len());
-    let mut accounts = state.accounts.lock().await;
-    for (new, outcome) in events.iter().zip(&stored) {
-        match outcome {
-            Stored::Duplicate { first_event } => {
-                results.push(json!({"id": first_event, "status": "duplicate"}));
-            }
-            Stored::New { seq } => {
-                let account_id = &new.event.account_id;
-                if !accounts.contains_key(account_id) {
-                    let rebuilt = rebuild(
-                        &state.store,
-                        profiles.get(account_id),
-                        account_id,
-                        &new.event.id,
-                    )
-                    .await?;
-                    accounts.insert(account_id.clone(), rebuilt);
-                }
-                let Some(account) = accounts.get_mut(account_id) else {
-                    return Err(ApiError::Internal("account state vanished".into()));
-                };
-                let evaluation = state
-                    .pipeline
-                    .process(account, &new.event)
-                    .map_err(|e| ApiError::invalid("payload", e.to_string()))?;
-                for score in &evaluation.scores {
-                    state.store.record_score(account_id, score).await?;
-                }
-                results.push(json!({
-                    "id": new.event.id,
-                    "status": "stored",
-                    "seq": seq,
-                    "signals": evaluation.signals.len(),
-                    "intents": evaluation.intents.len(),
-                }));
-            }
-        }
-    }
-    Ok((StatusCode::ACCEPTED, Json(json!({"events": results}))))
-}
-
-/// Rebuilds an account's state from its stored profile and events (what
-/// they record into the account; plugins are not run again), leaving out
-/// `skip`, the event about to be processed.
-async fn rebuild(
-    store: &Store,
-    profile: Option<&Account>,
-    account_id: &str,
-    skip: &str,
-) -> Result<AccountState, ApiError> {
-    let profile = match profile {
-        Some(profile) => profile.clone(),
-        None => store.account(account_id).await?.ok_or_else(|| {
-            ApiError::UnknownAccount(format!("account `{account_id}` is unknown"))
-        })?,
-    };
-    let mut state = AccountState::new(profile);
-    for event in store.events_for(account_id).await? {
-        if event.id == skip {
-            continue;
-        }
-        if let Ok(payload) = serde_json::from_str::<serde_json::Value>(&event.payload) {
-            state.record_event(&event.kind, event.occurred_at, &payload);
-        }
-    }
-    Ok(state)
-}
-
-async fn health_score(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    check_id("id", &id)?;
-    if state.store.account(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("account `{id}` is unknown")));
-    }
-    let score = state
-        .store
-        .latest_score(&id, "health")
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "account `{id}` has no health score yet: post an event for it"
-            ))
-        })?;
-    let history = state
-        .store
-        .score_history(&id, "health", score.computed_at - 91 * DAY_MS)
-        .await?;
-    let trend = |days: i64| {
-        history
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= score.computed_at - days * DAY_MS)
-            .map(|(_, value)| score.card.value - value)
-    };
-    let factors: Vec<_> = score
-        .card
-        .factors
-        .iter()
-        .map(|f| json!({"name": f.name, "weight": f.weight, "value": f.value, "contribution": f.contribution, "note": f.note}))
-        .collect();
-    Ok(Json(json!({
-        "account_id": id,
-        "value": score.card.value,
-        "band": score.card.band,
-        "rag": format!("{:?}", score.card.rag).to_lowercase(),
-        "factors": factors,
-        "trend": {"d7": trend(7), "d30": trend(30), "d90": trend(90)},
-        "computed_at": format_time(score.computed_at),
-        "plugin": score.plugin,
-        "stale": score.stale,
-    })))
 }

@@ -82,16 +82,38 @@ fn chain_hash(prev_hash: &str, seq: i64, entry: &AuditEntry, details: &str) -> S
     hex::encode(hasher.finalize())
 }
 
-/// Appending an entry inside a transaction of either backend.
+/// Rows per multi-row insert.
+const APPEND_CHUNK: usize = 500;
+
+/// Appending entries inside a transaction of either backend.
 pub(super) trait AppendAudit {
     /// Appends `entry` after the current head.
-    async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+    async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let mut records = self.append_audit_many(vec![entry]).await?;
+        records.pop().ok_or(StoreError::Corrupt {
+            what: "audit append",
+            reason: "no record written".into(),
+        })
+    }
+
+    /// Appends `entries` in order after the current head, in multi-row
+    /// inserts (one lock, one head update).
+    async fn append_audit_many(
+        &mut self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 macro_rules! append_audit_for {
     ($db:ty, $lock:expr) => {
         impl AppendAudit for Transaction<'_, $db> {
-            async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+            async fn append_audit_many(
+                &mut self,
+                entries: Vec<AuditEntry>,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                if entries.is_empty() {
+                    return Ok(Vec::new());
+                }
                 if let Some(lock) = $lock {
                     sqlx::query(lock).bind(AUDIT_LOCK).execute(&mut **self).await?;
                 }
@@ -99,40 +121,48 @@ macro_rules! append_audit_for {
                     sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                         .fetch_optional(&mut **self)
                         .await?;
-                let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
-                let seq = prev_seq + 1;
-                let details = entry.details.to_string();
-                let hash = chain_hash(&prev_hash, seq, &entry, &details);
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(seq)
-                .bind(entry.at)
-                .bind(&entry.actor)
-                .bind(&entry.action)
-                .bind(&entry.resource)
-                .bind(&entry.origin)
-                .bind(entry.success)
-                .bind(&details)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut **self)
-                .await?;
+                let (mut seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+                let mut records = Vec::with_capacity(entries.len());
+                let mut details = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    seq += 1;
+                    let text = entry.details.to_string();
+                    let hash = chain_hash(&prev_hash, seq, &entry, &text);
+                    details.push(text);
+                    records.push(AuditRecord {
+                        seq,
+                        entry,
+                        prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                        hash,
+                    });
+                }
+                for (chunk, texts) in records.chunks(APPEND_CHUNK).zip(details.chunks(APPEND_CHUNK)) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash) ",
+                    );
+                    query.push_values(chunk.iter().zip(texts), |mut row, (record, text)| {
+                        row.push_bind(record.seq)
+                            .push_bind(record.entry.at)
+                            .push_bind(&record.entry.actor)
+                            .push_bind(&record.entry.action)
+                            .push_bind(&record.entry.resource)
+                            .push_bind(&record.entry.origin)
+                            .push_bind(record.entry.success)
+                            .push_bind(text)
+                            .push_bind(&record.prev_hash)
+                            .push_bind(&record.hash);
+                    });
+                    query.build().execute(&mut **self).await?;
+                }
                 sqlx::query(
                     "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                 )
                 .bind(seq)
-                .bind(&hash)
+                .bind(&prev_hash)
                 .execute(&mut **self)
                 .await?;
-                Ok(AuditRecord {
-                    seq,
-                    entry,
-                    prev_hash,
-                    hash,
-                })
+                Ok(records)
             }
         }
     };

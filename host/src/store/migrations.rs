@@ -10,16 +10,30 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 /// `(version, description, sql)` of each migration, in order.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-const POSTGRES: Embedded = &[(
-    1,
-    "core",
-    include_str!("../../../migrations/postgres/0001_core.sql"),
-)];
-const SQLITE: Embedded = &[(
-    1,
-    "core",
-    include_str!("../../../migrations/sqlite/0001_core.sql"),
-)];
+const POSTGRES: Embedded = &[
+    (
+        1,
+        "core",
+        include_str!("../../../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "api",
+        include_str!("../../../migrations/postgres/0002_api.sql"),
+    ),
+];
+const SQLITE: Embedded = &[
+    (
+        1,
+        "core",
+        include_str!("../../../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "api",
+        include_str!("../../../migrations/sqlite/0002_api.sql"),
+    ),
+];
 
 /// Migrations compiled into the binary.
 #[derive(Debug)]

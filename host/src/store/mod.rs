@@ -5,8 +5,23 @@
 //! Every write that the API acknowledges is committed together with its
 //! audit entry, in one transaction.
 
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is
+/// compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Postgres($pool) => $body,
+            Store::Sqlite($pool) => $body,
+        }
+    };
+}
+
+mod accounts;
 mod audit;
+mod events;
+mod keys;
 mod migrations;
+mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,8 +32,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use accounts::{ScoreFilter, ScoreRow, SuccessPlan};
 use audit::AppendAudit;
 pub use audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS_HASH};
+pub use events::IngestJob;
+pub use keys::{ApiKeyRecord, Role};
+pub use outbox::{
+    EvaluationWrite, IntentFilter, IntentRecord, IntentState, NewIntent, SignalRecord, SignalWrite,
+};
 
 use crate::pipeline::ScoreState;
 use crate::runtime::bindings::types::{Account, Event};
@@ -48,6 +69,9 @@ pub enum StoreError {
     /// An event id was reused with a different body.
     #[error("event id `{0}` already exists with a different body")]
     EventIdConflict(String),
+    /// The operating system gave no randomness for a new key.
+    #[error("no randomness from the operating system: {0}")]
+    Entropy(String),
     /// A stored value could not be decoded.
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt {
@@ -65,17 +89,6 @@ pub enum Store {
     Postgres(PgPool),
     /// SQLite, a single file.
     Sqlite(SqlitePool),
-}
-
-/// Runs `$body` with `$pool` bound to the backend's pool; the body is
-/// compiled once per backend.
-macro_rules! with_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Postgres($pool) => $body,
-            Store::Sqlite($pool) => $body,
-        }
-    };
 }
 
 /// An event to store, as received.
@@ -102,6 +115,8 @@ pub enum Stored {
     Duplicate {
         /// The id of the event stored the first time.
         first_event: String,
+        /// Its sequence number.
+        seq: i64,
     },
 }
 
@@ -190,12 +205,15 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO accounts (id, profile, updated_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+                "INSERT INTO accounts (id, profile, updated_at, tier, industry) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at,
+                     tier = excluded.tier, industry = excluded.industry",
             )
             .bind(&account.id)
             .bind(&profile)
             .bind(audit.at)
+            .bind(crate::names::tier_name(account.tier))
+            .bind(crate::names::industry_name(account.industry))
             .execute(&mut *tx)
             .await?;
             let record = tx.append_audit(audit).await?;
@@ -216,72 +234,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    /// Stores events in one transaction (group commit), each with its audit
-    /// entry from `audit_for`. An event whose idempotency key (or id) was
-    /// seen with the same body is a duplicate and writes nothing; with a
-    /// different body the whole batch fails and nothing is written.
-    pub async fn insert_events(
-        &self,
-        events: &[NewEvent],
-        audit_for: impl Fn(&NewEvent) -> AuditEntry,
-    ) -> Result<Vec<Stored>, StoreError> {
-        let span = tracing::debug_span!("vigil.store.insert_events", count = events.len());
-        let _entered = span.enter();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut stored = Vec::with_capacity(events.len());
-            for new in events {
-                let body_digest = digest(&new.body);
-                if let Some(key) = &new.idempotency_key {
-                    let existing: Option<(String, String)> = sqlx::query_as(
-                        "SELECT id, body_digest FROM events WHERE idempotency_key = $1",
-                    )
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some((first_event, first_digest)) = existing {
-                        if first_digest != body_digest {
-                            return Err(StoreError::IdempotencyConflict { key: key.clone(), first_event });
-                        }
-                        stored.push(Stored::Duplicate { first_event });
-                        continue;
-                    }
-                }
-                let existing: Option<(String,)> =
-                    sqlx::query_as("SELECT body_digest FROM events WHERE id = $1")
-                        .bind(&new.event.id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if let Some((first_digest,)) = existing {
-                    if first_digest != body_digest {
-                        return Err(StoreError::EventIdConflict(new.event.id.clone()));
-                    }
-                    stored.push(Stored::Duplicate { first_event: new.event.id.clone() });
-                    continue;
-                }
-                let audit = audit_for(new);
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-                )
-                .bind(&new.event.id)
-                .bind(&new.event.account_id)
-                .bind(&new.event.kind)
-                .bind(new.event.occurred_at)
-                .bind(&new.event.payload)
-                .bind(&new.idempotency_key)
-                .bind(&body_digest)
-                .bind(audit.at)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.append_audit(audit).await?;
-                stored.push(Stored::New { seq });
-            }
-            tx.commit().await?;
-            Ok(stored)
-        })
     }
 
     /// An account's events in time order.
@@ -307,35 +259,62 @@ impl Store {
             .collect())
     }
 
-    /// Appends a score to the account's history.
-    pub async fn record_score(
-        &self,
-        account_id: &str,
-        score: &ScoreState,
-    ) -> Result<(), StoreError> {
-        let card = serde_json::to_string(&score.card).map_err(|e| StoreError::Corrupt {
-            what: "score card",
-            reason: e.to_string(),
-        })?;
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    /// An account's evaluated events in time order (what its state is
+    /// rebuilt from).
+    pub async fn evaluated_events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, account_id, kind, occurred_at, payload FROM events
+                 WHERE account_id = $1 AND evaluated_at IS NOT NULL ORDER BY occurred_at, seq",
             )
             .bind(account_id)
-            .bind(&score.card.name)
-            .bind(score.card.value)
-            .bind(&score.card.band)
-            .bind(&card)
-            .bind(&score.plugin.name)
-            .bind(&score.plugin.version)
-            .bind(&score.plugin.digest)
-            .bind(score.computed_at)
-            .bind(score.stale)
-            .execute(pool)
-            .await?;
+            .fetch_all(pool)
+            .await?
         });
-        Ok(())
+        Ok(rows
+            .into_iter()
+            .map(|(id, account_id, kind, occurred_at, payload)| Event {
+                id,
+                account_id,
+                kind,
+                occurred_at,
+                payload,
+            })
+            .collect())
+    }
+
+    /// `(name, computed_at, value)` of every fresh score of an account,
+    /// oldest first (the score part of its metric history).
+    pub async fn fresh_scores_for(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<(String, i64, f64)>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT name, computed_at, value FROM scores
+                 WHERE account_id = $1 AND stale = FALSE ORDER BY computed_at, seq",
+            )
+            .bind(account_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The latest score of each name of an account.
+    pub async fn latest_scores_for(&self, account_id: &str) -> Result<Vec<ScoreState>, StoreError> {
+        let names: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT name FROM latest_scores WHERE account_id = $1 ORDER BY name")
+                .bind(account_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut scores = Vec::with_capacity(names.len());
+        for (name,) in names {
+            if let Some(score) = self.latest_score(account_id, &name).await? {
+                scores.push(score);
+            }
+        }
+        Ok(scores)
     }
 
     /// `(computed_at, value)` of a score since `since`, oldest first.

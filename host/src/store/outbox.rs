@@ -1,0 +1,592 @@
+//! What evaluations leave behind: score history and latest scores,
+//! cooldowns, and the intent outbox with its delivery state. An
+//! evaluation's writes, its audit entries and the event's "evaluated" mark
+//! commit together, so a restarted host neither loses nor repeats them.
+
+use serde::Serialize;
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+
+use super::audit::AppendAudit;
+use super::{AuditEntry, Store, StoreError};
+use crate::pipeline::ScoreState;
+
+/// Where an intent is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntentState {
+    /// Planned, not carried out yet.
+    Pending,
+    /// Carried out by its connector.
+    Delivered,
+    /// Its connector refused it; not retried.
+    Failed,
+}
+
+impl IntentState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentState::Pending => "pending",
+            IntentState::Delivered => "delivered",
+            IntentState::Failed => "failed",
+        }
+    }
+
+    /// The state called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// An intent to put in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewIntent {
+    /// Unique: `account/plugin/idempotency-key`; a second intent with the
+    /// same id is not stored again.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The event whose evaluation planned it (none for API requests).
+    pub event_id: Option<String>,
+    /// `plugin@version`, or `key:<id>` for an intervention requested
+    /// through the API.
+    pub source: String,
+    /// The planning plugin's digest.
+    pub plugin_digest: Option<String>,
+    /// The signal it answers (or `intervention`).
+    pub signal: String,
+    /// `notify`, `task`, `escalate`, `schedule`, `webhook` or `freeze`.
+    pub kind: String,
+    /// `immediate`, `short-term`, `medium-term` or `long-term`.
+    pub timing: String,
+    /// The intent's details, JSON.
+    pub body: serde_json::Value,
+    /// When it was planned (evaluation time).
+    pub planned_at: i64,
+}
+
+/// An intent as stored, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentRecord {
+    /// Its position in the outbox.
+    pub seq: i64,
+    /// The intent.
+    #[serde(flatten)]
+    pub intent: NewIntent,
+    /// Where it is in its delivery.
+    pub state: IntentState,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// When it was delivered.
+    pub delivered_at: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Which intents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IntentFilter {
+    /// Only this account's.
+    pub account_id: Option<String>,
+    /// Only those in this state.
+    pub state: Option<IntentState>,
+    /// Only those of this kind.
+    pub kind: Option<String>,
+}
+
+/// Everything one event's evaluation writes.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationWrite {
+    /// The event (marked evaluated).
+    pub event_id: String,
+    /// The account.
+    pub account_id: String,
+    /// Scores computed (or kept, stale).
+    pub scores: Vec<ScoreState>,
+    /// Intents planned.
+    pub intents: Vec<NewIntent>,
+    /// The account's cooldowns after the evaluation (`plugin/key`, until).
+    pub cooldowns: Vec<(String, i64)>,
+    /// Signals raised and what became of them.
+    pub signals: Vec<SignalWrite>,
+    /// Audit entries: plugin faults, signals acted on.
+    pub audits: Vec<AuditEntry>,
+    /// When (wall clock).
+    pub evaluated_at: i64,
+}
+
+/// A signal and its disposition, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalWrite {
+    /// `plugin@version` of the trigger or playbook.
+    pub source: String,
+    /// The signal's name.
+    pub name: String,
+    /// `info` … `critical`.
+    pub severity: String,
+    /// Why it was raised.
+    pub reason: String,
+    /// Its dedup key.
+    pub dedup_key: String,
+    /// What became of it: `{"disposition": "acted", …}`.
+    pub disposition: serde_json::Value,
+}
+
+/// A recorded signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalRecord {
+    /// The event whose evaluation raised it.
+    pub event_id: String,
+    /// The account.
+    pub account_id: String,
+    /// The signal.
+    #[serde(flatten)]
+    pub signal: SignalWrite,
+    /// When it was evaluated (wall clock).
+    pub evaluated_at: i64,
+}
+
+type IntentRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+const INTENT_COLUMNS: &str = "seq, id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, attempts, planned_at, delivered_at, last_error";
+
+fn intent_record(row: IntentRow) -> Result<IntentRecord, StoreError> {
+    let (
+        seq,
+        id,
+        account_id,
+        event_id,
+        source,
+        plugin_digest,
+        signal,
+        kind,
+        timing,
+        body,
+        state,
+        attempts,
+        planned_at,
+        delivered_at,
+        last_error,
+    ) = row;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: "intent",
+        reason: format!("outbox entry {seq}: {reason}"),
+    };
+    Ok(IntentRecord {
+        seq,
+        intent: NewIntent {
+            id,
+            account_id,
+            event_id,
+            source,
+            plugin_digest,
+            signal,
+            kind,
+            timing,
+            body: serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?,
+            planned_at,
+        },
+        state: IntentState::parse(&state).ok_or_else(|| corrupt(format!("state `{state}`")))?,
+        attempts,
+        delivered_at,
+        last_error,
+    })
+}
+
+/// Writes inside a transaction of either backend.
+pub(super) trait WriteOutbox {
+    /// Appends a score to the history and makes it the latest unless a
+    /// newer one is there.
+    async fn write_score(&mut self, account_id: &str, score: &ScoreState)
+    -> Result<(), StoreError>;
+
+    /// Stores an intent unless one with its id exists; whether it did.
+    async fn write_intent(&mut self, intent: &NewIntent) -> Result<bool, StoreError>;
+}
+
+macro_rules! write_outbox_for {
+    ($db:ty) => {
+        impl WriteOutbox for Transaction<'_, $db> {
+            async fn write_score(
+                &mut self,
+                account_id: &str,
+                score: &ScoreState,
+            ) -> Result<(), StoreError> {
+                let card = serde_json::to_string(&score.card).map_err(|e| StoreError::Corrupt {
+                    what: "score card",
+                    reason: e.to_string(),
+                })?;
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+                )
+                .bind(account_id)
+                .bind(&score.card.name)
+                .bind(score.card.value)
+                .bind(&score.card.band)
+                .bind(&card)
+                .bind(&score.plugin.name)
+                .bind(&score.plugin.version)
+                .bind(&score.plugin.digest)
+                .bind(score.computed_at)
+                .bind(score.stale)
+                .fetch_one(&mut **self)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO latest_scores (account_id, name, value, band, score_seq, computed_at, stale)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, band = excluded.band,
+                         score_seq = excluded.score_seq, computed_at = excluded.computed_at, stale = excluded.stale
+                     WHERE latest_scores.computed_at <= excluded.computed_at",
+                )
+                .bind(account_id)
+                .bind(&score.card.name)
+                .bind(score.card.value)
+                .bind(&score.card.band)
+                .bind(seq)
+                .bind(score.computed_at)
+                .bind(score.stale)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn write_intent(&mut self, intent: &NewIntent) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "INSERT INTO intents (id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, planned_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&intent.id)
+                .bind(&intent.account_id)
+                .bind(&intent.event_id)
+                .bind(&intent.source)
+                .bind(&intent.plugin_digest)
+                .bind(&intent.signal)
+                .bind(&intent.kind)
+                .bind(&intent.timing)
+                .bind(intent.body.to_string())
+                .bind(intent.planned_at)
+                .execute(&mut **self)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+write_outbox_for!(Postgres);
+write_outbox_for!(Sqlite);
+
+impl Store {
+    /// Appends a score to the account's history (and the latest scores).
+    pub async fn record_score(
+        &self,
+        account_id: &str,
+        score: &ScoreState,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            tx.write_score(account_id, score).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Commits evaluations: scores, intents (each with an `intent.planned`
+    /// audit entry), cooldowns, the evaluations' own audit entries, and
+    /// the events' evaluated mark, all in one transaction. Returns how many
+    /// intents were new.
+    pub async fn record_evaluations(
+        &self,
+        writes: &[EvaluationWrite],
+    ) -> Result<usize, StoreError> {
+        let span = tracing::debug_span!("vigil.store.record_evaluations", count = writes.len());
+        let _entered = span.enter();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut audits = Vec::new();
+            let mut new_intents = 0;
+            for write in writes {
+                for score in &write.scores {
+                    tx.write_score(&write.account_id, score).await?;
+                }
+                for intent in &write.intents {
+                    if tx.write_intent(intent).await? {
+                        new_intents += 1;
+                        audits.push(AuditEntry {
+                            at: write.evaluated_at,
+                            actor: intent.source.clone(),
+                            action: "intent.planned".into(),
+                            resource: format!("intent:{}", intent.id),
+                            origin: format!("event:{}", write.event_id),
+                            success: true,
+                            details: serde_json::json!({
+                                "account_id": intent.account_id,
+                                "kind": intent.kind,
+                                "timing": intent.timing,
+                                "signal": intent.signal,
+                            }),
+                        });
+                    }
+                }
+                sqlx::query("DELETE FROM cooldowns WHERE account_id = $1")
+                    .bind(&write.account_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if !write.cooldowns.is_empty() {
+                    let mut query = QueryBuilder::new("INSERT INTO cooldowns (account_id, key, until) ");
+                    query.push_values(&write.cooldowns, |mut row, (key, until)| {
+                        row.push_bind(&write.account_id).push_bind(key).push_bind(*until);
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                if !write.signals.is_empty() {
+                    let mut query = QueryBuilder::new(
+                        "INSERT INTO signals (event_id, account_id, source, name, severity, reason, dedup_key, disposition, evaluated_at) ",
+                    );
+                    query.push_values(&write.signals, |mut row, signal| {
+                        row.push_bind(&write.event_id)
+                            .push_bind(&write.account_id)
+                            .push_bind(&signal.source)
+                            .push_bind(&signal.name)
+                            .push_bind(&signal.severity)
+                            .push_bind(&signal.reason)
+                            .push_bind(&signal.dedup_key)
+                            .push_bind(signal.disposition.to_string())
+                            .push_bind(write.evaluated_at);
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                audits.extend(write.audits.iter().cloned());
+                sqlx::query("UPDATE events SET evaluated_at = $1 WHERE id = $2")
+                    .bind(write.evaluated_at)
+                    .bind(&write.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.append_audit_many(audits).await?;
+            tx.commit().await?;
+            Ok(new_intents)
+        })
+    }
+
+    /// The signals raised by evaluating `event_id`, in order.
+    pub async fn signals_for_event(&self, event_id: &str) -> Result<Vec<SignalRecord>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+        );
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT event_id, account_id, source, name, severity, reason, dedup_key, disposition, evaluated_at
+                 FROM signals WHERE event_id = $1 ORDER BY seq",
+            )
+            .bind(event_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(
+                |(
+                    event_id,
+                    account_id,
+                    source,
+                    name,
+                    severity,
+                    reason,
+                    dedup_key,
+                    disposition,
+                    evaluated_at,
+                )| {
+                    Ok(SignalRecord {
+                        event_id,
+                        account_id,
+                        signal: SignalWrite {
+                            source,
+                            name,
+                            severity,
+                            reason,
+                            dedup_key,
+                            disposition: serde_json::from_str(&disposition).map_err(|e| {
+                                StoreError::Corrupt {
+                                    what: "signal",
+                                    reason: e.to_string(),
+                                }
+                            })?,
+                        },
+                        evaluated_at,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// An account's cooldowns (`plugin/key`, until).
+    pub async fn cooldowns_for(&self, account_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as("SELECT key, until FROM cooldowns WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// The keys (`plugin/key`) of intents plugins planned for an account,
+    /// and when.
+    pub async fn intent_keys_for(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, planned_at FROM intents WHERE account_id = $1 AND event_id IS NOT NULL",
+            )
+            .bind(account_id)
+            .fetch_all(pool)
+            .await?
+        });
+        let prefix = format!("{account_id}/");
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, at)| id.strip_prefix(&prefix).map(|key| (key.to_string(), at)))
+            .collect())
+    }
+
+    /// Stores an intent requested outside the pipeline (an intervention),
+    /// with its audit entry; `Ok(None)` when one with its id exists.
+    pub async fn insert_intent(
+        &self,
+        intent: &NewIntent,
+        audit: AuditEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if !tx.write_intent(intent).await? {
+                return Ok(None);
+            }
+            let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM intents WHERE id = $1")
+                .bind(&intent.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.append_audit(audit).await?;
+            tx.commit().await?;
+            Ok(Some(seq))
+        })
+    }
+
+    /// Up to `limit` intents after outbox position `after`, oldest first.
+    pub async fn intents(
+        &self,
+        filter: &IntentFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<IntentRecord>, StoreError> {
+        let rows: Vec<IntentRow> = with_pool!(self, pool => {
+            let mut query = QueryBuilder::new(format!("SELECT {INTENT_COLUMNS} FROM intents WHERE seq > "));
+            query.push_bind(after);
+            if let Some(account) = &filter.account_id {
+                query.push(" AND account_id = ").push_bind(account);
+            }
+            if let Some(state) = filter.state {
+                query.push(" AND state = ").push_bind(state.as_str());
+            }
+            if let Some(kind) = &filter.kind {
+                query.push(" AND kind = ").push_bind(kind);
+            }
+            query.push(" ORDER BY seq LIMIT ").push_bind(limit);
+            query.build_query_as().fetch_all(pool).await?
+        });
+        rows.into_iter().map(intent_record).collect()
+    }
+
+    /// The intent with outbox position `seq`.
+    pub async fn intent(&self, seq: i64) -> Result<Option<IntentRecord>, StoreError> {
+        let row: Option<IntentRow> = with_pool!(self, pool => {
+            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE seq = $1"))
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(intent_record).transpose()
+    }
+
+    /// The intent with id `id`.
+    pub async fn intent_by_id(&self, id: &str) -> Result<Option<IntentRecord>, StoreError> {
+        let row: Option<IntentRow> = with_pool!(self, pool => {
+            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(intent_record).transpose()
+    }
+
+    /// The intents planned by evaluating `event_id`, in order.
+    pub async fn intents_for_event(&self, event_id: &str) -> Result<Vec<IntentRecord>, StoreError> {
+        let rows: Vec<IntentRow> = with_pool!(self, pool => {
+            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE event_id = $1 ORDER BY seq"))
+                .bind(event_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(intent_record).collect()
+    }
+
+    /// Records a delivery attempt: the new state, with its audit entry, in
+    /// one transaction. Only a pending intent moves.
+    pub async fn settle_intent(
+        &self,
+        seq: i64,
+        state: IntentState,
+        error: Option<&str>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let delivered_at = (state == IntentState::Delivered).then_some(audit.at);
+            let moved = sqlx::query(
+                "UPDATE intents SET state = $1, attempts = attempts + 1, delivered_at = $2, last_error = $3
+                 WHERE seq = $4 AND state = 'pending'",
+            )
+            .bind(state.as_str())
+            .bind(delivered_at)
+            .bind(error)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                tx.append_audit(audit).await?;
+            }
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+}
