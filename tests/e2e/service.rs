@@ -680,6 +680,24 @@ async fn automation_triggers_evaluate_the_account_and_report_their_own_signals()
             .any(|s| s["name"] == "usage.none"),
         "{result}"
     );
+    // A renewal 19 days out at critical health.
+    let renewing = customer().replace("2027-01-01T00:00:00Z", "2026-06-20T12:00:00Z");
+    send(&app, "PUT", "/api/v1/customers/acme", Some(renewing)).await;
+    let (status, _, result) = trigger("renewal-risk").await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    let signals = result["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 1, "{result}");
+    assert_eq!(signals[0]["name"], "renewal.at-risk");
+    assert_eq!(signals[0]["severity"], "critical");
+    assert_eq!(signals[0]["disposition"]["disposition"], "acted");
+    assert!(
+        result["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "escalate" && a["signal"] == "renewal.at-risk"),
+        "{result}"
+    );
     let (status, _, problem) = trigger("moon-phase").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(

@@ -10,6 +10,7 @@
 //! | `health.below-60` | High | 24 h | health < 60: high priority alert and retention workflow |
 //! | `health.trend-down` | High | 7 days | health is 20 % or more below its baseline, the mean health of the 30 days ending 7 days ago |
 //! | `expansion.ready` | Medium | 30 days | expansion readiness > 80: sales handoff |
+//! | `renewal.at-risk` | Critical ≤ 30 days, High ≤ 60, Medium ≤ 90 | 7 days | the renewal date is 0 to 90 days away and health is below 70 (not optimal) |
 //!
 //! Exactly one of the four band signals fires per evaluation; the bands are
 //! those of [`health_band`]. Expansion readiness is
@@ -38,6 +39,15 @@ const TREND_DROP: f64 = 0.20;
 /// Readiness > 80 → Sales Handoff Workflow").
 const EXPANSION_READY_ABOVE: f64 = 80.0;
 
+/// Days before the renewal date the renewal workflow starts (seed: "90 Days
+/// Before: renewal probability scoring"; 60 days: contract and pricing
+/// preparation; 30 days: final contract preparation).
+const RENEWAL_WINDOW_DAYS: i64 = 90;
+
+/// Health at or above which a renewal is not at risk (the optimal band
+/// starts above 70).
+const RENEWAL_SAFE_ABOVE: f64 = 70.0;
+
 /// Usage-growth reading when there is no usable active-user history.
 const NEUTRAL_GROWTH: f64 = 50.0;
 
@@ -45,7 +55,7 @@ const NEUTRAL_GROWTH: f64 = 50.0;
 /// signals.
 #[vigil_sdk::trigger(
     name = "health-triggers",
-    description = "Health score triggers: the health band, health below 60, a 20 % downward health trend and expansion readiness above 80.",
+    description = "Health score triggers: the health band, health below 60, a 20 % downward health trend, expansion readiness above 80 and a renewal within 90 days at less than optimal health.",
     fuel = 2_000_000
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
@@ -125,7 +135,37 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
         );
     }
 
+    signals.extend(renewal_risk(ctx, h));
+
     Ok(signals)
+}
+
+/// `renewal.at-risk` when the renewal is 0 to 90 days away and health is
+/// not optimal; the nearer the renewal, the more severe.
+fn renewal_risk(ctx: &Context, h: f64) -> Option<Signal> {
+    let renewal = ctx.account.renewal_date?;
+    let days_left = (renewal - ctx.now).div_euclid(DAY_MS);
+    if !(0..=RENEWAL_WINDOW_DAYS).contains(&days_left) || h > RENEWAL_SAFE_ABOVE {
+        return None;
+    }
+    let (severity, stage) = match days_left {
+        ..=30 => (Severity::Critical, "final contract preparation"),
+        31..=60 => (Severity::High, "contract and pricing preparation"),
+        _ => (Severity::Medium, "renewal probability review"),
+    };
+    Some(
+        SignalBuilder::new(
+            ctx,
+            "renewal.at-risk",
+            severity,
+            format!(
+                "renewal in {days_left} days at health {} (not above 70): {stage}",
+                short_number(h)
+            ),
+        )
+        .cooldown_hours(168)
+        .build(),
+    )
 }
 
 /// The one band signal for health `h`.
@@ -450,6 +490,48 @@ mod tests {
         let ctx = ctx(f64::NAN, 100, 80);
         History::new(ctx.now).install();
         assert!(matches!(evaluate(&ctx), Err(PluginError::InvalidInput(_))));
+    }
+
+    fn renewing(health: f64, days_left: i64) -> Vec<Signal> {
+        let now = vigil_sdk::testing::DEFAULT_NOW;
+        let account = AccountBuilder::new("acme")
+            .seats(100, 80)
+            .renews_at(now + days_left * DAY_MS)
+            .build();
+        let ctx = ContextBuilder::new(account)
+            .score_value("health", health)
+            .build();
+        History::new(ctx.now).install();
+        evaluate(&ctx).unwrap()
+    }
+
+    #[test]
+    fn a_renewal_within_90_days_at_less_than_optimal_health_is_at_risk_and_nearer_is_worse() {
+        for (days, severity) in [
+            (0, Severity::Critical),
+            (30, Severity::Critical),
+            (31, Severity::High),
+            (60, Severity::High),
+            (61, Severity::Medium),
+            (90, Severity::Medium),
+        ] {
+            let signals = renewing(55.0, days);
+            let signal = find(&signals, "renewal.at-risk")
+                .unwrap_or_else(|| panic!("no renewal signal {days} days out"));
+            assert_eq!(signal.severity, severity, "{days} days");
+            assert_eq!(signal.cooldown_secs, 168 * 3600);
+            assert!(
+                signal
+                    .reason
+                    .contains(&format!("renewal in {days} days at health 55")),
+                "{}",
+                signal.reason
+            );
+        }
+        assert!(find(&renewing(55.0, 91), "renewal.at-risk").is_none());
+        assert!(find(&renewing(55.0, -1), "renewal.at-risk").is_none());
+        assert!(find(&renewing(70.0, 10), "renewal.at-risk").is_some());
+        assert!(find(&renewing(70.01, 10), "renewal.at-risk").is_none());
     }
 
     #[test]
