@@ -179,7 +179,7 @@ fn free_port() -> u16 {
 
 /// Starts `vigil serve` on `port` over `data_dir` and waits until it is ready.
 fn start_server(data_dir: &std::path::Path, port: u16) -> std::process::Child {
-    let child = vigil()
+    let mut child = vigil()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data_dir)
@@ -194,7 +194,12 @@ fn start_server(data_dir: &std::path::Path, port: u16) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("vigil serve did not become ready on port {port}");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    panic!(
+        "vigil serve did not become ready on port {port}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn create_key(data_dir: &std::path::Path, role: &str) -> String {
@@ -272,7 +277,7 @@ fn every_acknowledged_event_survives_a_kill_9_and_is_evaluated_after_the_restart
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let mut server = start_server(dir.path(), port);
+    let server = start_server(dir.path(), port);
     let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = runtime

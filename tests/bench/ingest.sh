@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Durable ingest into PostgreSQL over loopback HTTP: `vigil serve` (release
+# build) takes batches of events from wrk; each request is answered after
+# its events and their audit entries are committed. Prints events/s.
+#
+#   tests/bench/ingest.sh [BATCH] [CONNECTIONS] [SECONDS]
+#
+# Needs wrk (Debian: apt-get install wrk), psql and PostgreSQL at
+# 127.0.0.1:5432 (trust auth); creates and drops the database vigil_bench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BATCH=${1:-100}
+CONNECTIONS=${2:-32}
+SECONDS_=${3:-20}
+PORT=${VIGIL_BENCH_PORT:-18080}
+PG=postgres://postgres@127.0.0.1:5432
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target-release}"
+
+cargo build --release -p vigil-host --quiet
+VIGIL="$CARGO_TARGET_DIR/release/vigil"
+WORK=$(mktemp -d)
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS vigil_bench" -c "CREATE DATABASE vigil_bench"
+export VIGIL_DATABASE_URL="$PG/vigil_bench"
+export VIGIL_KEY=$("$VIGIL" keys create --role operator --label bench)
+"$VIGIL" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK" 2>"$WORK/serve.log" &
+SERVER=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+
+# 100 accounts; each batch spreads its events over them.
+for n in $(seq 0 99); do
+  curl -sf -X PUT "http://127.0.0.1:$PORT/api/v1/customers/acct-$n" \
+    -H "Authorization: Bearer $VIGIL_KEY" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Account $n\",\"tier\":\"mid-market\",\"industry\":\"technology\",\"licensed_seats\":100}" >/dev/null
+done
+python3 - "$BATCH" > "$WORK/body.json" <<'PY'
+import json, sys
+batch = int(sys.argv[1])
+print(json.dumps([{"account_id": f"acct-{i % 100}", "kind": "usage.daily",
+                   "occurred_at": "2026-06-01T10:00:00Z",
+                   "payload": {"active_users": 40 + i % 50, "logins": 3 + i % 7}} for i in range(batch)]))
+PY
+export VIGIL_BODY="$WORK/body.json"
+
+RESULT=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" -s tests/bench/ingest.lua "http://127.0.0.1:$PORT/api/v1/events" | grep '^requests')
+read -r _ REQUESTS _ STATUS_ERRORS _ OTHER_ERRORS _ DURATION_US _ P50 _ P99 <<<"$RESULT"
+STORED=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM events")
+AUDITED=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM audit_log WHERE action = 'event.ingest'")
+BACKLOG=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM events WHERE evaluated_at IS NULL")
+python3 - <<PY
+requests, batch, us = $REQUESTS, $BATCH, $DURATION_US
+acked = requests * batch
+print(f"batch {batch} events/request, {$CONNECTIONS} connections, {us/1e6:.1f} s, {$(nproc)} cores")
+print(f"requests answered 202: {requests - $STATUS_ERRORS} (non-2xx: $STATUS_ERRORS, socket errors: $OTHER_ERRORS)")
+print(f"events acknowledged: {acked}; stored: $STORED; ingest audit entries: $AUDITED")
+print(f"durable ingest: {acked / (us / 1e6):,.0f} events/s; request latency p50 $P50 ms, p99 $P99 ms")
+print(f"not yet evaluated at the end: $BACKLOG events")
+PY
+kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
+"$VIGIL" audit verify
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS vigil_bench" 2>/dev/null || true
