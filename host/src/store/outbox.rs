@@ -3,12 +3,20 @@
 //! evaluation's writes, its audit entries and the event's "evaluated" mark
 //! commit together, so a restarted host neither loses nor repeats them.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
 use super::audit::AppendAudit;
 use super::{AuditEntry, Store, StoreError};
 use crate::pipeline::ScoreState;
+
+/// A latest score being chosen: computed at, seq, value, band, stale.
+type LatestScore = (i64, i64, f64, String, bool);
+
+/// Rows per multi-row statement (under both backends' bind limits).
+const CHUNK: usize = 400;
 
 /// Where an intent is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -321,67 +329,193 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let span = tracing::debug_span!("vigil.store.record_evaluations", count = writes.len());
         let _entered = span.enter();
+        // Multi-row statements for the whole batch: an evaluation writes a
+        // handful of rows, and one statement per row made the evaluator
+        // round-trip bound.
+        let scores: Vec<(&str, &ScoreState, String)> = writes
+            .iter()
+            .flat_map(|w| {
+                w.scores
+                    .iter()
+                    .map(move |score| (w.account_id.as_str(), score))
+            })
+            .map(|(account, score)| {
+                serde_json::to_string(&score.card)
+                    .map(|card| (account, score, card))
+                    .map_err(|e| StoreError::Corrupt {
+                        what: "score card",
+                        reason: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let intents: Vec<(&EvaluationWrite, &NewIntent)> = writes
+            .iter()
+            .flat_map(|w| w.intents.iter().map(move |intent| (w, intent)))
+            .collect();
+        let signals: Vec<(&EvaluationWrite, &SignalWrite)> = writes
+            .iter()
+            .flat_map(|w| w.signals.iter().map(move |signal| (w, signal)))
+            .collect();
+        // The cooldowns an account has after its last evaluation here.
+        let mut cooldowns: HashMap<&str, &[(String, i64)]> = HashMap::new();
+        for write in writes {
+            cooldowns.insert(&write.account_id, &write.cooldowns);
+        }
+        let accounts: Vec<&str> = cooldowns.keys().copied().collect();
+        let evaluated_at = writes.iter().map(|w| w.evaluated_at).max().unwrap_or(0);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut audits = Vec::new();
-            let mut new_intents = 0;
-            for write in writes {
-                for score in &write.scores {
-                    tx.write_score(&write.account_id, score).await?;
-                }
-                for intent in &write.intents {
-                    if tx.write_intent(intent).await? {
-                        new_intents += 1;
-                        audits.push(AuditEntry {
-                            at: write.evaluated_at,
-                            actor: intent.source.clone(),
-                            action: "intent.planned".into(),
-                            resource: format!("intent:{}", intent.id),
-                            origin: format!("event:{}", write.event_id),
-                            success: true,
-                            details: serde_json::json!({
-                                "account_id": intent.account_id,
-                                "kind": intent.kind,
-                                "timing": intent.timing,
-                                "signal": intent.signal,
-                            }),
-                        });
+
+            // Scores, then the newest of each (account, name) as latest.
+            let mut latest: HashMap<(String, String), LatestScore> = HashMap::new();
+            for chunk in scores.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale) ",
+                );
+                query.push_values(chunk, |mut row, (account, score, card)| {
+                    row.push_bind(*account)
+                        .push_bind(&score.card.name)
+                        .push_bind(score.card.value)
+                        .push_bind(&score.card.band)
+                        .push_bind(card)
+                        .push_bind(&score.plugin.name)
+                        .push_bind(&score.plugin.version)
+                        .push_bind(&score.plugin.digest)
+                        .push_bind(score.computed_at)
+                        .push_bind(score.stale);
+                });
+                query.push(" RETURNING seq, account_id, name, value, band, computed_at, stale");
+                let rows: Vec<(i64, String, String, f64, String, i64, bool)> =
+                    query.build_query_as().fetch_all(&mut *tx).await?;
+                for (seq, account, name, value, band, computed_at, stale) in rows {
+                    let entry = latest
+                        .entry((account, name))
+                        .or_insert((computed_at, seq, value, band.clone(), stale));
+                    if (computed_at, seq) > (entry.0, entry.1) {
+                        *entry = (computed_at, seq, value, band, stale);
                     }
                 }
-                sqlx::query("DELETE FROM cooldowns WHERE account_id = $1")
-                    .bind(&write.account_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if !write.cooldowns.is_empty() {
-                    let mut query = QueryBuilder::new("INSERT INTO cooldowns (account_id, key, until) ");
-                    query.push_values(&write.cooldowns, |mut row, (key, until)| {
-                        row.push_bind(&write.account_id).push_bind(key).push_bind(*until);
-                    });
-                    query.build().execute(&mut *tx).await?;
+            }
+            let latest: Vec<_> = latest.into_iter().collect();
+            for chunk in latest.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO latest_scores (account_id, name, value, band, score_seq, computed_at, stale) ",
+                );
+                query.push_values(chunk, |mut row, ((account, name), (computed_at, seq, value, band, stale))| {
+                    row.push_bind(account)
+                        .push_bind(name)
+                        .push_bind(*value)
+                        .push_bind(band)
+                        .push_bind(*seq)
+                        .push_bind(*computed_at)
+                        .push_bind(*stale);
+                });
+                query.push(
+                    " ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, band = excluded.band,
+                      score_seq = excluded.score_seq, computed_at = excluded.computed_at, stale = excluded.stale
+                      WHERE latest_scores.computed_at <= excluded.computed_at",
+                );
+                query.build().execute(&mut *tx).await?;
+            }
+
+            // Intents: those not stored before get an `intent.planned` entry.
+            let mut stored: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for chunk in intents.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO intents (id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, planned_at) ",
+                );
+                query.push_values(chunk, |mut row, (_, intent)| {
+                    row.push_bind(&intent.id)
+                        .push_bind(&intent.account_id)
+                        .push_bind(&intent.event_id)
+                        .push_bind(&intent.source)
+                        .push_bind(&intent.plugin_digest)
+                        .push_bind(&intent.signal)
+                        .push_bind(&intent.kind)
+                        .push_bind(&intent.timing)
+                        .push_bind(intent.body.to_string())
+                        .push_bind("pending")
+                        .push_bind(intent.planned_at);
+                });
+                query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+                stored.extend(rows.into_iter().map(|(id,)| id));
+            }
+
+            // Cooldowns: each account's set after its last evaluation.
+            for chunk in accounts.chunks(CHUNK) {
+                let mut query = QueryBuilder::new("DELETE FROM cooldowns WHERE account_id IN (");
+                let mut list = query.separated(", ");
+                for account in chunk {
+                    list.push_bind(*account);
                 }
-                if !write.signals.is_empty() {
-                    let mut query = QueryBuilder::new(
-                        "INSERT INTO signals (event_id, account_id, source, name, severity, reason, dedup_key, disposition, evaluated_at) ",
-                    );
-                    query.push_values(&write.signals, |mut row, signal| {
-                        row.push_bind(&write.event_id)
-                            .push_bind(&write.account_id)
-                            .push_bind(&signal.source)
-                            .push_bind(&signal.name)
-                            .push_bind(&signal.severity)
-                            .push_bind(&signal.reason)
-                            .push_bind(&signal.dedup_key)
-                            .push_bind(signal.disposition.to_string())
-                            .push_bind(write.evaluated_at);
-                    });
-                    query.build().execute(&mut *tx).await?;
+                query.push(")");
+                query.build().execute(&mut *tx).await?;
+            }
+            let rows: Vec<(&str, &String, i64)> = cooldowns
+                .iter()
+                .flat_map(|(account, keys)| keys.iter().map(move |(key, until)| (*account, key, *until)))
+                .collect();
+            for chunk in rows.chunks(CHUNK) {
+                let mut query = QueryBuilder::new("INSERT INTO cooldowns (account_id, key, until) ");
+                query.push_values(chunk, |mut row, (account, key, until)| {
+                    row.push_bind(*account).push_bind(*key).push_bind(*until);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+
+            for chunk in signals.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO signals (event_id, account_id, source, name, severity, reason, dedup_key, disposition, evaluated_at) ",
+                );
+                query.push_values(chunk, |mut row, (write, signal)| {
+                    row.push_bind(&write.event_id)
+                        .push_bind(&write.account_id)
+                        .push_bind(&signal.source)
+                        .push_bind(&signal.name)
+                        .push_bind(&signal.severity)
+                        .push_bind(&signal.reason)
+                        .push_bind(&signal.dedup_key)
+                        .push_bind(signal.disposition.to_string())
+                        .push_bind(write.evaluated_at);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+
+            for chunk in writes.chunks(CHUNK) {
+                let mut query = QueryBuilder::new("UPDATE events SET evaluated_at = ");
+                query.push_bind(evaluated_at).push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for write in chunk {
+                    list.push_bind(&write.event_id);
                 }
-                audits.extend(write.audits.iter().cloned());
-                sqlx::query("UPDATE events SET evaluated_at = $1 WHERE id = $2")
-                    .bind(write.evaluated_at)
-                    .bind(&write.event_id)
-                    .execute(&mut *tx)
-                    .await?;
+                query.push(")");
+                query.build().execute(&mut *tx).await?;
+            }
+
+            // The evaluations' entries, then the new intents', in order.
+            let mut audits: Vec<AuditEntry> =
+                writes.iter().flat_map(|w| w.audits.iter().cloned()).collect();
+            let mut new_intents = 0;
+            for (write, intent) in &intents {
+                if !stored.remove(&intent.id) {
+                    continue;
+                }
+                new_intents += 1;
+                audits.push(AuditEntry {
+                    at: write.evaluated_at,
+                    actor: intent.source.clone(),
+                    action: "intent.planned".into(),
+                    resource: format!("intent:{}", intent.id),
+                    origin: format!("event:{}", write.event_id),
+                    success: true,
+                    details: serde_json::json!({
+                        "account_id": intent.account_id,
+                        "kind": intent.kind,
+                        "timing": intent.timing,
+                        "signal": intent.signal,
+                    }),
+                });
             }
             tx.append_audit_many(audits).await?;
             tx.commit().await?;
