@@ -2,7 +2,7 @@
 //! score listing's filters spell them (kebab-case, as in the WIT).
 
 use crate::runtime::bindings::types::{
-    Channel, EscalationLevel, Industry, IntentKind, Severity, Tier, Timing,
+    Channel, EscalationLevel, Industry, IntentKind, Rag, Severity, Tier, Timing,
 };
 
 /// Every tier, by wire name.
@@ -128,5 +128,14 @@ pub fn severity_name(severity: Severity) -> &'static str {
         Severity::Medium => "medium",
         Severity::High => "high",
         Severity::Critical => "critical",
+    }
+}
+
+/// The wire name of a red/yellow/green status.
+pub fn rag_name(rag: Rag) -> &'static str {
+    match rag {
+        Rag::Red => "red",
+        Rag::Yellow => "yellow",
+        Rag::Green => "green",
     }
 }

@@ -232,7 +232,8 @@ async fn run_committer(
                 Err(_) => break,
             }
         }
-        let jobs: Vec<IngestJob> = group.iter().map(|r| r.job.clone()).collect();
+        let (jobs, replies): (Vec<IngestJob>, Vec<_>) =
+            group.into_iter().map(|r| (r.job, r.reply)).unzip();
         let span = tracing::debug_span!("vigil.ingest.commit", requests = jobs.len(), events);
         let results = {
             let _entered = span.enter();
@@ -246,29 +247,31 @@ async fn run_committer(
                 // own, so one bad request cannot fail the others.
                 tracing::warn!(%error, "group commit failed; committing requests one by one");
                 let mut one_by_one = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    one_by_one.push(match store.insert_event_groups(&[job]).await {
-                        Ok(mut result) => result.pop().unwrap_or_else(|| {
-                            Err(StoreError::Corrupt {
-                                what: "group commit",
-                                reason: "no result".into(),
-                            })
-                        }),
-                        Err(error) => Err(error),
-                    });
+                for job in &jobs {
+                    one_by_one.push(
+                        match store.insert_event_groups(std::slice::from_ref(job)).await {
+                            Ok(mut result) => result.pop().unwrap_or_else(|| {
+                                Err(StoreError::Corrupt {
+                                    what: "group commit",
+                                    reason: "no result".into(),
+                                })
+                            }),
+                            Err(error) => Err(error),
+                        },
+                    );
                 }
                 one_by_one
             }
         };
         let mut stored = 0u64;
-        for (request, result) in group.into_iter().zip(results) {
+        for (reply, result) in replies.into_iter().zip(results) {
             if let Ok(outcomes) = &result {
                 stored += outcomes
                     .iter()
                     .filter(|s| matches!(s, Stored::New { .. }))
                     .count() as u64;
             }
-            let _ = request.reply.send(result.map_err(ServiceError::from));
+            let _ = reply.send(result.map_err(ServiceError::from));
         }
         if stored > 0 {
             metrics.events_ingested(stored);

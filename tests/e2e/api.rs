@@ -169,6 +169,12 @@ async fn scored_flow(app: &TestApp) {
     assert_eq!(score["plugin"]["name"], "health-score");
     assert_eq!(score["plugin"]["digest"].as_str().unwrap().len(), 64);
     assert_eq!(score["stale"], false);
+    let rag = match score["band"].as_str().unwrap() {
+        "critical" | "declining" => "red",
+        "stable" => "yellow",
+        _ => "green",
+    };
+    assert_eq!(score["rag"], rag, "{score}");
     assert!(score["trend"].get("d7").is_some());
     assert!(
         score["computed_at"]

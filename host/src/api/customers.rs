@@ -17,8 +17,8 @@ use super::{
 };
 use crate::history::DAY_MS;
 use crate::names::{
-    industry_name, parse_channel, parse_industry, parse_level, parse_tier, parse_timing, tier_name,
-    timing_name,
+    industry_name, parse_channel, parse_industry, parse_level, parse_tier, parse_timing, rag_name,
+    tier_name, timing_name,
 };
 use crate::runtime::bindings::types::{
     Account, Attribute, Escalate, IntentKind, Notify, Schedule, Task, Timing,
@@ -289,11 +289,7 @@ pub(super) async fn health_score(
         account_id: id,
         value: score.card.value,
         band: score.card.band.clone(),
-        rag: format!("{:?}", score.card.rag)
-            .rsplit("::")
-            .next()
-            .unwrap_or_default()
-            .to_lowercase(),
+        rag: rag_name(score.card.rag).into(),
         factors: score
             .card
             .factors
@@ -759,43 +755,35 @@ pub(super) async fn post_intervention(
         success: true,
         details: json!({"account_id": id, "kind": body.action, "timing": intent.timing}),
     };
-    let (status, seq) = match state.store.insert_intent(&intent, audit).await? {
-        Some(seq) => {
-            state.service.deliver_now();
-            (StatusCode::CREATED, seq)
-        }
-        None => {
-            let existing = state
-                .store
-                .intent_by_id(&intent.id)
-                .await?
-                .ok_or_else(|| ApiError::Internal("the intervention vanished".into()))?;
-            // A default due time moves with the clock; compare the rest.
-            let comparable = |body: &serde_json::Value| {
-                let mut body = body.clone();
-                if request_due.is_none()
-                    && let Some(fields) = body.as_object_mut()
-                {
-                    fields.remove("due_at");
-                    fields.remove("at");
-                }
-                body
-            };
-            if comparable(&existing.intent.body) != comparable(&intent.body)
-                || existing.intent.kind != intent.kind
-                || existing.intent.timing != intent.timing
-            {
-                return Err(ApiError::Conflict(format!(
-                    "idempotency key `{key}` was already used for another intervention"
-                )));
-            }
-            (StatusCode::OK, existing.seq)
-        }
-    };
+    let created = state.store.insert_intent(&intent, audit).await?;
     let stored = state
         .store
-        .intent(seq)
+        .intent_by_id(&intent.id)
         .await?
         .ok_or_else(|| ApiError::Internal("the intervention vanished".into()))?;
+    if created {
+        state.service.deliver_now();
+        return Ok((StatusCode::CREATED, Json(Action::from(stored))));
+    }
+    // A default due time moves with the clock; compare the rest.
+    let comparable = |body: &serde_json::Value| {
+        let mut body = body.clone();
+        if request_due.is_none()
+            && let Some(fields) = body.as_object_mut()
+        {
+            fields.remove("due_at");
+            fields.remove("at");
+        }
+        body
+    };
+    if comparable(&stored.intent.body) != comparable(&intent.body)
+        || stored.intent.kind != intent.kind
+        || stored.intent.timing != intent.timing
+    {
+        return Err(ApiError::Conflict(format!(
+            "idempotency key `{key}` was already used for another intervention"
+        )));
+    }
+    let status = StatusCode::OK;
     Ok((status, Json(Action::from(stored))))
 }

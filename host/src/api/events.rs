@@ -166,16 +166,17 @@ async fn commit(
     caller: &Caller,
     events: Vec<NewEvent>,
 ) -> Result<Vec<Stored>, ApiError> {
-    for account_id in events
+    let accounts: Vec<&str> = events
         .iter()
-        .map(|e| &e.event.account_id)
+        .map(|e| e.event.account_id.as_str())
         .collect::<BTreeSet<_>>()
-    {
-        if state.store.account(account_id).await?.is_none() {
-            return Err(ApiError::UnknownAccount(format!(
-                "account `{account_id}` is unknown; create it with PUT /api/v1/customers/{account_id}"
-            )));
-        }
+        .into_iter()
+        .collect();
+    let known = state.store.known_accounts(&accounts).await?;
+    if let Some(account_id) = accounts.iter().find(|id| !known.contains(**id)) {
+        return Err(ApiError::UnknownAccount(format!(
+            "account `{account_id}` is unknown; create it with PUT /api/v1/customers/{account_id}"
+        )));
     }
     let audits = events
         .iter()

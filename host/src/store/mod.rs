@@ -238,14 +238,28 @@ impl Store {
 
     /// An account's events in time order.
     pub async fn events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
+        self.events_of(account_id, "").await
+    }
+
+    /// An account's evaluated events in time order (what its state is
+    /// rebuilt from).
+    pub async fn evaluated_events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
+        self.events_of(account_id, " AND evaluated_at IS NOT NULL")
+            .await
+    }
+
+    /// An account's events matching the fixed SQL condition `and`.
+    async fn events_of(
+        &self,
+        account_id: &str,
+        and: &'static str,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "SELECT id, account_id, kind, occurred_at, payload FROM events
+             WHERE account_id = $1{and} ORDER BY occurred_at, seq"
+        );
         let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, account_id, kind, occurred_at, payload FROM events
-                 WHERE account_id = $1 ORDER BY occurred_at, seq",
-            )
-            .bind(account_id)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(&sql).bind(account_id).fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()
@@ -259,28 +273,25 @@ impl Store {
             .collect())
     }
 
-    /// An account's evaluated events in time order (what its state is
-    /// rebuilt from).
-    pub async fn evaluated_events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, account_id, kind, occurred_at, payload FROM events
-                 WHERE account_id = $1 AND evaluated_at IS NOT NULL ORDER BY occurred_at, seq",
-            )
-            .bind(account_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(id, account_id, kind, occurred_at, payload)| Event {
-                id,
-                account_id,
-                kind,
-                occurred_at,
-                payload,
-            })
-            .collect())
+    /// Which of `ids` are known accounts (one query per 500 ids).
+    pub async fn known_accounts(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String,)> = with_pool!(self, pool => {
+                let mut query = sqlx::QueryBuilder::new("SELECT id FROM accounts WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await?
+            });
+            known.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(known)
     }
 
     /// `(name, computed_at, value)` of every fresh score of an account,

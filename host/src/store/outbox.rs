@@ -3,7 +3,7 @@
 //! evaluation's writes, its audit entries and the event's "evaluated" mark
 //! commit together, so a restarted host neither loses nor repeats them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
@@ -219,83 +219,121 @@ fn intent_record(row: IntentRow) -> Result<IntentRecord, StoreError> {
     })
 }
 
-/// Writes inside a transaction of either backend.
+/// Multi-row writes inside a transaction of either backend. An
+/// evaluation writes a handful of rows, and one statement per row made the
+/// evaluator round-trip bound, so every writer takes a batch.
 pub(super) trait WriteOutbox {
-    /// Appends a score to the history and makes it the latest unless a
-    /// newer one is there.
-    async fn write_score(&mut self, account_id: &str, score: &ScoreState)
-    -> Result<(), StoreError>;
+    /// Appends scores to the history and makes the newest of each
+    /// (account, name) the latest unless a newer one is there.
+    async fn write_scores(&mut self, scores: &[(&str, &ScoreState)]) -> Result<(), StoreError>;
 
-    /// Stores an intent unless one with its id exists; whether it did.
-    async fn write_intent(&mut self, intent: &NewIntent) -> Result<bool, StoreError>;
+    /// Stores intents whose id is not stored yet; the ids it stored.
+    async fn write_intents(
+        &mut self,
+        intents: &[&NewIntent],
+    ) -> Result<HashSet<String>, StoreError>;
 }
 
 macro_rules! write_outbox_for {
     ($db:ty) => {
         impl WriteOutbox for Transaction<'_, $db> {
-            async fn write_score(
+            async fn write_scores(
                 &mut self,
-                account_id: &str,
-                score: &ScoreState,
+                scores: &[(&str, &ScoreState)],
             ) -> Result<(), StoreError> {
-                let card = serde_json::to_string(&score.card).map_err(|e| StoreError::Corrupt {
-                    what: "score card",
-                    reason: e.to_string(),
-                })?;
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
-                )
-                .bind(account_id)
-                .bind(&score.card.name)
-                .bind(score.card.value)
-                .bind(&score.card.band)
-                .bind(&card)
-                .bind(&score.plugin.name)
-                .bind(&score.plugin.version)
-                .bind(&score.plugin.digest)
-                .bind(score.computed_at)
-                .bind(score.stale)
-                .fetch_one(&mut **self)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO latest_scores (account_id, name, value, band, score_seq, computed_at, stale)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, band = excluded.band,
-                         score_seq = excluded.score_seq, computed_at = excluded.computed_at, stale = excluded.stale
-                     WHERE latest_scores.computed_at <= excluded.computed_at",
-                )
-                .bind(account_id)
-                .bind(&score.card.name)
-                .bind(score.card.value)
-                .bind(&score.card.band)
-                .bind(seq)
-                .bind(score.computed_at)
-                .bind(score.stale)
-                .execute(&mut **self)
-                .await?;
+                let scores: Vec<(&str, &ScoreState, String)> = scores
+                    .iter()
+                    .map(|(account, score)| {
+                        serde_json::to_string(&score.card)
+                            .map(|card| (*account, *score, card))
+                            .map_err(|e| StoreError::Corrupt {
+                                what: "score card",
+                                reason: e.to_string(),
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+                // Scores, then the newest of each (account, name) as latest.
+                let mut latest: HashMap<(String, String), LatestScore> = HashMap::new();
+                for chunk in scores.chunks(CHUNK) {
+                    let mut query = QueryBuilder::new(
+                        "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale) ",
+                    );
+                    query.push_values(chunk, |mut row, (account, score, card)| {
+                        row.push_bind(*account)
+                            .push_bind(&score.card.name)
+                            .push_bind(score.card.value)
+                            .push_bind(&score.card.band)
+                            .push_bind(card)
+                            .push_bind(&score.plugin.name)
+                            .push_bind(&score.plugin.version)
+                            .push_bind(&score.plugin.digest)
+                            .push_bind(score.computed_at)
+                            .push_bind(score.stale);
+                    });
+                    query.push(" RETURNING seq, account_id, name, value, band, computed_at, stale");
+                    let rows: Vec<(i64, String, String, f64, String, i64, bool)> =
+                        query.build_query_as().fetch_all(&mut **self).await?;
+                    for (seq, account, name, value, band, computed_at, stale) in rows {
+                        let entry = latest
+                            .entry((account, name))
+                            .or_insert((computed_at, seq, value, band.clone(), stale));
+                        if (computed_at, seq) > (entry.0, entry.1) {
+                            *entry = (computed_at, seq, value, band, stale);
+                        }
+                    }
+                }
+                let latest: Vec<_> = latest.into_iter().collect();
+                for chunk in latest.chunks(CHUNK) {
+                    let mut query = QueryBuilder::new(
+                        "INSERT INTO latest_scores (account_id, name, value, band, score_seq, computed_at, stale) ",
+                    );
+                    query.push_values(chunk, |mut row, ((account, name), (computed_at, seq, value, band, stale))| {
+                        row.push_bind(account)
+                            .push_bind(name)
+                            .push_bind(*value)
+                            .push_bind(band)
+                            .push_bind(*seq)
+                            .push_bind(*computed_at)
+                            .push_bind(*stale);
+                    });
+                    query.push(
+                        " ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, band = excluded.band,
+                          score_seq = excluded.score_seq, computed_at = excluded.computed_at, stale = excluded.stale
+                          WHERE latest_scores.computed_at <= excluded.computed_at",
+                    );
+                    query.build().execute(&mut **self).await?;
+                }
                 Ok(())
             }
 
-            async fn write_intent(&mut self, intent: &NewIntent) -> Result<bool, StoreError> {
-                let result = sqlx::query(
-                    "INSERT INTO intents (id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, planned_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&intent.id)
-                .bind(&intent.account_id)
-                .bind(&intent.event_id)
-                .bind(&intent.source)
-                .bind(&intent.plugin_digest)
-                .bind(&intent.signal)
-                .bind(&intent.kind)
-                .bind(&intent.timing)
-                .bind(intent.body.to_string())
-                .bind(intent.planned_at)
-                .execute(&mut **self)
-                .await?;
-                Ok(result.rows_affected() == 1)
+            async fn write_intents(
+                &mut self,
+                intents: &[&NewIntent],
+            ) -> Result<HashSet<String>, StoreError> {
+                // Intents: those not stored before get an `intent.planned` entry.
+                let mut stored: HashSet<String> = HashSet::new();
+                for chunk in intents.chunks(CHUNK) {
+                    let mut query = QueryBuilder::new(
+                        "INSERT INTO intents (id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, planned_at) ",
+                    );
+                    query.push_values(chunk, |mut row, intent| {
+                        row.push_bind(&intent.id)
+                            .push_bind(&intent.account_id)
+                            .push_bind(&intent.event_id)
+                            .push_bind(&intent.source)
+                            .push_bind(&intent.plugin_digest)
+                            .push_bind(&intent.signal)
+                            .push_bind(&intent.kind)
+                            .push_bind(&intent.timing)
+                            .push_bind(intent.body.to_string())
+                            .push_bind("pending")
+                            .push_bind(intent.planned_at);
+                    });
+                    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                    let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut **self).await?;
+                    stored.extend(rows.into_iter().map(|(id,)| id));
+                }
+                Ok(stored)
             }
         }
     };
@@ -313,7 +351,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            tx.write_score(account_id, score).await?;
+            tx.write_scores(&[(account_id, score)]).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -329,25 +367,14 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let span = tracing::debug_span!("vigil.store.record_evaluations", count = writes.len());
         let _entered = span.enter();
-        // Multi-row statements for the whole batch: an evaluation writes a
-        // handful of rows, and one statement per row made the evaluator
-        // round-trip bound.
-        let scores: Vec<(&str, &ScoreState, String)> = writes
+        let scores: Vec<(&str, &ScoreState)> = writes
             .iter()
             .flat_map(|w| {
                 w.scores
                     .iter()
                     .map(move |score| (w.account_id.as_str(), score))
             })
-            .map(|(account, score)| {
-                serde_json::to_string(&score.card)
-                    .map(|card| (account, score, card))
-                    .map_err(|e| StoreError::Corrupt {
-                        what: "score card",
-                        reason: e.to_string(),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+            .collect();
         let intents: Vec<(&EvaluationWrite, &NewIntent)> = writes
             .iter()
             .flat_map(|w| w.intents.iter().map(move |intent| (w, intent)))
@@ -366,81 +393,11 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
 
-            // Scores, then the newest of each (account, name) as latest.
-            let mut latest: HashMap<(String, String), LatestScore> = HashMap::new();
-            for chunk in scores.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale) ",
-                );
-                query.push_values(chunk, |mut row, (account, score, card)| {
-                    row.push_bind(*account)
-                        .push_bind(&score.card.name)
-                        .push_bind(score.card.value)
-                        .push_bind(&score.card.band)
-                        .push_bind(card)
-                        .push_bind(&score.plugin.name)
-                        .push_bind(&score.plugin.version)
-                        .push_bind(&score.plugin.digest)
-                        .push_bind(score.computed_at)
-                        .push_bind(score.stale);
-                });
-                query.push(" RETURNING seq, account_id, name, value, band, computed_at, stale");
-                let rows: Vec<(i64, String, String, f64, String, i64, bool)> =
-                    query.build_query_as().fetch_all(&mut *tx).await?;
-                for (seq, account, name, value, band, computed_at, stale) in rows {
-                    let entry = latest
-                        .entry((account, name))
-                        .or_insert((computed_at, seq, value, band.clone(), stale));
-                    if (computed_at, seq) > (entry.0, entry.1) {
-                        *entry = (computed_at, seq, value, band, stale);
-                    }
-                }
-            }
-            let latest: Vec<_> = latest.into_iter().collect();
-            for chunk in latest.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT INTO latest_scores (account_id, name, value, band, score_seq, computed_at, stale) ",
-                );
-                query.push_values(chunk, |mut row, ((account, name), (computed_at, seq, value, band, stale))| {
-                    row.push_bind(account)
-                        .push_bind(name)
-                        .push_bind(*value)
-                        .push_bind(band)
-                        .push_bind(*seq)
-                        .push_bind(*computed_at)
-                        .push_bind(*stale);
-                });
-                query.push(
-                    " ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, band = excluded.band,
-                      score_seq = excluded.score_seq, computed_at = excluded.computed_at, stale = excluded.stale
-                      WHERE latest_scores.computed_at <= excluded.computed_at",
-                );
-                query.build().execute(&mut *tx).await?;
-            }
-
-            // Intents: those not stored before get an `intent.planned` entry.
-            let mut stored: std::collections::HashSet<String> = std::collections::HashSet::new();
-            for chunk in intents.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT INTO intents (id, account_id, event_id, source, plugin_digest, signal, kind, timing, body, state, planned_at) ",
-                );
-                query.push_values(chunk, |mut row, (_, intent)| {
-                    row.push_bind(&intent.id)
-                        .push_bind(&intent.account_id)
-                        .push_bind(&intent.event_id)
-                        .push_bind(&intent.source)
-                        .push_bind(&intent.plugin_digest)
-                        .push_bind(&intent.signal)
-                        .push_bind(&intent.kind)
-                        .push_bind(&intent.timing)
-                        .push_bind(intent.body.to_string())
-                        .push_bind("pending")
-                        .push_bind(intent.planned_at);
-                });
-                query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
-                stored.extend(rows.into_iter().map(|(id,)| id));
-            }
+            tx.write_scores(&scores).await?;
+            // Intents not stored before get an `intent.planned` entry.
+            let mut stored = tx
+                .write_intents(&intents.iter().map(|(_, intent)| *intent).collect::<Vec<_>>())
+                .await?;
 
             // Cooldowns: each account's set after its last evaluation.
             for chunk in accounts.chunks(CHUNK) {
@@ -613,24 +570,21 @@ impl Store {
     }
 
     /// Stores an intent requested outside the pipeline (an intervention),
-    /// with its audit entry; `Ok(None)` when one with its id exists.
+    /// with its audit entry; `false`, writing nothing, when one with its id
+    /// exists.
     pub async fn insert_intent(
         &self,
         intent: &NewIntent,
         audit: AuditEntry,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            if !tx.write_intent(intent).await? {
-                return Ok(None);
+            if tx.write_intents(&[intent]).await?.is_empty() {
+                return Ok(false);
             }
-            let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM intents WHERE id = $1")
-                .bind(&intent.id)
-                .fetch_one(&mut *tx)
-                .await?;
             tx.append_audit(audit).await?;
             tx.commit().await?;
-            Ok(Some(seq))
+            Ok(true)
         })
     }
 
@@ -659,35 +613,25 @@ impl Store {
         rows.into_iter().map(intent_record).collect()
     }
 
-    /// The intent with outbox position `seq`.
-    pub async fn intent(&self, seq: i64) -> Result<Option<IntentRecord>, StoreError> {
-        let row: Option<IntentRow> = with_pool!(self, pool => {
-            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE seq = $1"))
-                .bind(seq)
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(intent_record).transpose()
-    }
-
     /// The intent with id `id`.
     pub async fn intent_by_id(&self, id: &str) -> Result<Option<IntentRecord>, StoreError> {
-        let row: Option<IntentRow> = with_pool!(self, pool => {
-            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(intent_record).transpose()
+        Ok(self.intents_where("id", id).await?.pop())
     }
 
     /// The intents planned by evaluating `event_id`, in order.
     pub async fn intents_for_event(&self, event_id: &str) -> Result<Vec<IntentRecord>, StoreError> {
+        self.intents_where("event_id", event_id).await
+    }
+
+    /// Intents whose `column` (a fixed column name) equals `value`, in order.
+    async fn intents_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<IntentRecord>, StoreError> {
+        let sql = format!("SELECT {INTENT_COLUMNS} FROM intents WHERE {column} = $1 ORDER BY seq");
         let rows: Vec<IntentRow> = with_pool!(self, pool => {
-            sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM intents WHERE event_id = $1 ORDER BY seq"))
-                .bind(event_id)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(&sql).bind(value).fetch_all(pool).await?
         });
         rows.into_iter().map(intent_record).collect()
     }
