@@ -45,9 +45,10 @@ export VIGIL_BODY="$WORK/body.json"
 
 RESULT=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" -s tests/bench/ingest.lua "http://127.0.0.1:$PORT/api/v1/events" | grep '^requests')
 read -r _ REQUESTS _ STATUS_ERRORS _ OTHER_ERRORS _ DURATION_US _ P50 _ P99 <<<"$RESULT"
-STORED=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM events")
-AUDITED=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM audit_log WHERE action = 'event.ingest'")
-BACKLOG=$(psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM events WHERE evaluated_at IS NULL")
+# One statement, one snapshot: requests still in flight keep committing.
+IFS='|' read -r STORED AUDITED BACKLOG < <(psql "$VIGIL_DATABASE_URL" -tAc \
+  "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_log WHERE action = 'event.ingest'),
+          (SELECT count(*) FROM events WHERE evaluated_at IS NULL)")
 python3 - <<PY
 requests, batch, us = $REQUESTS, $BATCH, $DURATION_US
 acked = requests * batch
