@@ -6,11 +6,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use hyper::Method;
+use vigil_host::api::HostOptions;
+use vigil_host::client::Client;
 use vigil_host::demo;
+use vigil_host::lifecycle::{Breaker, LifecycleConfig, PluginSource};
 use vigil_host::pipeline::{Pipeline, PluginSet};
 use vigil_host::plugin_dir::{load_directory, load_standard};
 use vigil_host::runtime::{InstanceMode, Limits, Runtime};
 use vigil_host::scaffold;
+use vigil_host::service::HostConfig;
 use vigil_host::store::{ChainBreak, Role, Store};
 
 /// vigil: a WebAssembly plugin-hosted automation runtime for customer-success
@@ -58,9 +65,39 @@ enum Command {
         /// The data directory.
         #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
         data_dir: PathBuf,
-        /// Load plugins from this directory instead of the embedded standard plugins.
+        /// Deploy the plugins of this directory, and watch it: a new or
+        /// changed `.wasm` file is deployed, a removed one unloaded
+        /// (default: register the embedded standard plugins).
         #[arg(long, env = "VIGIL_PLUGINS")]
         plugins: Option<PathBuf>,
+        /// Serve only what the plugin registry holds: register neither a
+        /// directory nor the standard plugins (another host or the API
+        /// deploys them).
+        #[arg(long, conflicts_with = "plugins")]
+        registry_only: bool,
+        /// This host's id among the hosts sharing the database, stable
+        /// across its restarts (default: HOSTNAME:PORT).
+        #[arg(long, env = "VIGIL_HOST_ID")]
+        host_id: Option<String>,
+        /// Seconds a lease (partitions, leadership) lasts unrenewed: a host
+        /// that dies is replaced after this.
+        #[arg(long, env = "VIGIL_LEASE_TTL", default_value_t = 5)]
+        lease_ttl: u64,
+        /// Seconds between the scheduler's ticks (one `schedule.tick`
+        /// event per account, from the leader).
+        #[arg(long, env = "VIGIL_TICK_EVERY", default_value_t = 86_400)]
+        tick_every: u64,
+        /// Traps or limit hits within the window that quarantine a plugin
+        /// version.
+        #[arg(long, env = "VIGIL_QUARANTINE_AFTER", default_value_t = 5)]
+        quarantine_after: usize,
+        /// The circuit breaker's window, in seconds.
+        #[arg(long, env = "VIGIL_QUARANTINE_WINDOW", default_value_t = 60)]
+        quarantine_window: u64,
+        /// Milliseconds between polls of the plugin registry (the guarantee
+        /// behind its notifications).
+        #[arg(long, env = "VIGIL_REGISTRY_POLL_MS", default_value_t = 1000)]
+        registry_poll_ms: u64,
     },
     /// Work with the audit log.
     Audit {
@@ -141,6 +178,56 @@ enum PluginCommand {
         /// The directory (created if missing).
         dir: PathBuf,
     },
+    /// Deploy a component to a running server: it is checked and run as a
+    /// canary there, then serves on every host. Exits 1 when refused.
+    Deploy {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the plugins of a running server's registry.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Roll a plugin back, to the version that served before the active
+    /// one or to `--to`.
+    Rollback {
+        /// The plugin's name.
+        name: String,
+        /// A version or digest to roll back to.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Release a quarantined version (a rollback can then serve it).
+    Release {
+        /// The plugin's name.
+        name: String,
+        /// The quarantined version or digest.
+        version: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Which server to talk to.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, env = "VIGIL_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// An API key (operator for deploy, rollback and release; viewer for list).
+    #[arg(long, env = "VIGIL_KEY", hide_env_values = true)]
+    key: Option<String>,
+}
+
+impl ServerArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.server, self.key.clone())?)
+    }
 }
 
 fn main() -> ExitCode {
@@ -173,7 +260,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
             data_dir,
             plugins,
-        } => serve(&listen, database_url, &data_dir, plugins),
+            registry_only,
+            host_id,
+            lease_ttl,
+            tick_every,
+            quarantine_after,
+            quarantine_window,
+            registry_poll_ms,
+        } => {
+            let source = match (plugins, registry_only) {
+                (Some(dir), _) => PluginSource::Directory(dir),
+                (None, true) => PluginSource::RegistryOnly,
+                (None, false) => PluginSource::Standard,
+            };
+            let host_id = host_id.unwrap_or_else(|| default_host_id(&listen));
+            let options = HostOptions {
+                host: HostConfig {
+                    host_id,
+                    lease_ttl: Duration::from_secs(lease_ttl.max(1)),
+                    tick_every: Duration::from_secs(tick_every.max(1)),
+                },
+                plugins: source,
+                lifecycle: LifecycleConfig {
+                    breaker: Breaker {
+                        faults: quarantine_after.max(1),
+                        window: Duration::from_secs(quarantine_window.max(1)),
+                    },
+                    poll_every: Duration::from_millis(registry_poll_ms.max(10)),
+                    ..LifecycleConfig::default()
+                },
+            };
+            serve(&listen, database_url, &data_dir, options)
+        }
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -269,8 +387,128 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            PluginCommand::Deploy { file, server } => {
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let client = server.client()?;
+                let answer: serde_json::Value = on_tokio(client.call(
+                    Method::POST,
+                    "/api/v1/plugins",
+                    Some("application/wasm"),
+                    bytes,
+                ))?;
+                let deployed = &answer["deployed"];
+                if answer["already_active"].as_bool() == Some(true) {
+                    println!(
+                        "{} {} ({}) was active already",
+                        deployed["name"].as_str().unwrap_or("?"),
+                        deployed["version"].as_str().unwrap_or("?"),
+                        short(deployed["digest"].as_str().unwrap_or("?")),
+                    );
+                } else {
+                    let replaced = match answer["replaced"].as_object() {
+                        Some(r) => format!(
+                            ", replacing {} ({})",
+                            r["version"].as_str().unwrap_or("?"),
+                            short(r["digest"].as_str().unwrap_or("?"))
+                        ),
+                        None => String::new(),
+                    };
+                    println!(
+                        "deployed {} {} ({}){replaced}",
+                        deployed["name"].as_str().unwrap_or("?"),
+                        deployed["version"].as_str().unwrap_or("?"),
+                        short(deployed["digest"].as_str().unwrap_or("?")),
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            PluginCommand::List { server } => {
+                let client = server.client()?;
+                let list: serde_json::Value = on_tokio(client.get("/api/v1/plugins"))?;
+                println!(
+                    "{:<24} {:<10} {:<10} {:<14} {:<10} SERVING HERE",
+                    "PLUGIN", "KIND", "ACTIVE", "DIGEST", "VERSIONS"
+                );
+                for plugin in list["plugins"].as_array().into_iter().flatten() {
+                    let active = &plugin["active"];
+                    let serving = &plugin["serving"];
+                    println!(
+                        "{:<24} {:<10} {:<10} {:<14} {:<10} {}",
+                        plugin["name"].as_str().unwrap_or("?"),
+                        plugin["kind"].as_str().unwrap_or("?"),
+                        active["version"].as_str().unwrap_or("-"),
+                        active["digest"]
+                            .as_str()
+                            .map(short)
+                            .unwrap_or_else(|| "-".into()),
+                        plugin["versions"],
+                        serving["version"].as_str().unwrap_or("-"),
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            PluginCommand::Rollback { name, to, server } => {
+                let client = server.client()?;
+                let active: serde_json::Value = on_tokio(client.post_json(
+                    &format!("/api/v1/plugins/{name}/rollback"),
+                    &serde_json::json!({"to": to}),
+                ))?;
+                println!(
+                    "{name} now serves {} ({})",
+                    active["version"].as_str().unwrap_or("?"),
+                    short(active["digest"].as_str().unwrap_or("?"))
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PluginCommand::Release {
+                name,
+                version,
+                server,
+            } => {
+                let client = server.client()?;
+                let released: serde_json::Value = on_tokio(client.post_json(
+                    &format!("/api/v1/plugins/{name}/release"),
+                    &serde_json::json!({"version": version}),
+                ))?;
+                println!(
+                    "{name} {} ({}) released from quarantine; roll back to it to serve it",
+                    released["version"].as_str().unwrap_or("?"),
+                    short(released["digest"].as_str().unwrap_or("?"))
+                );
+                Ok(ExitCode::SUCCESS)
+            }
         },
     }
+}
+
+/// The first 12 digits of a digest.
+fn short(digest: &str) -> String {
+    digest.chars().take(12).collect()
+}
+
+/// Runs one client call on a runtime of its own.
+fn on_tokio<T>(
+    call: impl std::future::Future<Output = Result<T, vigil_host::client::ClientError>>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(call)?)
+}
+
+/// `HOSTNAME:PORT`: stable across restarts of the same server, distinct
+/// between servers on one machine.
+fn default_host_id(listen: &str) -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    let port = listen.rsplit(':').next().unwrap_or(listen);
+    format!("{hostname}:{port}")
 }
 
 /// `sqlite://<data dir>/vigil.db`.
@@ -303,27 +541,28 @@ fn serve(
     listen: &str,
     database_url: Option<String>,
     data_dir: &std::path::Path,
-    plugins: Option<PathBuf>,
+    options: HostOptions,
 ) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let url = database_url.unwrap_or_else(|| default_database(data_dir));
-    let runtime = Runtime::new(Limits::default())?;
-    let pipeline = std::sync::Arc::new(Pipeline::new(PluginSet::new(load_plugins(
-        &runtime, plugins,
-    )?)));
+    let runtime = std::sync::Arc::new(Runtime::new(Limits::default())?);
     let tokio = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio.block_on(async {
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("opening {url}"))?;
-        let state = vigil_host::api::AppState::new(store, pipeline);
+        let host_id = options.host.host_id.clone();
+        let state = vigil_host::api::AppState::start(store, runtime, options).await?;
         let app = vigil_host::api::router(state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        eprintln!("vigil serving on http://{}", listener.local_addr()?);
+        eprintln!(
+            "vigil serving on http://{} as host {host_id}",
+            listener.local_addr()?
+        );
         // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -346,7 +585,7 @@ fn serve(
             })
             .await?;
         // Requests are drained; commit what is queued, evaluate what is
-        // committed, deliver what is planned.
+        // committed, deliver what is planned, give the leases back.
         state.shutdown().await;
         eprintln!("vigil stopped");
         Ok(ExitCode::SUCCESS)

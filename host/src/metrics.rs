@@ -36,6 +36,14 @@ pub struct DeliveryLabels {
     pub state: String,
 }
 
+/// What a plugin deploy, rollback, unload or quarantine came to.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeployLabels {
+    /// `deployed`, `unchanged`, `refused`, `rolled-back`, `unloaded` or
+    /// `quarantined`.
+    pub outcome: String,
+}
+
 /// The host's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -48,6 +56,7 @@ pub struct Metrics {
     plugin_errors: Family<PluginLabels, Counter>,
     fuel: Family<PluginLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
+    deploys: Family<DeployLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,6 +101,12 @@ impl Metrics {
             "Intents carried out or refused by their connector",
             deliveries.clone(),
         );
+        let deploys = Family::<DeployLabels, Counter>::default();
+        registry.register(
+            "plugin_lifecycle",
+            "Plugin deploys, refusals, rollbacks, unloads and quarantines on this host",
+            deploys.clone(),
+        );
         Self {
             registry,
             requests,
@@ -102,6 +117,7 @@ impl Metrics {
             plugin_errors,
             fuel,
             deliveries,
+            deploys,
         }
     }
 
@@ -144,6 +160,15 @@ impl Metrics {
         self.deliveries
             .get_or_create(&DeliveryLabels {
                 state: state.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a plugin lifecycle step.
+    pub fn deploy(&self, outcome: &str) {
+        self.deploys
+            .get_or_create(&DeployLabels {
+                outcome: outcome.to_string(),
             })
             .inc();
     }

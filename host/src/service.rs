@@ -1,34 +1,44 @@
-//! The host's background work behind the API, in three tasks:
+//! The host's background work behind the API, in four tasks:
 //!
 //! - the **committer** groups the events of concurrent requests into one
 //!   transaction (group commit) and answers each request once it is
 //!   committed;
-//! - the **evaluator** runs committed events through the pipeline, in
-//!   order, and commits what each evaluation leaves (scores, intents,
-//!   cooldowns, audit entries) together with the event's evaluated mark —
-//!   so after a crash, events acknowledged but not evaluated are picked up
-//!   on start, and none is evaluated twice;
-//! - the **dispatcher** carries out pending intents through their
-//!   connector and records each delivery.
+//! - the **evaluator** runs committed events through the pipeline, one
+//!   partition batch at a time in sequence order, for the partitions this
+//!   host holds, and commits what each batch leaves (scores, intents,
+//!   cooldowns, audit entries) with the partition's new watermark, fenced
+//!   on its lease — so after a crash, events acknowledged but not
+//!   evaluated are picked up (by this host on restart or by another), and
+//!   none is evaluated twice;
+//! - the **coordinator** keeps this host in the roster, holds its fair
+//!   share of the partitions (renewing, taking over those whose host died,
+//!   giving some back when hosts join), and, while this host holds the
+//!   leader lease, runs the scheduler's tick;
+//! - the **dispatcher** claims pending intents and carries them out
+//!   through their connector, recording each delivery.
 //!
 //! [`Service::shutdown`] stops taking events, commits what is queued,
-//! evaluates what is committed and delivers what is pending.
+//! evaluates what is committed, delivers what is pending, and gives its
+//! leases back so other hosts take over at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::metrics::Metrics;
 use crate::names::{channel_name, intent_kind_name, level_name, severity_name, timing_name};
 use crate::pipeline::{AccountState, Disposition, Evaluation, Pipeline};
+use crate::runtime::InvocationRecord;
 use crate::runtime::bindings::types::{Account, Event, IntentKind};
 use crate::store::{
-    AuditEntry, EvaluationWrite, IngestJob, IntentFilter, IntentRecord, IntentState, NewIntent,
-    SignalWrite, Store, StoreError, Stored, now_ms,
+    AuditEntry, EvaluationFence, EvaluationWrite, IngestJob, IntentRecord, IntentState, JobResult,
+    NewIntent, PARTITIONS, PartitionLease, Settlement, SignalWrite, Store, StoreError, Stored,
+    TickRun, now_ms, partition_of,
 };
 
 /// Events per group commit at most.
@@ -40,9 +50,45 @@ const EVALUATION_BATCH: i64 = 1_000;
 /// Intents per delivery round.
 const DELIVERY_BATCH: i64 = 200;
 
+/// How long a dispatcher's claim on an intent lasts: a host that dies
+/// mid-delivery leaves it to another after this.
+const DELIVERY_CLAIM: Duration = Duration::from_secs(30);
+
 /// How often the evaluator and dispatcher look for work nobody announced
 /// (another process's writes, a failed round).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How a host takes part in a group of hosts sharing one store.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// This host's id, unique among the hosts sharing the store and stable
+    /// across its restarts (it takes its own partitions back at once).
+    pub host_id: String,
+    /// How long a lease lasts without renewal: a host that stops renewing
+    /// (killed, paused, cut off) loses its partitions and leadership after
+    /// this. Renewed every fifth of it.
+    pub lease_ttl: Duration,
+    /// The scheduler's period: every period, the leader writes one
+    /// `schedule.tick` event per account.
+    pub tick_every: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            host_id: "local".into(),
+            lease_ttl: Duration::from_secs(5),
+            tick_every: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// Receives the record of every plugin call the evaluator makes (for
+/// per-version statistics and the circuit breaker).
+pub trait InvocationObserver: Send + Sync + std::fmt::Debug {
+    /// Called after each evaluation with its calls.
+    fn observe(&self, records: &[InvocationRecord]);
+}
 
 /// What went wrong behind a request.
 #[derive(Debug, thiserror::Error)]
@@ -60,20 +106,36 @@ struct IngestRequest {
     reply: oneshot::Sender<Result<Vec<Stored>, ServiceError>>,
 }
 
-/// The account states the evaluator keeps between events.
-pub type AccountStates = Arc<Mutex<HashMap<String, AccountState>>>;
+/// The account states the evaluator keeps between events, with the
+/// profile version (`updated_at`) each was built from.
+pub type AccountStates = Arc<Mutex<HashMap<String, CachedAccount>>>;
+
+/// An account's state, as the evaluator keeps it.
+#[derive(Debug, Clone)]
+pub struct CachedAccount {
+    /// The profile version it was built from.
+    pub profile_version: i64,
+    /// The state.
+    pub state: AccountState,
+}
+
+/// The partitions this host holds: partition → lease term.
+type Owned = Arc<std::sync::Mutex<BTreeMap<i32, i64>>>;
 
 /// The background tasks and what they share.
 #[derive(Debug)]
 pub struct Service {
     store: Store,
+    config: HostConfig,
     accounts: AccountStates,
+    owned: Owned,
     ingest: std::sync::Mutex<Option<mpsc::Sender<IngestRequest>>>,
     evaluate: Arc<Notify>,
     deliver: Arc<Notify>,
     evaluated: watch::Receiver<u64>,
     stop_evaluator: watch::Sender<bool>,
     stop_dispatcher: watch::Sender<bool>,
+    stop_coordinator: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -86,15 +148,35 @@ impl std::fmt::Debug for IngestRequest {
 }
 
 impl Service {
-    /// Starts the tasks on the current tokio runtime.
-    pub fn start(store: Store, pipeline: Arc<Pipeline>, metrics: Arc<Metrics>) -> Self {
+    /// Joins the hosts sharing `store` (taking this host's share of the
+    /// partitions before it returns, so events are evaluated from the
+    /// start) and starts the tasks on the current tokio runtime.
+    pub async fn start(
+        store: Store,
+        pipeline: Arc<Pipeline>,
+        metrics: Arc<Metrics>,
+        observer: Arc<dyn InvocationObserver>,
+        config: HostConfig,
+    ) -> Result<Self, StoreError> {
         let accounts: AccountStates = Arc::default();
+        let owned: Owned = Arc::default();
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
         let evaluate = Arc::new(Notify::new());
         let deliver = Arc::new(Notify::new());
         let (evaluated_tx, evaluated) = watch::channel(0u64);
         let (stop_evaluator, evaluator_stop) = watch::channel(false);
         let (stop_dispatcher, dispatcher_stop) = watch::channel(false);
+        let (stop_coordinator, coordinator_stop) = watch::channel(false);
+        let coordinator = Coordinator {
+            store: store.clone(),
+            config: config.clone(),
+            accounts: accounts.clone(),
+            owned: owned.clone(),
+            wake_evaluator: evaluate.clone(),
+            leader_term: None,
+        };
+        let mut coordinator = coordinator;
+        coordinator.round().await?;
         let committer = tokio::spawn(run_committer(
             store.clone(),
             ingest_rx,
@@ -103,9 +185,12 @@ impl Service {
         ));
         let evaluator = tokio::spawn(run_evaluator(Evaluator {
             store: store.clone(),
+            host: config.host_id.clone(),
             pipeline,
             accounts: accounts.clone(),
+            owned: owned.clone(),
             metrics: metrics.clone(),
+            observer,
             wake: evaluate.clone(),
             deliver: deliver.clone(),
             evaluated: evaluated_tx,
@@ -113,21 +198,39 @@ impl Service {
         }));
         let dispatcher = tokio::spawn(run_dispatcher(
             store.clone(),
+            config.host_id.clone(),
             deliver.clone(),
             metrics,
             dispatcher_stop,
         ));
-        Self {
+        let coordinator = tokio::spawn(coordinator.run(coordinator_stop));
+        Ok(Self {
             store,
+            config,
             accounts,
+            owned,
             ingest: std::sync::Mutex::new(Some(ingest_tx)),
             evaluate,
             deliver,
             evaluated,
             stop_evaluator,
             stop_dispatcher,
-            tasks: std::sync::Mutex::new(vec![committer, evaluator, dispatcher]),
-        }
+            stop_coordinator,
+            tasks: std::sync::Mutex::new(vec![committer, evaluator, dispatcher, coordinator]),
+        })
+    }
+
+    /// This host's id.
+    pub fn host_id(&self) -> &str {
+        &self.config.host_id
+    }
+
+    /// The partitions this host holds now.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        self.owned
+            .lock()
+            .map(|owned| owned.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Commits one request's events (grouped with other requests'); the
@@ -147,8 +250,8 @@ impl Service {
         answer.await.map_err(|_| ServiceError::ShuttingDown)?
     }
 
-    /// Waits until the events `seqs` are evaluated, up to `timeout`;
-    /// whether they are.
+    /// Waits until the events `seqs` are evaluated (by any host), up to
+    /// `timeout`; whether they are.
     pub async fn wait_evaluated(
         &self,
         seqs: &[i64],
@@ -162,16 +265,30 @@ impl Service {
                 return Ok(true);
             }
             self.evaluate.notify_one();
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return Ok(self.store.count_unevaluated(seqs).await? == 0),
+            // Another host may be the one evaluating: look again at least
+            // every 50 ms.
+            let next = (tokio::time::Instant::now() + Duration::from_millis(50)).min(deadline);
+            match tokio::time::timeout_at(next, changes.changed()).await {
+                Ok(Ok(())) | Err(_) if tokio::time::Instant::now() < deadline => {}
+                _ => return Ok(self.store.count_unevaluated(seqs).await? == 0),
             }
         }
     }
 
-    /// The account states (for reads that need the metric history).
-    pub fn accounts(&self) -> &AccountStates {
-        &self.accounts
+    /// The account's state as this host's evaluator keeps it, when this
+    /// host evaluates the account (holds its partition) and has it.
+    pub async fn account_state(&self, account_id: &str) -> Option<AccountState> {
+        let part = partition_of(account_id);
+        let owned = self
+            .owned
+            .lock()
+            .map(|owned| owned.contains_key(&part))
+            .unwrap_or(false);
+        if !owned {
+            return None;
+        }
+        let accounts = self.accounts.lock().await;
+        accounts.get(account_id).map(|cached| cached.state.clone())
     }
 
     /// Forgets an account's state, so the next evaluation rebuilds it from
@@ -186,7 +303,8 @@ impl Service {
     }
 
     /// Stops taking events, commits the queued ones, evaluates everything
-    /// committed, delivers what is pending, and stops the tasks.
+    /// committed in this host's partitions, delivers what is pending, gives
+    /// the leases back, and stops the tasks.
     pub async fn shutdown(&self) {
         // Dropping the sender ends the committer once the queue is drained.
         if let Ok(mut sender) = self.ingest.lock() {
@@ -198,11 +316,13 @@ impl Service {
             .map(|mut tasks| tasks.drain(..).collect())
             .unwrap_or_default();
         // In order: the committer drains the queue, the evaluator evaluates
-        // what was committed, the dispatcher delivers what was planned.
+        // what was committed, the dispatcher delivers what was planned, the
+        // coordinator gives the leases back.
         let stops = [
             None,
             Some(&self.stop_evaluator),
             Some(&self.stop_dispatcher),
+            Some(&self.stop_coordinator),
         ];
         for (task, stop) in tasks.into_iter().zip(stops) {
             if let Some(stop) = stop {
@@ -210,6 +330,169 @@ impl Service {
             }
             let _ = task.await;
         }
+    }
+}
+
+/// Keeps this host's place among the hosts sharing the store.
+struct Coordinator {
+    store: Store,
+    config: HostConfig,
+    accounts: AccountStates,
+    owned: Owned,
+    wake_evaluator: Arc<Notify>,
+    /// The leader lease's term while this host leads.
+    leader_term: Option<i64>,
+}
+
+impl Coordinator {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let every = self.config.lease_ttl / 5;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => break,
+            }
+            if let Err(error) = self.round().await {
+                tracing::warn!(%error, "coordination round failed; retrying");
+            }
+        }
+        // Leaving: give everything back so other hosts take over at once.
+        let parts: Vec<i32> = self
+            .owned
+            .lock()
+            .map(|mut owned| std::mem::take(&mut *owned).into_keys().collect())
+            .unwrap_or_default();
+        let host = &self.config.host_id;
+        let left = async {
+            self.store.release_partitions(host, &parts).await?;
+            self.store.resign_leadership(host).await?;
+            self.store.leave(host).await
+        };
+        if let Err(error) = left.await {
+            tracing::warn!(%error, "could not give the leases back; they run out on their own");
+        }
+    }
+
+    /// One round: heartbeat, renew, rebalance, lead.
+    #[tracing::instrument(name = "vigil.hosts.coordinate", level = "debug", skip_all,
+        fields(host = %self.config.host_id))]
+    async fn round(&mut self) -> Result<(), StoreError> {
+        let host = self.config.host_id.clone();
+        let ttl = i64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        self.store.heartbeat(&host, now).await?;
+
+        // Renew; whatever was not renewed was taken over.
+        let renewed = self.store.renew_partitions(&host, now + ttl).await?;
+        let held: BTreeMap<i32, i64> = renewed.iter().map(|l| (l.part, l.term)).collect();
+        let lost: Vec<i32> = self.replace_owned(&held);
+        if !lost.is_empty() {
+            tracing::info!(?lost, "partitions taken over by another host");
+            self.forget_partitions(&lost).await;
+        }
+
+        // The live hosts share the partitions evenly.
+        let live = self.store.live_hosts(now - ttl).await?.max(1);
+        let share = (i64::from(PARTITIONS) + live - 1) / live;
+        let holding = i64::try_from(held.len()).unwrap_or(0);
+        if holding < share {
+            let acquired = self
+                .store
+                .acquire_partitions(&host, now, now + ttl, share - holding)
+                .await?;
+            if !acquired.is_empty() {
+                let parts: Vec<i32> = acquired.iter().map(|l| l.part).collect();
+                tracing::info!(?parts, "partitions acquired");
+                // Another host may have evaluated them meanwhile.
+                self.forget_partitions(&parts).await;
+                self.add_owned(&acquired);
+                self.wake_evaluator.notify_one();
+            }
+        } else if holding > share {
+            let extra: Vec<i32> = held
+                .keys()
+                .rev()
+                .take(usize::try_from(holding - share).unwrap_or(0))
+                .copied()
+                .collect();
+            tracing::info!(
+                ?extra,
+                live,
+                "giving partitions back to the hosts that joined"
+            );
+            if let Ok(mut owned) = self.owned.lock() {
+                for part in &extra {
+                    owned.remove(part);
+                }
+            }
+            self.store.release_partitions(&host, &extra).await?;
+            self.forget_partitions(&extra).await;
+        }
+
+        // Lead, if the lease is free or ours.
+        let term = self.store.acquire_leadership(&host, now, now + ttl).await?;
+        if term != self.leader_term {
+            match term {
+                Some(term) => tracing::info!(term, "leading the scheduler"),
+                None if self.leader_term.is_some() => tracing::info!("no longer the leader"),
+                None => {}
+            }
+            self.leader_term = term;
+        }
+        if let Some(term) = term {
+            self.tick(term, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The scheduler's work for the current period.
+    async fn tick(&self, term: i64, now: i64) -> Result<(), StoreError> {
+        let every = i64::try_from(self.config.tick_every.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let period = now / every;
+        match self
+            .store
+            .run_tick(&self.config.host_id, term, period, now)
+            .await?
+        {
+            TickRun::Ticked(events) => {
+                tracing::info!(period, events, "scheduler tick written");
+                self.wake_evaluator.notify_one();
+            }
+            TickRun::NotLeader => tracing::info!(term, "lost the leader lease; tick not written"),
+            TickRun::AlreadyDone => {}
+        }
+        Ok(())
+    }
+
+    /// Makes the held set `held` (renewed terms); the partitions lost.
+    fn replace_owned(&self, held: &BTreeMap<i32, i64>) -> Vec<i32> {
+        let Ok(mut owned) = self.owned.lock() else {
+            return Vec::new();
+        };
+        let lost = owned
+            .keys()
+            .filter(|part| !held.contains_key(part))
+            .copied()
+            .collect();
+        *owned = held.clone();
+        lost
+    }
+
+    fn add_owned(&self, leases: &[PartitionLease]) {
+        if let Ok(mut owned) = self.owned.lock() {
+            for lease in leases {
+                owned.insert(lease.part, lease.term);
+            }
+        }
+    }
+
+    async fn forget_partitions(&self, parts: &[i32]) {
+        self.accounts
+            .lock()
+            .await
+            .retain(|id, _| !parts.contains(&partition_of(id)));
     }
 }
 
@@ -235,11 +518,8 @@ async fn run_committer(
         let (jobs, replies): (Vec<IngestJob>, Vec<_>) =
             group.into_iter().map(|r| (r.job, r.reply)).unzip();
         let span = tracing::debug_span!("vigil.ingest.commit", requests = jobs.len(), events);
-        let results = {
-            let _entered = span.enter();
-            store.insert_event_groups(&jobs).await
-        };
-        let results = match results {
+        let results = store.insert_event_groups(&jobs).instrument(span).await;
+        let results: Vec<JobResult> = match results {
             Ok(results) => results,
             Err(error) => {
                 // The group failed as a whole (a lost race with another host
@@ -282,9 +562,12 @@ async fn run_committer(
 
 struct Evaluator {
     store: Store,
+    host: String,
     pipeline: Arc<Pipeline>,
     accounts: AccountStates,
+    owned: Owned,
     metrics: Arc<Metrics>,
+    observer: Arc<dyn InvocationObserver>,
     wake: Arc<Notify>,
     deliver: Arc<Notify>,
     evaluated: watch::Sender<u64>,
@@ -292,21 +575,39 @@ struct Evaluator {
 }
 
 async fn run_evaluator(evaluator: Evaluator) {
+    // Where the next round starts, so no partition waits behind the others.
+    let mut start = 0usize;
     loop {
         let stopping = *evaluator.stop.borrow();
-        // Evaluate until nothing committed is left.
+        // Evaluate until nothing committed is left in the held partitions.
         loop {
-            match evaluate_batch(&evaluator).await {
-                Ok(0) => break,
-                Ok(_) => {
-                    evaluator.evaluated.send_modify(|n| *n += 1);
-                    evaluator.deliver.notify_one();
+            let parts: Vec<i32> = evaluator
+                .owned
+                .lock()
+                .map(|owned| owned.keys().copied().collect())
+                .unwrap_or_default();
+            if parts.is_empty() {
+                break;
+            }
+            let mut evaluated = 0;
+            let mut failed = false;
+            for offset in 0..parts.len() {
+                let part = parts[(start + offset) % parts.len()];
+                match evaluate_batch(&evaluator, part).await {
+                    Ok(count) => evaluated += count,
+                    Err(error) => {
+                        tracing::error!(%error, part, "evaluation failed; retrying on the next sweep");
+                        failed = true;
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "evaluation failed; retrying on the next sweep");
-                    evaluator.evaluated.send_modify(|n| *n += 1);
-                    break;
-                }
+            }
+            start = start.wrapping_add(1);
+            if evaluated > 0 {
+                evaluator.evaluated.send_modify(|n| *n += 1);
+                evaluator.deliver.notify_one();
+            }
+            if evaluated == 0 || failed {
+                break;
             }
         }
         if stopping {
@@ -321,42 +622,73 @@ async fn run_evaluator(evaluator: Evaluator) {
     }
 }
 
-/// Evaluates the oldest committed, unevaluated events; how many.
-async fn evaluate_batch(evaluator: &Evaluator) -> Result<usize, StoreError> {
-    let batch = evaluator.store.unevaluated_events(EVALUATION_BATCH).await?;
-    if batch.is_empty() {
+/// Evaluates the next committed events of partition `part`, if this host
+/// holds it; how many.
+#[tracing::instrument(name = "vigil.pipeline.batch", level = "debug", skip(evaluator),
+    fields(events = tracing::field::Empty))]
+async fn evaluate_batch(evaluator: &Evaluator, part: i32) -> Result<usize, StoreError> {
+    let Some(batch) = evaluator
+        .store
+        .claim_partition_events(&evaluator.host, part, EVALUATION_BATCH)
+        .await?
+    else {
         return Ok(0);
-    }
-    let span = tracing::debug_span!("vigil.pipeline.batch", events = batch.len());
-    let _entered = span.enter();
+    };
+    let Some(through) = batch.events.last().map(|(seq, _)| *seq) else {
+        return Ok(0);
+    };
+    tracing::Span::current().record("events", batch.events.len());
     let mut accounts = evaluator.accounts.clone().lock_owned().await;
-    let ids: BTreeSet<&str> = batch.iter().map(|(_, e)| e.account_id.as_str()).collect();
+    let ids: Vec<&str> = batch
+        .events
+        .iter()
+        .map(|(_, e)| e.account_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A profile changed through any host since a state was built makes the
+    // state stale: rebuild it.
+    let versions = evaluator.store.account_versions(&ids).await?;
     for id in ids {
-        if !accounts.contains_key(id) {
+        let version = versions.get(id).copied().unwrap_or(0);
+        let fresh = accounts
+            .get(id)
+            .is_some_and(|cached| cached.profile_version == version);
+        if !fresh {
             let state = rebuild(&evaluator.store, id).await?;
-            accounts.insert(id.to_string(), state);
+            accounts.insert(
+                id.to_string(),
+                CachedAccount {
+                    profile_version: version,
+                    state,
+                },
+            );
         }
     }
     let pipeline = evaluator.pipeline.clone();
     let metrics = evaluator.metrics.clone();
-    let count = batch.len();
+    let observer = evaluator.observer.clone();
+    let count = batch.events.len();
+    let events = batch.events;
     // The plugins run on a blocking thread: CPU work off the async runtime.
     let (accounts, writes) = tokio::task::spawn_blocking(move || {
         let mut accounts = accounts;
-        let mut writes = Vec::with_capacity(batch.len());
-        for (_, event) in batch {
-            let Some(state) = accounts.get_mut(&event.account_id) else {
+        let mut writes = Vec::with_capacity(events.len());
+        for (_, event) in events {
+            let Some(cached) = accounts.get_mut(&event.account_id) else {
                 continue;
             };
+            let state = &mut cached.state;
             let evaluated_at = now_ms();
             let write = match pipeline.process(state, &event) {
                 Ok(evaluation) => {
                     metrics.pipeline_run(&evaluation.invocations);
+                    observer.observe(&evaluation.invocations);
                     evaluation_write(&event, state, evaluation, evaluated_at)
                 }
                 // An event the pipeline cannot take (its payload is checked
-                // at ingest, so this is rare) is marked evaluated with an
-                // audit entry saying why, rather than retried for ever.
+                // at ingest, so this is rare) is evaluated with an audit
+                // entry saying why, rather than retried for ever.
                 Err(error) => EvaluationWrite {
                     event_id: event.id.clone(),
                     account_id: event.account_id.clone(),
@@ -384,15 +716,33 @@ async fn evaluate_batch(evaluator: &Evaluator) -> Result<usize, StoreError> {
         reason: format!("the evaluation thread failed: {e}"),
     })?;
     let mut accounts = accounts;
-    if let Err(error) = evaluator.store.record_evaluations(&writes).await {
-        // Nothing was committed: the states ran ahead of the store, so
-        // forget them; the events are evaluated again from the store's view.
-        for write in &writes {
-            accounts.remove(&write.account_id);
+    let fence = EvaluationFence {
+        host: evaluator.host.clone(),
+        part,
+        term: batch.term,
+        watermark: batch.watermark,
+        through,
+    };
+    match evaluator.store.record_evaluations(&fence, &writes).await {
+        Ok(_) => Ok(count),
+        Err(error) => {
+            // Nothing was committed: the states ran ahead of the store, so
+            // forget them; the events are evaluated again from the store's
+            // view (here, or by the host that took the partition over).
+            accounts.retain(|id, _| partition_of(id) != part);
+            if let StoreError::LeaseLost { .. } = error {
+                tracing::info!(
+                    part,
+                    "partition lost mid-batch; its evaluation was discarded"
+                );
+                if let Ok(mut owned) = evaluator.owned.lock() {
+                    owned.remove(&part);
+                }
+                return Ok(0);
+            }
+            Err(error)
         }
-        return Err(error);
     }
-    Ok(count)
 }
 
 /// What one evaluation leaves in the store.
@@ -561,6 +911,7 @@ fn deliver(intent: &IntentRecord) -> Result<&'static str, String> {
 
 async fn run_dispatcher(
     store: Store,
+    host: String,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
@@ -568,7 +919,7 @@ async fn run_dispatcher(
     loop {
         let stopping = *stop.borrow();
         loop {
-            match deliver_round(&store, &metrics).await {
+            match deliver_round(&store, &host, &metrics).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(error) => {
@@ -589,34 +940,49 @@ async fn run_dispatcher(
     }
 }
 
-async fn deliver_round(store: &Store, metrics: &Metrics) -> Result<usize, StoreError> {
-    let filter = IntentFilter {
-        state: Some(IntentState::Pending),
-        ..IntentFilter::default()
-    };
-    let pending = store.intents(&filter, 0, DELIVERY_BATCH).await?;
-    let span = tracing::debug_span!("vigil.outbox.deliver", intents = pending.len());
-    let _entered = span.enter();
-    for intent in &pending {
-        let (state, error, connector) = match deliver(intent) {
-            Ok(connector) => (IntentState::Delivered, None, connector),
-            Err(reason) => (IntentState::Failed, Some(reason), "none"),
-        };
-        let audit = AuditEntry {
-            at: now_ms(),
-            actor: "host".into(),
-            action: format!("intent.{}", state.as_str()),
-            resource: format!("intent:{}", intent.intent.id),
-            origin: "dispatcher".into(),
-            success: state == IntentState::Delivered,
-            details: json!({"connector": connector, "error": error, "kind": intent.intent.kind}),
-        };
-        if store
-            .settle_intent(intent.seq, state, error.as_deref(), audit)
-            .await?
-        {
+/// Claims pending intents, carries them out, records the results; how
+/// many were claimed.
+#[tracing::instrument(name = "vigil.outbox.deliver", level = "debug", skip_all,
+    fields(intents = tracing::field::Empty))]
+async fn deliver_round(store: &Store, host: &str, metrics: &Metrics) -> Result<usize, StoreError> {
+    let now = now_ms();
+    let claim = i64::try_from(DELIVERY_CLAIM.as_millis()).unwrap_or(i64::MAX);
+    let claimed = store
+        .claim_intents(host, now, now + claim, DELIVERY_BATCH)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    tracing::Span::current().record("intents", claimed.len());
+    let settlements: Vec<Settlement> = claimed
+        .iter()
+        .map(|intent| {
+            let (state, error, connector) = match deliver(intent) {
+                Ok(connector) => (IntentState::Delivered, None, connector),
+                Err(reason) => (IntentState::Failed, Some(reason), "none"),
+            };
+            Settlement {
+                seq: intent.seq,
+                state,
+                audit: AuditEntry {
+                    at: now_ms(),
+                    actor: format!("host:{host}"),
+                    action: format!("intent.{}", state.as_str()),
+                    resource: format!("intent:{}", intent.intent.id),
+                    origin: "dispatcher".into(),
+                    success: state == IntentState::Delivered,
+                    details: json!({"connector": connector, "error": error, "kind": intent.intent.kind}),
+                },
+                error,
+            }
+        })
+        .collect();
+    let states: Vec<IntentState> = settlements.iter().map(|s| s.state).collect();
+    let moved = store.settle_intents(host, settlements).await?;
+    for (state, moved) in states.into_iter().zip(moved) {
+        if moved {
             metrics.delivery(state.as_str());
         }
     }
-    Ok(pending.len())
+    Ok(claimed.len())
 }

@@ -14,7 +14,7 @@ CONNECTIONS=${2:-32}
 SECONDS_=${3:-20}
 PORT=${VIGIL_BENCH_PORT:-18080}
 PG=postgres://postgres@127.0.0.1:5432
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target-release}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target}"
 
 cargo build --release -p vigil-host --quiet
 VIGIL="$CARGO_TARGET_DIR/release/vigil"
@@ -24,7 +24,7 @@ trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS vigil_bench" -c "CREATE DATABASE vigil_bench"
 export VIGIL_DATABASE_URL="$PG/vigil_bench"
 export VIGIL_KEY=$("$VIGIL" keys create --role operator --label bench)
-"$VIGIL" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK" 2>"$WORK/serve.log" &
+"$VIGIL" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK" ${VIGIL_BENCH_PLUGINS:+--plugins "$VIGIL_BENCH_PLUGINS"} 2>"$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 
@@ -43,8 +43,28 @@ print(json.dumps([{"account_id": f"acct-{i % 100}", "kind": "usage.daily",
 PY
 export VIGIL_BODY="$WORK/body.json"
 
+# CPU seconds (user + system) used so far by the server, by PostgreSQL's
+# processes and by everything: where the two cores went during the run.
+cpu() {
+  python3 - "$SERVER" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def secs(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return 0.0
+pg = sum(secs(p) for p in os.listdir("/proc") if p.isdigit()
+         and open(f"/proc/{p}/comm").read().strip() == "postgres")
+total = sum(map(int, open("/proc/stat").readline().split()[1:4])) / tick
+print(f"{secs(sys.argv[1]):.2f} {pg:.2f} {total:.2f}")
+PY
+}
+read -r VIGIL_CPU0 PG_CPU0 ALL_CPU0 < <(cpu)
 RESULT=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" -s tests/bench/ingest.lua "http://127.0.0.1:$PORT/api/v1/events" | grep '^requests')
 read -r _ REQUESTS _ STATUS_ERRORS _ OTHER_ERRORS _ DURATION_US _ P50 _ P99 <<<"$RESULT"
+read -r VIGIL_CPU1 PG_CPU1 ALL_CPU1 < <(cpu)
 # One statement, one snapshot: requests still in flight keep committing.
 IFS='|' read -r STORED AUDITED BACKLOG < <(psql "$VIGIL_DATABASE_URL" -tAc \
   "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_log WHERE action = 'event.ingest'),
@@ -57,6 +77,8 @@ print(f"requests answered 202: {requests - $STATUS_ERRORS} (non-2xx: $STATUS_ERR
 print(f"events acknowledged: {acked}; stored: $STORED; ingest audit entries: $AUDITED")
 print(f"durable ingest: {acked / (us / 1e6):,.0f} events/s; request latency p50 $P50 ms, p99 $P99 ms")
 print(f"not yet evaluated at the end: $BACKLOG events")
+vigil, pg, busy = $VIGIL_CPU1 - $VIGIL_CPU0, $PG_CPU1 - $PG_CPU0, $ALL_CPU1 - $ALL_CPU0
+print(f"CPU seconds over the run: vigil {vigil:.1f}, PostgreSQL {pg:.1f}, everything {busy:.1f} (wrk and the rest {busy - vigil - pg:.1f}) of {$(nproc) * us / 1e6:.1f} available")
 PY
 kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
 "$VIGIL" audit verify

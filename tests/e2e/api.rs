@@ -9,12 +9,11 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vigil_host::api::{AppState, MAX_BODY_BYTES, router};
-use vigil_host::runtime::InstanceMode;
+use vigil_host::api::{AppState, HostOptions, MAX_BODY_BYTES, router};
 use vigil_host::store::{Role, Store};
 
 use crate::store::fresh_postgres;
-use crate::support::{runtime, standard_pipeline};
+use crate::support::runtime;
 
 /// A router over a real store, with a key of each role.
 pub struct TestApp {
@@ -37,8 +36,9 @@ pub async fn app_on(url: &str) -> TestApp {
                 .0,
         );
     }
-    let pipeline = Arc::new(standard_pipeline(&runtime(), InstanceMode::Warm));
-    let state = AppState::new(store, pipeline);
+    let state = AppState::start(store, Arc::new(runtime()), HostOptions::default())
+        .await
+        .unwrap();
     let viewer = keys.pop().unwrap();
     let operator = keys.pop().unwrap();
     let admin = keys.pop().unwrap();

@@ -814,15 +814,28 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
         ("/api/v1/actions", "get"),
         ("/api/v1/audit", "get"),
         ("/api/v1/keys", "post"),
+        ("/api/v1/plugins", "post"),
+        ("/api/v1/plugins", "get"),
+        ("/api/v1/plugins/{name}", "get"),
+        ("/api/v1/plugins/{name}/rollback", "post"),
+        ("/api/v1/plugins/{name}/release", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} is not in the document"
         );
     }
-    assert_eq!(paths.len(), 15);
+    assert_eq!(paths.len(), 19);
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["HealthScore", "Problem", "EventBody", "Action", "ScorePage"] {
+    for schema in [
+        "HealthScore",
+        "Problem",
+        "EventBody",
+        "Action",
+        "ScorePage",
+        "PluginDetail",
+        "DeployOut",
+    ] {
         assert!(schemas.contains_key(schema), "{schema} missing");
     }
     assert_eq!(

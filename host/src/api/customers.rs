@@ -392,11 +392,9 @@ pub(super) async fn usage_metrics(
         .as_deref()
         .map(|t| parse_time("at", t))
         .transpose()?;
-    let account_state = {
-        let accounts = state.service.accounts().lock().await;
-        accounts.get(&id).cloned()
-    };
-    let account_state = match account_state {
+    // This host's evaluator has the state when it evaluates the account;
+    // otherwise it is rebuilt from what is evaluated in the store.
+    let account_state = match state.service.account_state(&id).await {
         Some(s) => s,
         None => rebuild(&state.store, &id).await?,
     };
@@ -727,12 +725,7 @@ pub(super) async fn post_intervention(
             check_id("idempotency_key", key)?;
             key.clone()
         }
-        None => format!(
-            "{now}-{}",
-            state
-                .next_id
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ),
+        None => state.ids.next(),
     };
     let intent = NewIntent {
         id: format!("{id}/api/{key}"),

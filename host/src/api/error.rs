@@ -84,7 +84,13 @@ impl From<StoreError> for ApiError {
             StoreError::IdempotencyConflict { .. } | StoreError::EventIdConflict(_) => {
                 ApiError::Conflict(error.to_string())
             }
-            StoreError::Database(_) => ApiError::Unavailable(error.to_string()),
+            StoreError::Quarantined { .. } | StoreError::NotQuarantined { .. } => {
+                ApiError::Conflict(error.to_string())
+            }
+            StoreError::NoSuchVersion(_) => ApiError::NotFound(error.to_string()),
+            StoreError::Database(_) | StoreError::LeaseLost { .. } => {
+                ApiError::Unavailable(error.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

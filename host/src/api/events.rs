@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -11,7 +10,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::reads::Action;
@@ -137,14 +135,7 @@ fn validate_event(index: usize, body: &EventBody, state: &AppState) -> Result<Ne
             check_id(&at("id"), id)?;
             id.clone()
         }
-        None => {
-            let n = state.next_id.fetch_add(1, Ordering::Relaxed);
-            let seed = format!("{canonical}\u{0}{}\u{0}{n}", now_ms());
-            format!(
-                "evt-{}",
-                &hex::encode(Sha256::digest(seed.as_bytes()))[..24]
-            )
-        }
+        None => format!("evt-{}", state.ids.next()),
     };
     Ok(NewEvent {
         event: Event {

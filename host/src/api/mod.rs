@@ -12,6 +12,7 @@ mod customers;
 mod error;
 mod events;
 mod openapi;
+mod plugins;
 mod reads;
 
 use std::sync::Arc;
@@ -33,11 +34,14 @@ use utoipa::ToSchema;
 pub use auth::Caller;
 pub use error::{ApiError, ApiJson, Problem};
 pub use openapi::document as openapi_document;
+pub use plugins::MAX_PLUGIN_BYTES;
 
+use crate::lifecycle::{Lifecycle, LifecycleConfig, LifecycleError, PluginSource};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::service::Service;
-use crate::store::{Role, Store};
+use crate::runtime::Runtime;
+use crate::service::{HostConfig, Service};
+use crate::store::{Role, Store, StoreError};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -52,28 +56,83 @@ pub const MAX_PAGE: i64 = 500;
 #[derive(Debug)]
 pub struct AppState {
     store: Store,
-    pipeline: Arc<Pipeline>,
+    lifecycle: Arc<Lifecycle>,
     service: Service,
     metrics: Arc<Metrics>,
     keys: auth::KeyCache,
-    next_id: AtomicU64,
+    ids: UniqueIds,
+}
+
+/// How a host starts: its place among the hosts sharing the store, where
+/// its plugins come from, and how their lifecycle behaves.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Id, leases and the scheduler's period.
+    pub host: HostConfig,
+    /// The plugins registered at start (and the directory watched).
+    pub plugins: PluginSource,
+    /// Circuit breaker, registry polling, directory debounce.
+    pub lifecycle: LifecycleConfig,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            host: HostConfig::default(),
+            plugins: PluginSource::Standard,
+            lifecycle: LifecycleConfig::default(),
+        }
+    }
+}
+
+/// Why a host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The plugins could not be registered or loaded.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl AppState {
-    /// The state over `store` and `pipeline`, with the committer, evaluator
-    /// and dispatcher started on the current tokio runtime. Events
-    /// committed but not evaluated (by an earlier run that stopped) are
-    /// evaluated first.
-    pub fn new(store: Store, pipeline: Arc<Pipeline>) -> Arc<Self> {
+    /// Starts a host over `store` on the current tokio runtime: registers
+    /// and loads its plugins (following the registry from then on), joins
+    /// the hosts sharing the store, and starts the committer, evaluator,
+    /// coordinator and dispatcher. Events committed but not evaluated (by
+    /// an earlier run that stopped) are evaluated first.
+    pub async fn start(
+        store: Store,
+        runtime: Arc<Runtime>,
+        options: HostOptions,
+    ) -> Result<Arc<Self>, StartError> {
         let metrics = Arc::new(Metrics::new());
-        Arc::new(Self {
-            service: Service::start(store.clone(), pipeline.clone(), metrics.clone()),
+        let lifecycle = Lifecycle::start(
+            store.clone(),
+            runtime,
+            options.plugins,
+            &options.host.host_id,
+            options.lifecycle,
+            metrics.clone(),
+        )
+        .await?;
+        let service = Service::start(
+            store.clone(),
+            lifecycle.pipeline().clone(),
+            metrics.clone(),
+            lifecycle.clone(),
+            options.host,
+        )
+        .await?;
+        Ok(Arc::new(Self {
             store,
-            pipeline,
+            lifecycle,
+            service,
             metrics,
             keys: auth::KeyCache::default(),
-            next_id: AtomicU64::new(0),
-        })
+            ids: UniqueIds::new(),
+        }))
     }
 
     /// The store.
@@ -81,16 +140,64 @@ impl AppState {
         &self.store
     }
 
-    /// The pipeline (to swap its plugins).
+    /// The pipeline (its plugin set is the registry's active set).
     pub fn pipeline(&self) -> &Arc<Pipeline> {
-        &self.pipeline
+        self.lifecycle.pipeline()
+    }
+
+    /// The plugin lifecycle.
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
+    }
+
+    /// The background service (group commit, evaluation, coordination,
+    /// delivery).
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     /// Stops taking events, commits what is queued, evaluates what is
-    /// committed and delivers what is pending. Call after the server has
-    /// stopped accepting requests.
+    /// committed, delivers what is pending and gives the leases back. Call
+    /// after the server has stopped accepting requests.
     pub async fn shutdown(&self) {
+        self.lifecycle.shutdown().await;
         self.service.shutdown().await;
+    }
+}
+
+/// Identifiers this process hands out (event ids, intervention keys):
+/// unique across hosts and restarts without a lookup, from a random
+/// 48-bit prefix drawn at start and a counter.
+#[derive(Debug)]
+struct UniqueIds {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl UniqueIds {
+    fn new() -> Self {
+        use rand::TryRng as _;
+        let mut bytes = [0u8; 8];
+        // Without OS randomness the clock still separates restarts; hosts
+        // sharing a store then rely on the nanoseconds differing.
+        let prefix = match rand::rngs::SysRng.try_fill_bytes(&mut bytes) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        };
+        Self {
+            prefix: prefix & 0xffff_ffff_ffff,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The next identifier: 24 hex digits.
+    fn next(&self) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{:012x}{:012x}", self.prefix, n & 0xffff_ffff_ffff)
     }
 }
 
@@ -130,6 +237,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/actions", get(reads::list_actions))
         .route("/api/v1/audit", get(admin::list_audit))
         .route("/api/v1/keys", post(admin::create_key))
+        .route(
+            "/api/v1/plugins",
+            post(plugins::deploy)
+                .layer(DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES))
+                .get(plugins::list),
+        )
+        .route("/api/v1/plugins/{name}", get(plugins::detail))
+        .route("/api/v1/plugins/{name}/rollback", post(plugins::rollback))
+        .route("/api/v1/plugins/{name}/release", post(plugins::release))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

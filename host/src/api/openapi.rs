@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, customers, events, reads};
+use super::{admin, customers, events, plugins, reads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,11 @@ use super::{admin, customers, events, reads};
         reads::list_actions,
         admin::list_audit,
         admin::create_key,
+        plugins::deploy,
+        plugins::list,
+        plugins::detail,
+        plugins::rollback,
+        plugins::release,
     ),
     modifiers(&BearerKeys),
     tags(
@@ -41,6 +46,7 @@ use super::{admin, customers, events, reads};
         (name = "scores", description = "Scores across accounts"),
         (name = "actions", description = "The outbox"),
         (name = "admin", description = "Audit log and API keys"),
+        (name = "plugins", description = "The plugin registry: deploy, list, roll back, release"),
     )
 )]
 struct ApiDoc;

@@ -24,6 +24,7 @@ pub use cache::{ComponentCache, digest};
 pub use limits::Limits;
 pub use plugin::{
     CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, Outcome, Plugin,
+    kind_name,
 };
 use state::PluginState;
 

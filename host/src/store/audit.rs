@@ -82,7 +82,7 @@ fn chain_hash(prev_hash: &str, seq: i64, entry: &AuditEntry, details: &str) -> S
     hex::encode(hasher.finalize())
 }
 
-/// Rows per multi-row insert.
+/// Rows per multi-row insert (SQLite).
 const APPEND_CHUNK: usize = 500;
 
 /// Appending entries inside a transaction of either backend.
@@ -96,6 +96,10 @@ pub(super) trait AppendAudit {
         })
     }
 
+    /// Takes the chain's lock until the transaction ends (PostgreSQL; on
+    /// SQLite the single connection serialises transactions already).
+    async fn lock_chain(&mut self) -> Result<(), StoreError>;
+
     /// Appends `entries` in order after the current head, in multi-row
     /// inserts (one lock, one head update).
     async fn append_audit_many(
@@ -104,9 +108,86 @@ pub(super) trait AppendAudit {
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// Writing chained records, per backend: PostgreSQL takes one array per
+/// column (`UNNEST`), SQLite a multi-row `VALUES` list under its bind limit.
+trait AuditRows {
+    /// Inserts `records`, whose details are stored as the texts `details`.
+    async fn insert_audit_rows(
+        &mut self,
+        records: &[AuditRecord],
+        details: &[String],
+    ) -> Result<(), StoreError>;
+}
+
+impl AuditRows for Transaction<'_, Postgres> {
+    async fn insert_audit_rows(
+        &mut self,
+        records: &[AuditRecord],
+        details: &[String],
+    ) -> Result<(), StoreError> {
+        let column = |f: fn(&AuditRecord) -> &str| records.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[])",
+        )
+        .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.entry.at).collect::<Vec<_>>())
+        .bind(column(|r| &r.entry.actor))
+        .bind(column(|r| &r.entry.action))
+        .bind(column(|r| &r.entry.resource))
+        .bind(column(|r| &r.entry.origin))
+        .bind(records.iter().map(|r| r.entry.success).collect::<Vec<_>>())
+        .bind(details)
+        .bind(column(|r| &r.prev_hash))
+        .bind(column(|r| &r.hash))
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl AuditRows for Transaction<'_, Sqlite> {
+    async fn insert_audit_rows(
+        &mut self,
+        records: &[AuditRecord],
+        details: &[String],
+    ) -> Result<(), StoreError> {
+        for (chunk, texts) in records
+            .chunks(APPEND_CHUNK)
+            .zip(details.chunks(APPEND_CHUNK))
+        {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash) ",
+            );
+            query.push_values(chunk.iter().zip(texts), |mut row, (record, text)| {
+                row.push_bind(record.seq)
+                    .push_bind(record.entry.at)
+                    .push_bind(&record.entry.actor)
+                    .push_bind(&record.entry.action)
+                    .push_bind(&record.entry.resource)
+                    .push_bind(&record.entry.origin)
+                    .push_bind(record.entry.success)
+                    .push_bind(text)
+                    .push_bind(&record.prev_hash)
+                    .push_bind(&record.hash);
+            });
+            query.build().execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+}
+
 macro_rules! append_audit_for {
     ($db:ty, $lock:expr) => {
         impl AppendAudit for Transaction<'_, $db> {
+            async fn lock_chain(&mut self) -> Result<(), StoreError> {
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).bind(AUDIT_LOCK).execute(&mut **self).await?;
+                }
+                Ok(())
+            }
+
             async fn append_audit_many(
                 &mut self,
                 entries: Vec<AuditEntry>,
@@ -114,9 +195,7 @@ macro_rules! append_audit_for {
                 if entries.is_empty() {
                     return Ok(Vec::new());
                 }
-                if let Some(lock) = $lock {
-                    sqlx::query(lock).bind(AUDIT_LOCK).execute(&mut **self).await?;
-                }
+                self.lock_chain().await?;
                 let head: Option<(i64, String)> =
                     sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                         .fetch_optional(&mut **self)
@@ -136,24 +215,7 @@ macro_rules! append_audit_for {
                         hash,
                     });
                 }
-                for (chunk, texts) in records.chunks(APPEND_CHUNK).zip(details.chunks(APPEND_CHUNK)) {
-                    let mut query = sqlx::QueryBuilder::new(
-                        "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash) ",
-                    );
-                    query.push_values(chunk.iter().zip(texts), |mut row, (record, text)| {
-                        row.push_bind(record.seq)
-                            .push_bind(record.entry.at)
-                            .push_bind(&record.entry.actor)
-                            .push_bind(&record.entry.action)
-                            .push_bind(&record.entry.resource)
-                            .push_bind(&record.entry.origin)
-                            .push_bind(record.entry.success)
-                            .push_bind(text)
-                            .push_bind(&record.prev_hash)
-                            .push_bind(&record.hash);
-                    });
-                    query.build().execute(&mut **self).await?;
-                }
+                self.insert_audit_rows(&records, &details).await?;
                 sqlx::query(
                     "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -247,9 +309,8 @@ fn broken(checked: u64, seq: i64, reason: String) -> Result<(u64, Option<ChainBr
     Ok((checked, Some(ChainBreak { seq, reason })))
 }
 
+#[tracing::instrument(name = "vigil.audit.verify", skip_all, fields(backend = store.backend()))]
 pub(super) async fn verify(store: &Store) -> Result<(u64, Option<ChainBreak>), StoreError> {
-    let span = tracing::info_span!("vigil.audit.verify", backend = store.backend());
-    let _entered = span.enter();
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS_HASH.to_string();
     let mut checked = 0u64;

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::QueryBuilder;
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
 use super::audit::AppendAudit;
+use super::partitions::partition_of;
 use super::{AuditEntry, NewEvent, Store, StoreError, Stored, digest};
 use crate::runtime::bindings::types::Event;
 
@@ -28,6 +29,284 @@ struct Existing {
     id: String,
     seq: i64,
     body_digest: String,
+}
+
+/// A row found under a key or id: id, seq, body digest, idempotency key.
+type ExistingRow = (String, i64, String, Option<String>);
+
+/// An accepted event, its audit entry and its body digest.
+type EventRow<'j> = (&'j NewEvent, &'j AuditEntry, String);
+
+/// The unique columns an event is looked up by.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Id,
+    IdempotencyKey,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::Id => "id",
+            Column::IdempotencyKey => "idempotency_key",
+        }
+    }
+}
+
+/// The two statements of a group commit, written per backend: PostgreSQL
+/// takes one array per column (`= ANY`, `UNNEST`), so a statement has a
+/// handful of parameters whatever the group's size; SQLite takes a
+/// multi-row `VALUES` list, chunked under its bind limit.
+trait EventRows {
+    /// The stored events whose `column` is one of `values`.
+    async fn existing_events(
+        &mut self,
+        column: Column,
+        values: &[&str],
+    ) -> Result<Vec<ExistingRow>, StoreError>;
+
+    /// Inserts `rows`; their ids and sequence numbers.
+    async fn insert_event_rows(
+        &mut self,
+        rows: &[EventRow<'_>],
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+}
+
+impl EventRows for Transaction<'_, Postgres> {
+    async fn existing_events(
+        &mut self,
+        column: Column,
+        values: &[&str],
+    ) -> Result<Vec<ExistingRow>, StoreError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, seq, body_digest, idempotency_key FROM events WHERE {} = ANY($1)",
+            column.name()
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(values)
+            .fetch_all(&mut **self)
+            .await?)
+    }
+
+    async fn insert_event_rows(
+        &mut self,
+        rows: &[EventRow<'_>],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut accounts = Vec::with_capacity(rows.len());
+        let mut kinds = Vec::with_capacity(rows.len());
+        let mut times = Vec::with_capacity(rows.len());
+        let mut payloads = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut digests = Vec::with_capacity(rows.len());
+        let mut received = Vec::with_capacity(rows.len());
+        let mut parts = Vec::with_capacity(rows.len());
+        for (new, audit, body_digest) in rows {
+            ids.push(new.event.id.as_str());
+            accounts.push(new.event.account_id.as_str());
+            kinds.push(new.event.kind.as_str());
+            times.push(new.event.occurred_at);
+            payloads.push(new.event.payload.as_str());
+            keys.push(new.idempotency_key.as_deref());
+            digests.push(body_digest.as_str());
+            received.push(audit.at);
+            parts.push(partition_of(&new.event.account_id));
+        }
+        Ok(sqlx::query_as(
+            "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at, part)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::int[])
+             RETURNING id, seq",
+        )
+        .bind(ids)
+        .bind(accounts)
+        .bind(kinds)
+        .bind(times)
+        .bind(payloads)
+        .bind(keys)
+        .bind(digests)
+        .bind(received)
+        .bind(parts)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+}
+
+impl EventRows for Transaction<'_, Sqlite> {
+    async fn existing_events(
+        &mut self,
+        column: Column,
+        values: &[&str],
+    ) -> Result<Vec<ExistingRow>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in values.chunks(CHUNK) {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT id, seq, body_digest, idempotency_key FROM events WHERE {} IN (",
+                column.name()
+            ));
+            let mut list = query.separated(", ");
+            for value in chunk {
+                list.push_bind(*value);
+            }
+            query.push(")");
+            found.extend(query.build_query_as().fetch_all(&mut **self).await?);
+        }
+        Ok(found)
+    }
+
+    async fn insert_event_rows(
+        &mut self,
+        rows: &[EventRow<'_>],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(CHUNK) {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at, part) ",
+            );
+            query.push_values(chunk, |mut row, (new, audit, body_digest)| {
+                row.push_bind(&new.event.id)
+                    .push_bind(&new.event.account_id)
+                    .push_bind(&new.event.kind)
+                    .push_bind(new.event.occurred_at)
+                    .push_bind(&new.event.payload)
+                    .push_bind(&new.idempotency_key)
+                    .push_bind(body_digest)
+                    .push_bind(audit.at)
+                    .push_bind(partition_of(&new.event.account_id));
+            });
+            query.push(" RETURNING id, seq");
+            inserted.extend(
+                query
+                    .build_query_as::<(String, i64)>()
+                    .fetch_all(&mut **self)
+                    .await?,
+            );
+        }
+        Ok(inserted)
+    }
+}
+
+/// A partition's next events to evaluate, and the lease they were read
+/// under.
+#[derive(Debug, Clone)]
+pub struct PartitionBatch {
+    /// The partition.
+    pub part: i32,
+    /// The lease's term when read.
+    pub term: i64,
+    /// The partition's watermark when read: the events are past it.
+    pub watermark: i64,
+    /// `(seq, event)`, oldest first.
+    pub events: Vec<(i64, Event)>,
+}
+
+/// One job's result in a group commit: what became of each event, or why
+/// the job was refused.
+pub type JobResult = Result<Vec<Stored>, StoreError>;
+
+/// A group commit inside a transaction of either backend (the scheduler
+/// commits its events under its lease check, in the same transaction).
+pub(super) trait GroupCommit {
+    /// Resolves each job against what is stored and the jobs before it,
+    /// then writes the accepted events and their audit entries.
+    async fn commit_groups(&mut self, jobs: &[IngestJob]) -> Result<Vec<JobResult>, StoreError>;
+}
+
+macro_rules! group_commit_for {
+    ($db:ty) => {
+        impl GroupCommit for Transaction<'_, $db> {
+            async fn commit_groups(
+                &mut self,
+                jobs: &[IngestJob],
+            ) -> Result<Vec<JobResult>, StoreError> {
+                // Event inserts are serialised (the audit chain's lock), so
+                // events commit in sequence order and an evaluation
+                // watermark never passes an event still to commit.
+                self.lock_chain().await?;
+
+                // What is stored already under the keys and ids of the group.
+                let keys: Vec<&str> = jobs
+                    .iter()
+                    .flat_map(|j| j.events.iter().filter_map(|e| e.idempotency_key.as_deref()))
+                    .collect();
+                let ids: Vec<&str> = jobs
+                    .iter()
+                    .flat_map(|j| j.events.iter().map(|e| e.event.id.as_str()))
+                    .collect();
+                let mut by_key: HashMap<String, Existing> = HashMap::new();
+                let mut by_id: HashMap<String, Existing> = HashMap::new();
+                for (column, values) in [(Column::IdempotencyKey, &keys), (Column::Id, &ids)] {
+                    for (id, seq, body_digest, key) in self.existing_events(column, values).await? {
+                        let existing = Existing {
+                            id: id.clone(),
+                            seq,
+                            body_digest,
+                        };
+                        if let Some(key) = key {
+                            by_key.insert(key, existing.clone());
+                        }
+                        by_id.insert(id, existing);
+                    }
+                }
+
+                // Resolve each job against the store and the jobs before it.
+                let mut rows: Vec<EventRow<'_>> = Vec::new();
+                let mut plans = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    plans.push(plan_job(job, &mut by_key, &mut by_id, &mut rows));
+                }
+
+                // Write the accepted rows, then their audit entries in order.
+                let mut seqs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+                seqs.extend(self.insert_event_rows(&rows).await?);
+                self.append_audit_many(rows.iter().map(|(_, audit, _)| (*audit).clone()).collect())
+                    .await?;
+                Ok(answers(plans, &rows, &seqs))
+            }
+        }
+    };
+}
+
+group_commit_for!(Postgres);
+group_commit_for!(Sqlite);
+
+/// Each job's answer once its rows are written with sequence numbers
+/// `seqs` (by event id).
+fn answers(plans: Vec<Plan>, rows: &[EventRow<'_>], seqs: &HashMap<String, i64>) -> Vec<JobResult> {
+    plans
+        .into_iter()
+        .map(|plan| match plan {
+            Plan::Refused(error) => Err(error),
+            Plan::Accepted(slots) => slots
+                .into_iter()
+                .map(|slot| match slot {
+                    Slot::Duplicate { first_event, seq } => {
+                        // Seq 0: the first is in this group.
+                        let seq = if seq == 0 {
+                            seqs.get(&first_event).copied().unwrap_or(0)
+                        } else {
+                            seq
+                        };
+                        Ok(Stored::Duplicate { first_event, seq })
+                    }
+                    Slot::Insert(index) => {
+                        let id = &rows[index].0.event.id;
+                        seqs.get(id)
+                            .map(|seq| Stored::New { seq: *seq })
+                            .ok_or_else(|| StoreError::Corrupt {
+                                what: "event insert",
+                                reason: format!("no sequence number returned for `{id}`"),
+                            })
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// What a job resolved to before anything is written.
@@ -67,127 +346,52 @@ impl Store {
     /// The outer error is a database failure that wrote nothing; otherwise
     /// each job has its own result: stored, or refused (an idempotency key
     /// or event id reused with another body) with nothing of it written.
+    #[tracing::instrument(name = "vigil.store.insert_events", level = "debug", skip_all,
+        fields(jobs = jobs.len(), events = jobs.iter().map(|j| j.events.len()).sum::<usize>()))]
     pub async fn insert_event_groups(
         &self,
         jobs: &[IngestJob],
-    ) -> Result<Vec<Result<Vec<Stored>, StoreError>>, StoreError> {
-        let span = tracing::debug_span!(
-            "vigil.store.insert_events",
-            jobs = jobs.len(),
-            events = jobs.iter().map(|j| j.events.len()).sum::<usize>()
-        );
-        let _entered = span.enter();
+    ) -> Result<Vec<JobResult>, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-
-            // What is stored already under the keys and ids of the group.
-            let keys: Vec<&str> = jobs
-                .iter()
-                .flat_map(|j| j.events.iter().filter_map(|e| e.idempotency_key.as_deref()))
-                .collect();
-            let ids: Vec<&str> = jobs
-                .iter()
-                .flat_map(|j| j.events.iter().map(|e| e.event.id.as_str()))
-                .collect();
-            let mut by_key: HashMap<String, Existing> = HashMap::new();
-            let mut by_id: HashMap<String, Existing> = HashMap::new();
-            for (column, values) in [("idempotency_key", &keys), ("id", &ids)] {
-                for chunk in values.chunks(CHUNK) {
-                    let mut query = QueryBuilder::new(format!(
-                        "SELECT id, seq, body_digest, idempotency_key FROM events WHERE {column} IN ("
-                    ));
-                    let mut list = query.separated(", ");
-                    for value in chunk {
-                        list.push_bind(*value);
-                    }
-                    query.push(")");
-                    let rows: Vec<(String, i64, String, Option<String>)> =
-                        query.build_query_as().fetch_all(&mut *tx).await?;
-                    for (id, seq, body_digest, key) in rows {
-                        let existing = Existing { id: id.clone(), seq, body_digest };
-                        if let Some(key) = key {
-                            by_key.insert(key, existing.clone());
-                        }
-                        by_id.insert(id, existing);
-                    }
-                }
-            }
-
-            // Resolve each job against the store and the jobs before it.
-            let mut rows: Vec<(&NewEvent, &AuditEntry, String)> = Vec::new();
-            let mut plans = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                plans.push(plan_job(job, &mut by_key, &mut by_id, &mut rows));
-            }
-
-            // Write the accepted rows, then their audit entries in order.
-            let mut seqs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-            for chunk in rows.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at) ",
-                );
-                query.push_values(chunk, |mut row, (new, audit, body_digest)| {
-                    row.push_bind(&new.event.id)
-                        .push_bind(&new.event.account_id)
-                        .push_bind(&new.event.kind)
-                        .push_bind(new.event.occurred_at)
-                        .push_bind(&new.event.payload)
-                        .push_bind(&new.idempotency_key)
-                        .push_bind(body_digest)
-                        .push_bind(audit.at);
-                });
-                query.push(" RETURNING id, seq");
-                let inserted: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
-                seqs.extend(inserted);
-            }
-            tx.append_audit_many(rows.iter().map(|(_, audit, _)| (*audit).clone()).collect())
-                .await?;
+            let results = tx.commit_groups(jobs).await?;
             tx.commit().await?;
-
-            Ok(plans
-                .into_iter()
-                .map(|plan| match plan {
-                    Plan::Refused(error) => Err(error),
-                    Plan::Accepted(slots) => slots
-                        .into_iter()
-                        .map(|slot| match slot {
-                            Slot::Duplicate { first_event, seq } => {
-                                // Seq 0: the first is in this group.
-                                let seq = if seq == 0 {
-                                    seqs.get(&first_event).copied().unwrap_or(0)
-                                } else {
-                                    seq
-                                };
-                                Ok(Stored::Duplicate { first_event, seq })
-                            }
-                            Slot::Insert(index) => {
-                                let id = &rows[index].0.event.id;
-                                seqs.get(id).map(|seq| Stored::New { seq: *seq }).ok_or_else(|| {
-                                    StoreError::Corrupt {
-                                        what: "event insert",
-                                        reason: format!("no sequence number returned for `{id}`"),
-                                    }
-                                })
-                            }
-                        })
-                        .collect(),
-                })
-                .collect())
+            Ok(results)
         })
     }
 
-    /// Events acknowledged but not evaluated yet, oldest first.
-    pub async fn unevaluated_events(&self, limit: i64) -> Result<Vec<(i64, Event)>, StoreError> {
+    /// The next events of partition `part` to evaluate, oldest first, if
+    /// `host` holds the partition's lease: the lease's term and watermark
+    /// (what the evaluation's commit is fenced on) and up to `limit` events
+    /// past the watermark. `None` when `host` does not hold the partition.
+    pub async fn claim_partition_events(
+        &self,
+        host: &str,
+        part: i32,
+        limit: i64,
+    ) -> Result<Option<PartitionBatch>, StoreError> {
+        let lease: Option<(i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT term, evaluated_seq FROM partitions WHERE part = $1 AND owner = $2")
+                .bind(part)
+                .bind(host)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((term, watermark)) = lease else {
+            return Ok(None);
+        };
         let rows: Vec<(i64, String, String, String, i64, String)> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT seq, id, account_id, kind, occurred_at, payload FROM events
-                 WHERE evaluated_at IS NULL ORDER BY seq LIMIT $1",
+                 WHERE part = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
+            .bind(part)
+            .bind(watermark)
             .bind(limit)
             .fetch_all(pool)
             .await?
         });
-        Ok(rows
+        let events = rows
             .into_iter()
             .map(|(seq, id, account_id, kind, occurred_at, payload)| {
                 (
@@ -201,7 +405,26 @@ impl Store {
                     },
                 )
             })
-            .collect())
+            .collect();
+        Ok(Some(PartitionBatch {
+            part,
+            term,
+            watermark,
+            events,
+        }))
+    }
+
+    /// How many committed events are not evaluated yet (the backlog, over
+    /// every partition).
+    pub async fn unevaluated_count(&self) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events e JOIN partitions p ON p.part = e.part
+                 WHERE e.seq > p.evaluated_seq",
+            )
+            .fetch_one(pool)
+            .await?
+        }))
     }
 
     /// How many of the events `seqs` are not evaluated yet.
@@ -210,7 +433,8 @@ impl Store {
         for chunk in seqs.chunks(CHUNK) {
             let count: i64 = with_pool!(self, pool => {
                 let mut query = QueryBuilder::new(
-                    "SELECT COUNT(*) FROM events WHERE evaluated_at IS NULL AND seq IN (",
+                    "SELECT COUNT(*) FROM events e JOIN partitions p ON p.part = e.part
+                     WHERE e.seq > p.evaluated_seq AND e.seq IN (",
                 );
                 let mut list = query.separated(", ");
                 for seq in chunk {
@@ -232,11 +456,11 @@ fn plan_job<'j>(
     job: &'j IngestJob,
     by_key: &mut HashMap<String, Existing>,
     by_id: &mut HashMap<String, Existing>,
-    rows: &mut Vec<(&'j NewEvent, &'j AuditEntry, String)>,
+    rows: &mut Vec<EventRow<'j>>,
 ) -> Plan {
     let mut slots = Vec::with_capacity(job.events.len());
     let mut added: Vec<(Option<String>, String)> = Vec::new();
-    let mut pending: Vec<(&'j NewEvent, &'j AuditEntry, String)> = Vec::new();
+    let mut pending: Vec<EventRow<'j>> = Vec::new();
     // Takes back what this job had claimed in the maps.
     fn refuse(
         error: StoreError,

@@ -21,6 +21,11 @@ const POSTGRES: Embedded = &[
         "api",
         include_str!("../../../migrations/postgres/0002_api.sql"),
     ),
+    (
+        3,
+        "lifecycle",
+        include_str!("../../../migrations/postgres/0003_lifecycle.sql"),
+    ),
 ];
 const SQLITE: Embedded = &[
     (
@@ -32,6 +37,11 @@ const SQLITE: Embedded = &[
         2,
         "api",
         include_str!("../../../migrations/sqlite/0002_api.sql"),
+    ),
+    (
+        3,
+        "lifecycle",
+        include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
     ),
 ];
 

@@ -22,6 +22,8 @@ mod events;
 mod keys;
 mod migrations;
 mod outbox;
+mod partitions;
+mod registry;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,10 +37,15 @@ use sqlx::sqlite::{
 pub use accounts::{ScoreFilter, ScoreRow, SuccessPlan};
 use audit::AppendAudit;
 pub use audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS_HASH};
-pub use events::IngestJob;
+pub use events::{IngestJob, JobResult, PartitionBatch};
 pub use keys::{ApiKeyRecord, Role};
 pub use outbox::{
-    EvaluationWrite, IntentFilter, IntentRecord, IntentState, NewIntent, SignalRecord, SignalWrite,
+    EvaluationFence, EvaluationWrite, IntentFilter, IntentRecord, IntentState, NewIntent,
+    Settlement, SignalRecord, SignalWrite,
+};
+pub use partitions::{PARTITIONS, PartitionLease, TICK_KIND, TickRun, partition_of};
+pub use registry::{
+    Deployed, NewPluginVersion, PluginVersion, REGISTRY_CHANNEL, RegistryActor, VersionState,
 };
 
 use crate::pipeline::ScoreState;
@@ -69,6 +76,35 @@ pub enum StoreError {
     /// An event id was reused with a different body.
     #[error("event id `{0}` already exists with a different body")]
     EventIdConflict(String),
+    /// This host no longer holds the partition it evaluated (another host
+    /// took it over, or its lease ran out and was taken again): the
+    /// evaluation was not committed.
+    #[error("the lease on evaluation partition {part} was lost; the evaluation was not committed")]
+    LeaseLost {
+        /// The partition.
+        part: i32,
+    },
+    /// A plugin version is quarantined: it cannot serve until released.
+    #[error("{name} {version} is quarantined ({reason}); release it before serving it again")]
+    Quarantined {
+        /// The plugin.
+        name: String,
+        /// The version.
+        version: String,
+        /// Why it was quarantined.
+        reason: String,
+    },
+    /// A release was asked for a version that is not quarantined.
+    #[error("{name} {version} is not quarantined")]
+    NotQuarantined {
+        /// The plugin.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// No plugin version has this digest.
+    #[error("no plugin version has digest `{0}`")]
+    NoSuchVersion(String),
     /// The operating system gave no randomness for a new key.
     #[error("no randomness from the operating system: {0}")]
     Entropy(String),
@@ -135,9 +171,9 @@ fn digest(text: &str) -> String {
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://PATH`, created if
     /// missing) and applies the migrations.
+    #[tracing::instrument(name = "vigil.store.connect", skip_all, fields(backend = tracing::field::Empty))]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let span = tracing::info_span!("vigil.store.connect", backend = tracing::field::Empty);
-        let _entered = span.enter();
+        let span = tracing::Span::current();
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             span.record("backend", "postgres");
             let pool = PgPoolOptions::new()
@@ -236,6 +272,28 @@ impl Store {
         .transpose()
     }
 
+    /// The profile versions (`updated_at`) of the accounts `ids` that exist.
+    pub async fn account_versions(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let mut versions = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+                let mut query =
+                    sqlx::QueryBuilder::new("SELECT id, updated_at FROM accounts WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await?
+            });
+            versions.extend(rows);
+        }
+        Ok(versions)
+    }
+
     /// An account's events in time order.
     pub async fn events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
         self.events_of(account_id, "").await
@@ -244,8 +302,11 @@ impl Store {
     /// An account's evaluated events in time order (what its state is
     /// rebuilt from).
     pub async fn evaluated_events_for(&self, account_id: &str) -> Result<Vec<Event>, StoreError> {
-        self.events_of(account_id, " AND evaluated_at IS NOT NULL")
-            .await
+        self.events_of(
+            account_id,
+            " AND seq <= (SELECT evaluated_seq FROM partitions p WHERE p.part = events.part)",
+        )
+        .await
     }
 
     /// An account's events matching the fixed SQL condition `and`.

@@ -12,6 +12,10 @@ use super::audit::AppendAudit;
 use super::{AuditEntry, Store, StoreError};
 use crate::pipeline::ScoreState;
 
+/// A score to write: the account, the event it was computed for (none
+/// for a score recorded outside an evaluation), the score.
+type ScoreRowRef<'a> = (&'a str, Option<&'a str>, &'a ScoreState);
+
 /// A latest score being chosen: computed at, seq, value, band, stale.
 type LatestScore = (i64, i64, f64, String, bool);
 
@@ -125,6 +129,22 @@ pub struct EvaluationWrite {
     pub evaluated_at: i64,
 }
 
+/// What an evaluation's commit is fenced on: the partition lease it was
+/// read under, and the watermark it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationFence {
+    /// The evaluating host.
+    pub host: String,
+    /// The partition.
+    pub part: i32,
+    /// The lease's term when the events were read.
+    pub term: i64,
+    /// The watermark when the events were read.
+    pub watermark: i64,
+    /// The new watermark: the last event evaluated.
+    pub through: i64,
+}
+
 /// A signal and its disposition, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalWrite {
@@ -225,7 +245,7 @@ fn intent_record(row: IntentRow) -> Result<IntentRecord, StoreError> {
 pub(super) trait WriteOutbox {
     /// Appends scores to the history and makes the newest of each
     /// (account, name) the latest unless a newer one is there.
-    async fn write_scores(&mut self, scores: &[(&str, &ScoreState)]) -> Result<(), StoreError>;
+    async fn write_scores(&mut self, scores: &[ScoreRowRef<'_>]) -> Result<(), StoreError>;
 
     /// Stores intents whose id is not stored yet; the ids it stored.
     async fn write_intents(
@@ -239,13 +259,13 @@ macro_rules! write_outbox_for {
         impl WriteOutbox for Transaction<'_, $db> {
             async fn write_scores(
                 &mut self,
-                scores: &[(&str, &ScoreState)],
+                scores: &[ScoreRowRef<'_>],
             ) -> Result<(), StoreError> {
-                let scores: Vec<(&str, &ScoreState, String)> = scores
+                let scores: Vec<(&str, Option<&str>, &ScoreState, String)> = scores
                     .iter()
-                    .map(|(account, score)| {
+                    .map(|(account, event, score)| {
                         serde_json::to_string(&score.card)
-                            .map(|card| (*account, *score, card))
+                            .map(|card| (*account, *event, *score, card))
                             .map_err(|e| StoreError::Corrupt {
                                 what: "score card",
                                 reason: e.to_string(),
@@ -256,9 +276,9 @@ macro_rules! write_outbox_for {
                 let mut latest: HashMap<(String, String), LatestScore> = HashMap::new();
                 for chunk in scores.chunks(CHUNK) {
                     let mut query = QueryBuilder::new(
-                        "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale) ",
+                        "INSERT INTO scores (account_id, name, value, band, card, plugin_name, plugin_version, plugin_digest, computed_at, stale, event_id) ",
                     );
-                    query.push_values(chunk, |mut row, (account, score, card)| {
+                    query.push_values(chunk, |mut row, (account, event, score, card)| {
                         row.push_bind(*account)
                             .push_bind(&score.card.name)
                             .push_bind(score.card.value)
@@ -268,7 +288,8 @@ macro_rules! write_outbox_for {
                             .push_bind(&score.plugin.version)
                             .push_bind(&score.plugin.digest)
                             .push_bind(score.computed_at)
-                            .push_bind(score.stale);
+                            .push_bind(score.stale)
+                            .push_bind(*event);
                     });
                     query.push(" RETURNING seq, account_id, name, value, band, computed_at, stale");
                     let rows: Vec<(i64, String, String, f64, String, i64, bool)> =
@@ -351,28 +372,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            tx.write_scores(&[(account_id, score)]).await?;
+            tx.write_scores(&[(account_id, None, score)]).await?;
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// Commits evaluations: scores, intents (each with an `intent.planned`
-    /// audit entry), cooldowns, the evaluations' own audit entries, and
-    /// the events' evaluated mark, all in one transaction. Returns how many
-    /// intents were new.
+    /// Commits evaluations of one partition's events: scores, intents
+    /// (each with an `intent.planned` audit entry), cooldowns, the
+    /// evaluations' own audit entries, and the partition's new watermark,
+    /// all in one transaction — only if the partition's lease is still
+    /// `fence`'s (same owner and term) and its watermark has not moved;
+    /// otherwise nothing is written and the error is
+    /// [`StoreError::LeaseLost`]. Returns how many intents were new.
+    #[tracing::instrument(name = "vigil.store.record_evaluations", level = "debug", skip_all,
+        fields(part = fence.part, count = writes.len()))]
     pub async fn record_evaluations(
         &self,
+        fence: &EvaluationFence,
         writes: &[EvaluationWrite],
     ) -> Result<usize, StoreError> {
-        let span = tracing::debug_span!("vigil.store.record_evaluations", count = writes.len());
-        let _entered = span.enter();
-        let scores: Vec<(&str, &ScoreState)> = writes
+        let scores: Vec<ScoreRowRef<'_>> = writes
             .iter()
             .flat_map(|w| {
                 w.scores
                     .iter()
-                    .map(move |score| (w.account_id.as_str(), score))
+                    .map(move |score| (w.account_id.as_str(), Some(w.event_id.as_str()), score))
             })
             .collect();
         let intents: Vec<(&EvaluationWrite, &NewIntent)> = writes
@@ -389,9 +414,27 @@ impl Store {
             cooldowns.insert(&write.account_id, &write.cooldowns);
         }
         let accounts: Vec<&str> = cooldowns.keys().copied().collect();
-        let evaluated_at = writes.iter().map(|w| w.evaluated_at).max().unwrap_or(0);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+
+            // First the fence: it also locks the partition's row, so a host
+            // taking the partition over waits for this commit and then
+            // reads the new watermark.
+            let fenced = sqlx::query(
+                "UPDATE partitions SET evaluated_seq = $1
+                 WHERE part = $2 AND owner = $3 AND term = $4 AND evaluated_seq = $5",
+            )
+            .bind(fence.through)
+            .bind(fence.part)
+            .bind(&fence.host)
+            .bind(fence.term)
+            .bind(fence.watermark)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fenced != 1 {
+                return Err(StoreError::LeaseLost { part: fence.part });
+            }
 
             tx.write_scores(&scores).await?;
             // Intents not stored before get an `intent.planned` entry.
@@ -436,17 +479,6 @@ impl Store {
                         .push_bind(signal.disposition.to_string())
                         .push_bind(write.evaluated_at);
                 });
-                query.build().execute(&mut *tx).await?;
-            }
-
-            for chunk in writes.chunks(CHUNK) {
-                let mut query = QueryBuilder::new("UPDATE events SET evaluated_at = ");
-                query.push_bind(evaluated_at).push(" WHERE id IN (");
-                let mut list = query.separated(", ");
-                for write in chunk {
-                    list.push_bind(&write.event_id);
-                }
-                query.push(")");
                 query.build().execute(&mut *tx).await?;
             }
 
@@ -636,35 +668,102 @@ impl Store {
         rows.into_iter().map(intent_record).collect()
     }
 
-    /// Records a delivery attempt: the new state, with its audit entry, in
-    /// one transaction. Only a pending intent moves.
-    pub async fn settle_intent(
+    /// Claims up to `limit` pending intents for `host`'s dispatcher until
+    /// `until`: those nobody holds a claim on at `now`, oldest first. A
+    /// claim that runs out (its host died) lets another host deliver it.
+    pub async fn claim_intents(
         &self,
-        seq: i64,
-        state: IntentState,
-        error: Option<&str>,
-        audit: AuditEntry,
-    ) -> Result<bool, StoreError> {
+        host: &str,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<IntentRecord>, StoreError> {
+        let sql = |lock: &str| {
+            format!(
+                "UPDATE intents SET claimed_by = $1, claim_until = $3
+                 WHERE seq IN (SELECT seq FROM intents
+                               WHERE state = 'pending' AND (claim_until IS NULL OR claim_until <= $2)
+                               ORDER BY seq LIMIT $4{lock})
+                 RETURNING {INTENT_COLUMNS}"
+            )
+        };
+        let mut rows: Vec<IntentRow> = match self {
+            Store::Postgres(pool) => {
+                sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED"))
+                    .bind(host)
+                    .bind(now)
+                    .bind(until)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Store::Sqlite(pool) => {
+                sqlx::query_as(&sql(""))
+                    .bind(host)
+                    .bind(now)
+                    .bind(until)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        rows.sort_by_key(|row| row.0);
+        rows.into_iter().map(intent_record).collect()
+    }
+
+    /// Records delivery attempts of intents `host` claimed: each one's new
+    /// state with its audit entry, all in one transaction. Only an intent
+    /// still pending and claimed by `host` moves; whether each did.
+    pub async fn settle_intents(
+        &self,
+        host: &str,
+        settlements: Vec<Settlement>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if settlements.is_empty() {
+            return Ok(Vec::new());
+        }
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let delivered_at = (state == IntentState::Delivered).then_some(audit.at);
-            let moved = sqlx::query(
-                "UPDATE intents SET state = $1, attempts = attempts + 1, delivered_at = $2, last_error = $3
-                 WHERE seq = $4 AND state = 'pending'",
-            )
-            .bind(state.as_str())
-            .bind(delivered_at)
-            .bind(error)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if moved {
-                tx.append_audit(audit).await?;
+            let mut moved = Vec::with_capacity(settlements.len());
+            let mut audits = Vec::new();
+            for settlement in settlements {
+                let delivered_at =
+                    (settlement.state == IntentState::Delivered).then_some(settlement.audit.at);
+                let did = sqlx::query(
+                    "UPDATE intents SET state = $1, attempts = attempts + 1, delivered_at = $2,
+                         last_error = $3, claimed_by = NULL, claim_until = NULL
+                     WHERE seq = $4 AND state = 'pending' AND claimed_by = $5",
+                )
+                .bind(settlement.state.as_str())
+                .bind(delivered_at)
+                .bind(&settlement.error)
+                .bind(settlement.seq)
+                .bind(host)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if did {
+                    audits.push(settlement.audit);
+                }
+                moved.push(did);
             }
+            tx.append_audit_many(audits).await?;
             tx.commit().await?;
             Ok(moved)
         })
     }
+}
+
+/// A delivery attempt's result, to record.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    /// The intent's outbox position.
+    pub seq: i64,
+    /// `delivered` or `failed`.
+    pub state: IntentState,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The audit entry recording it.
+    pub audit: AuditEntry,
 }
