@@ -68,7 +68,7 @@ read -r VIGIL_CPU1 PG_CPU1 ALL_CPU1 < <(cpu)
 # One statement, one snapshot: requests still in flight keep committing.
 IFS='|' read -r STORED AUDITED BACKLOG < <(psql "$VIGIL_DATABASE_URL" -tAc \
   "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_log WHERE action = 'event.ingest'),
-          (SELECT count(*) FROM events WHERE evaluated_at IS NULL)")
+          (SELECT count(*) FROM events e JOIN partitions p ON p.part = e.part WHERE e.seq > p.evaluated_seq)")
 python3 - <<PY
 requests, batch, us = $REQUESTS, $BATCH, $DURATION_US
 acked = requests * batch

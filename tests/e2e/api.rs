@@ -25,6 +25,11 @@ pub struct TestApp {
 }
 
 pub async fn app_on(url: &str) -> TestApp {
+    app_with(url, HostOptions::default()).await
+}
+
+/// A router over a real store, started with `options`.
+pub async fn app_with(url: &str, options: HostOptions) -> TestApp {
     let store = Store::connect(url).await.unwrap();
     let mut keys = Vec::new();
     for role in [Role::Admin, Role::Operator, Role::Viewer] {
@@ -36,7 +41,7 @@ pub async fn app_on(url: &str) -> TestApp {
                 .0,
         );
     }
-    let state = AppState::start(store, Arc::new(runtime()), HostOptions::default())
+    let state = AppState::start(store, Arc::new(runtime()), options)
         .await
         .unwrap();
     let viewer = keys.pop().unwrap();

@@ -8,6 +8,7 @@ mod api;
 mod contained_failures;
 mod contract;
 mod determinism;
+mod lifecycle;
 mod loading;
 mod pipeline;
 mod scaffold;
