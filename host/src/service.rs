@@ -383,7 +383,15 @@ impl Coordinator {
         self.store.heartbeat(&host, now).await?;
 
         // Renew; whatever was not renewed was taken over.
-        let renewed = self.store.renew_partitions(&host, now + ttl).await?;
+        let holding_now: Vec<i32> = self
+            .owned
+            .lock()
+            .map(|owned| owned.keys().copied().collect())
+            .unwrap_or_default();
+        let renewed = self
+            .store
+            .renew_partitions(&host, &holding_now, now + ttl)
+            .await?;
         let held: BTreeMap<i32, i64> = renewed.iter().map(|l| (l.part, l.term)).collect();
         let lost: Vec<i32> = self.replace_owned(&held);
         if !lost.is_empty() {
@@ -396,9 +404,10 @@ impl Coordinator {
         let share = (i64::from(PARTITIONS) + live - 1) / live;
         let holding = i64::try_from(held.len()).unwrap_or(0);
         if holding < share {
+            let held_parts: Vec<i32> = held.keys().copied().collect();
             let acquired = self
                 .store
-                .acquire_partitions(&host, now, now + ttl, share - holding)
+                .acquire_partitions(&host, &held_parts, now, now + ttl, share - holding)
                 .await?;
             if !acquired.is_empty() {
                 let parts: Vec<i32> = acquired.iter().map(|l| l.part).collect();
@@ -440,7 +449,9 @@ impl Coordinator {
             self.leader_term = term;
         }
         if let Some(term) = term {
-            self.tick(term, now).await?;
+            // The time now, not the round's start: the tick is fenced on
+            // the lease still running at this moment.
+            self.tick(term, now_ms()).await?;
         }
         Ok(())
     }

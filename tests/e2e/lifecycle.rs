@@ -679,7 +679,7 @@ async fn fencing(url: &str) {
     // Host a takes every partition and reads the event under its lease.
     let now = 1_000;
     let taken = store
-        .acquire_partitions("a", now, now + 100, i64::from(PARTITIONS))
+        .acquire_partitions("a", &[], now, now + 100, i64::from(PARTITIONS))
         .await
         .unwrap();
     assert_eq!(taken.len(), usize::try_from(PARTITIONS).unwrap());
@@ -700,11 +700,33 @@ async fn fencing(url: &str) {
     // ...and takes it over once a's lease ran out (a paused, say).
     let later = now + 101;
     let taken = store
-        .acquire_partitions("b", later, later + 100, i64::from(PARTITIONS))
+        .acquire_partitions("b", &[], later, later + 100, i64::from(PARTITIONS))
         .await
         .unwrap();
     assert_eq!(taken.len(), usize::try_from(PARTITIONS).unwrap());
     assert!(taken.iter().all(|l| l.term == 2), "{taken:?}");
+    // What a host holds is neither taken again (a new term would fence
+    // its own evaluations) nor renewed once given back.
+    let held: Vec<i32> = taken.iter().map(|l| l.part).collect();
+    assert!(
+        store
+            .acquire_partitions("b", &held, later + 1, later + 100, 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.release_partitions("b", &held[8..]).await.unwrap();
+    let renewed = store
+        .renew_partitions("b", &held[..8], later + 100)
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 8);
+    assert!(renewed.iter().all(|l| l.term == 2), "{renewed:?}");
+    let free = store.partitions().await.unwrap();
+    assert!(
+        free[8..].iter().all(|(_, _, _, until, _)| *until == 0),
+        "{free:?}"
+    );
     let fence = |host: &str, term: i64| EvaluationFence {
         host: host.into(),
         part,

@@ -29,7 +29,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -176,10 +176,16 @@ impl Store {
         let span = tracing::Span::current();
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             span.record("backend", "postgres");
+            // A host paused or cut off inside a transaction would hold the
+            // audit chain's lock (and every other host's writes) for as
+            // long as its connection lives: the server ends such a session
+            // after a while, rolling its transaction back.
+            let options = PgConnectOptions::from_str(url)?
+                .options([("idle_in_transaction_session_timeout", "15s")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await?;
             Store::Postgres(pool)
         } else if url.starts_with("sqlite:") {

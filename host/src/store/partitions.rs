@@ -131,32 +131,38 @@ impl Store {
         }))
     }
 
-    /// Extends every partition lease `host` still holds to `until`; the
-    /// leases it still holds (a lease taken over by another host is not).
+    /// Extends the leases of the `held` partitions to `until` where `host`
+    /// still holds them; the leases it still holds (a lease taken over by
+    /// another host is not). Partitions given back are not renewed.
     pub async fn renew_partitions(
         &self,
         host: &str,
+        held: &[i32],
         until: i64,
     ) -> Result<Vec<PartitionLease>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = held.iter().map(i32::to_string).collect();
+        let sql = format!(
+            "UPDATE partitions SET lease_until = $2 WHERE owner = $1 AND part IN ({})
+             RETURNING part, term",
+            list.join(", ")
+        );
         let rows: Vec<(i32, i64)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "UPDATE partitions SET lease_until = $2 WHERE owner = $1 RETURNING part, term",
-            )
-            .bind(host)
-            .bind(until)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(&sql).bind(host).bind(until).fetch_all(pool).await?
         });
         Ok(leases(rows))
     }
 
-    /// Takes up to `max` partitions whose lease has run out (at `now`), or
-    /// that `host` held before (a host restarted under the same id takes
-    /// its partitions back at once), each with a new term, leased to `host`
-    /// until `until`.
+    /// Takes up to `max` partitions, other than the `held` ones, whose
+    /// lease has run out (at `now`) or that `host` held before (a host
+    /// restarted under the same id takes its partitions back at once), each
+    /// with a new term, leased to `host` until `until`.
     pub async fn acquire_partitions(
         &self,
         host: &str,
+        held: &[i32],
         now: i64,
         until: i64,
         max: i64,
@@ -164,10 +170,18 @@ impl Store {
         if max <= 0 {
             return Ok(Vec::new());
         }
+        // Partitions are small integers: listed inline.
+        let keep = if held.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = held.iter().map(i32::to_string).collect();
+            format!(" AND part NOT IN ({})", list.join(", "))
+        };
         let sql = |lock: &str| {
             format!(
                 "UPDATE partitions SET owner = $1, term = term + 1, lease_until = $3
-                 WHERE part IN (SELECT part FROM partitions WHERE lease_until <= $2 OR owner = $1
+                 WHERE part IN (SELECT part FROM partitions
+                                WHERE (lease_until <= $2 OR owner = $1){keep}
                                 ORDER BY part LIMIT $4{lock})
                  RETURNING part, term"
             )
@@ -231,20 +245,37 @@ impl Store {
         now: i64,
         until: i64,
     ) -> Result<Option<i64>, StoreError> {
-        Ok(with_pool!(self, pool => {
-            sqlx::query_scalar(
+        // The row is skipped while a leader's fenced write holds it: never
+        // wait on a leader that may be paused mid-transaction; try again
+        // next round.
+        let sql = |lock: &str| {
+            format!(
                 "UPDATE leader_lease
                  SET term = CASE WHEN owner = $1 AND lease_until > $2 THEN term ELSE term + 1 END,
                      owner = $1, lease_until = $3
-                 WHERE id = 1 AND (owner = $1 OR lease_until <= $2)
-                 RETURNING term",
+                 WHERE id = (SELECT id FROM leader_lease
+                             WHERE id = 1 AND (owner = $1 OR lease_until <= $2){lock})
+                 RETURNING term"
             )
-            .bind(host)
-            .bind(now)
-            .bind(until)
-            .fetch_optional(pool)
-            .await?
-        }))
+        };
+        Ok(match self {
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(&sql(" FOR UPDATE SKIP LOCKED"))
+                    .bind(host)
+                    .bind(now)
+                    .bind(until)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(&sql(""))
+                    .bind(host)
+                    .bind(now)
+                    .bind(until)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
     }
 
     /// Gives the leader lease up if `host` holds it.

@@ -4,6 +4,8 @@
 // Test code fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod hosts;
+
 use std::process::Command;
 
 fn vigil() -> Command {
@@ -132,7 +134,7 @@ fn audit_verify_exits_zero_on_an_intact_chain_and_one_naming_the_entry_after_tam
 }
 
 /// A plain HTTP/1.1 exchange over loopback: status and body.
-fn http(
+pub(crate) fn http(
     port: u16,
     method: &str,
     path: &str,
@@ -169,7 +171,7 @@ fn http(
     (status, body)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
