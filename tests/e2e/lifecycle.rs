@@ -669,6 +669,7 @@ async fn fencing(url: &str) {
         event: crate::support::event("acme", 1, "usage.daily", crate::support::NOW, json!({})),
         idempotency_key: None,
         body: "one".into(),
+        generated_id: false,
     };
     store
         .insert_events(&[event], |_| audit("event.ingest"))

@@ -304,6 +304,7 @@ async fn events_committed_but_not_evaluated_are_evaluated_when_the_host_starts()
                 ),
                 idempotency_key: None,
                 body: format!("body-{n}"),
+                generated_id: false,
             })
             .collect();
         store

@@ -106,6 +106,7 @@ fn new_event(n: usize, key: Option<&str>, logins: u32) -> NewEvent {
     );
     NewEvent {
         body: format!("{}|{}", event.kind, event.payload),
+        generated_id: false,
         event,
         idempotency_key: key.map(str::to_string),
     }

@@ -147,6 +147,7 @@ fn validate_event(index: usize, body: &EventBody, state: &AppState) -> Result<Ne
         },
         idempotency_key: body.idempotency_key.clone(),
         body: canonical,
+        generated_id: body.id.is_none(),
     })
 }
 
@@ -163,7 +164,7 @@ async fn commit(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let known = state.store.known_accounts(&accounts).await?;
+    let known = state.known_accounts(&accounts).await?;
     if let Some(account_id) = accounts.iter().find(|id| !known.contains(**id)) {
         return Err(ApiError::UnknownAccount(format!(
             "account `{account_id}` is unknown; create it with PUT /api/v1/customers/{account_id}"

@@ -61,6 +61,9 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     keys: auth::KeyCache,
     ids: UniqueIds,
+    /// Accounts known to exist. Accounts are never deleted, so an account
+    /// once found is not looked up again on the ingest path.
+    accounts: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 /// How a host starts: its place among the hosts sharing the store, where
@@ -132,7 +135,35 @@ impl AppState {
             metrics,
             keys: auth::KeyCache::default(),
             ids: UniqueIds::new(),
+            accounts: std::sync::RwLock::default(),
         }))
+    }
+
+    /// Which of `ids` are known accounts: those seen before from memory,
+    /// the rest from the store.
+    async fn known_accounts(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut known = std::collections::HashSet::with_capacity(ids.len());
+        let mut unknown = Vec::new();
+        if let Ok(cache) = self.accounts.read() {
+            for id in ids {
+                if cache.contains(*id) {
+                    known.insert((*id).to_string());
+                } else {
+                    unknown.push(*id);
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            let found = self.store.known_accounts(&unknown).await?;
+            if let Ok(mut cache) = self.accounts.write() {
+                cache.extend(found.iter().cloned());
+            }
+            known.extend(found);
+        }
+        Ok(known)
     }
 
     /// The store.

@@ -236,7 +236,12 @@ macro_rules! group_commit_for {
                     .collect();
                 let ids: Vec<&str> = jobs
                     .iter()
-                    .flat_map(|j| j.events.iter().map(|e| e.event.id.as_str()))
+                    .flat_map(|j| {
+                        j.events
+                            .iter()
+                            .filter(|e| !e.generated_id)
+                            .map(|e| e.event.id.as_str())
+                    })
                     .collect();
                 let mut by_key: HashMap<String, Existing> = HashMap::new();
                 let mut by_id: HashMap<String, Existing> = HashMap::new();

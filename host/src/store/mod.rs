@@ -136,6 +136,9 @@ pub struct NewEvent {
     pub idempotency_key: Option<String>,
     /// The canonical request body the key protects.
     pub body: String,
+    /// Whether the host generated the id (unique by construction), so no
+    /// earlier event can have it and it is not looked up.
+    pub generated_id: bool,
 }
 
 /// What storing an event did.

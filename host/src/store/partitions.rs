@@ -344,7 +344,7 @@ impl Store {
                     // The same body for every host, so a tick written twice
                     // for one period is one event.
                     let body = format!("{TICK_KIND}\u{0}{}\u{0}{period}", event.id);
-                    NewEvent { event, idempotency_key: None, body }
+                    NewEvent { event, idempotency_key: None, body, generated_id: false }
                 })
                 .collect();
             let audits = events
