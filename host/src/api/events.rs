@@ -129,7 +129,13 @@ fn validate_event(index: usize, body: &EventBody, state: &AppState) -> Result<Ne
     if let Some(key) = &body.idempotency_key {
         check_id(&at("idempotency_key"), key)?;
     }
-    let canonical = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The canonical body protects a key or a client's id against reuse with
+    // another body; without either there is nothing to protect.
+    let canonical = if body.id.is_some() || body.idempotency_key.is_some() {
+        serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        String::new()
+    };
     let id = match &body.id {
         Some(id) => {
             check_id(&at("id"), id)?;

@@ -96,51 +96,76 @@ pub(super) trait AppendAudit {
         })
     }
 
+    /// Appends `entries` in order after the current head; the records.
+    async fn append_audit_many(
+        &mut self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let placed = {
+            let refs: Vec<&AuditEntry> = entries.iter().collect();
+            self.append_audit_refs(&refs).await?
+        };
+        Ok(entries
+            .into_iter()
+            .zip(placed)
+            .map(|(entry, (seq, prev_hash, hash))| AuditRecord {
+                seq,
+                entry,
+                prev_hash,
+                hash,
+            })
+            .collect())
+    }
+
     /// Takes the chain's lock until the transaction ends (PostgreSQL; on
     /// SQLite the single connection serialises transactions already).
     async fn lock_chain(&mut self) -> Result<(), StoreError>;
 
     /// Appends `entries` in order after the current head, in multi-row
-    /// inserts (one lock, one head update).
-    async fn append_audit_many(
+    /// inserts (one lock, one head update), without copying them; each
+    /// one's `(seq, prev_hash, hash)`.
+    async fn append_audit_refs(
         &mut self,
-        entries: Vec<AuditEntry>,
-    ) -> Result<Vec<AuditRecord>, StoreError>;
+        entries: &[&AuditEntry],
+    ) -> Result<Vec<(i64, String, String)>, StoreError>;
 }
 
-/// Writing chained records, per backend: PostgreSQL takes one array per
+/// An entry placed in the chain, ready to insert.
+struct Chained<'a> {
+    seq: i64,
+    entry: &'a AuditEntry,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Writing chained entries, per backend: PostgreSQL takes one array per
 /// column (`UNNEST`), SQLite a multi-row `VALUES` list under its bind limit.
 trait AuditRows {
-    /// Inserts `records`, whose details are stored as the texts `details`.
-    async fn insert_audit_rows(
-        &mut self,
-        records: &[AuditRecord],
-        details: &[String],
-    ) -> Result<(), StoreError>;
+    /// Inserts `rows`.
+    async fn insert_audit_rows(&mut self, rows: &[Chained<'_>]) -> Result<(), StoreError>;
 }
 
 impl AuditRows for Transaction<'_, Postgres> {
-    async fn insert_audit_rows(
-        &mut self,
-        records: &[AuditRecord],
-        details: &[String],
-    ) -> Result<(), StoreError> {
-        let column = |f: fn(&AuditRecord) -> &str| records.iter().map(f).collect::<Vec<_>>();
+    async fn insert_audit_rows(&mut self, rows: &[Chained<'_>]) -> Result<(), StoreError> {
+        fn column<'r>(rows: &'r [Chained<'_>], f: fn(&'r Chained<'_>) -> &'r str) -> Vec<&'r str> {
+            rows.iter().map(f).collect()
+        }
         sqlx::query(
             "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
              SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                                   $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[])",
         )
-        .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.entry.at).collect::<Vec<_>>())
-        .bind(column(|r| &r.entry.actor))
-        .bind(column(|r| &r.entry.action))
-        .bind(column(|r| &r.entry.resource))
-        .bind(column(|r| &r.entry.origin))
-        .bind(records.iter().map(|r| r.entry.success).collect::<Vec<_>>())
-        .bind(details)
-        .bind(column(|r| &r.prev_hash))
-        .bind(column(|r| &r.hash))
+        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.entry.at).collect::<Vec<_>>())
+        .bind(column(rows, |r| &r.entry.actor))
+        .bind(column(rows, |r| &r.entry.action))
+        .bind(column(rows, |r| &r.entry.resource))
+        .bind(column(rows, |r| &r.entry.origin))
+        .bind(rows.iter().map(|r| r.entry.success).collect::<Vec<_>>())
+        .bind(column(rows, |r| &r.details))
+        .bind(column(rows, |r| &r.prev_hash))
+        .bind(column(rows, |r| &r.hash))
         .execute(&mut **self)
         .await?;
         Ok(())
@@ -148,29 +173,22 @@ impl AuditRows for Transaction<'_, Postgres> {
 }
 
 impl AuditRows for Transaction<'_, Sqlite> {
-    async fn insert_audit_rows(
-        &mut self,
-        records: &[AuditRecord],
-        details: &[String],
-    ) -> Result<(), StoreError> {
-        for (chunk, texts) in records
-            .chunks(APPEND_CHUNK)
-            .zip(details.chunks(APPEND_CHUNK))
-        {
+    async fn insert_audit_rows(&mut self, rows: &[Chained<'_>]) -> Result<(), StoreError> {
+        for chunk in rows.chunks(APPEND_CHUNK) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash) ",
             );
-            query.push_values(chunk.iter().zip(texts), |mut row, (record, text)| {
-                row.push_bind(record.seq)
-                    .push_bind(record.entry.at)
-                    .push_bind(&record.entry.actor)
-                    .push_bind(&record.entry.action)
-                    .push_bind(&record.entry.resource)
-                    .push_bind(&record.entry.origin)
-                    .push_bind(record.entry.success)
-                    .push_bind(text)
-                    .push_bind(&record.prev_hash)
-                    .push_bind(&record.hash);
+            query.push_values(chunk, |mut row, chained| {
+                row.push_bind(chained.seq)
+                    .push_bind(chained.entry.at)
+                    .push_bind(&chained.entry.actor)
+                    .push_bind(&chained.entry.action)
+                    .push_bind(&chained.entry.resource)
+                    .push_bind(&chained.entry.origin)
+                    .push_bind(chained.entry.success)
+                    .push_bind(&chained.details)
+                    .push_bind(&chained.prev_hash)
+                    .push_bind(&chained.hash);
             });
             query.build().execute(&mut **self).await?;
         }
@@ -188,10 +206,10 @@ macro_rules! append_audit_for {
                 Ok(())
             }
 
-            async fn append_audit_many(
+            async fn append_audit_refs(
                 &mut self,
-                entries: Vec<AuditEntry>,
-            ) -> Result<Vec<AuditRecord>, StoreError> {
+                entries: &[&AuditEntry],
+            ) -> Result<Vec<(i64, String, String)>, StoreError> {
                 if entries.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -201,21 +219,20 @@ macro_rules! append_audit_for {
                         .fetch_optional(&mut **self)
                         .await?;
                 let (mut seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
-                let mut records = Vec::with_capacity(entries.len());
-                let mut details = Vec::with_capacity(entries.len());
+                let mut rows = Vec::with_capacity(entries.len());
                 for entry in entries {
                     seq += 1;
-                    let text = entry.details.to_string();
-                    let hash = chain_hash(&prev_hash, seq, &entry, &text);
-                    details.push(text);
-                    records.push(AuditRecord {
+                    let details = entry.details.to_string();
+                    let hash = chain_hash(&prev_hash, seq, entry, &details);
+                    rows.push(Chained {
                         seq,
                         entry,
+                        details,
                         prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
                         hash,
                     });
                 }
-                self.insert_audit_rows(&records, &details).await?;
+                self.insert_audit_rows(&rows).await?;
                 sqlx::query(
                     "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -224,7 +241,10 @@ macro_rules! append_audit_for {
                 .bind(&prev_hash)
                 .execute(&mut **self)
                 .await?;
-                Ok(records)
+                Ok(rows
+                    .into_iter()
+                    .map(|row| (row.seq, row.prev_hash, row.hash))
+                    .collect())
             }
         }
     };
