@@ -4,6 +4,7 @@
 //!
 //! - [`api`]: the HTTP API (axum), problem+json errors.
 //! - [`client`]: a client of a running server's API.
+//! - [`connectors`]: how intents are carried out (log, webhooks).
 //! - [`runtime`]: the engine, load-time checks, contained calls.
 //! - [`pipeline`]: scorers → triggers → policy → conditions → actions.
 //! - [`names`]: wire names of the contract's enums.
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod client;
+pub mod connectors;
 pub mod demo;
 pub mod history;
 pub mod lifecycle;

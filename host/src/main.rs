@@ -11,6 +11,7 @@ use std::time::Duration;
 use hyper::Method;
 use vigil_host::api::HostOptions;
 use vigil_host::client::Client;
+use vigil_host::connectors::Connectors;
 use vigil_host::demo;
 use vigil_host::lifecycle::{Breaker, LifecycleConfig, PluginSource};
 use vigil_host::pipeline::{Pipeline, PluginSet};
@@ -104,6 +105,10 @@ enum Command {
         /// behind its notifications).
         #[arg(long, env = "VIGIL_REGISTRY_POLL_MS", default_value_t = 1000)]
         registry_poll_ms: u64,
+        /// A webhook connector, NAME=URL (http://), where webhook intents
+        /// naming NAME are posted; repeatable.
+        #[arg(long = "connector", env = "VIGIL_CONNECTORS", value_delimiter = ',')]
+        connectors: Vec<String>,
     },
     /// Work with the audit log.
     Audit {
@@ -273,7 +278,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quarantine_after,
             quarantine_window,
             registry_poll_ms,
+            connectors,
         } => {
+            let connectors = Connectors::parse(&connectors)?;
             let source = match (plugins, registry_only) {
                 (Some(dir), _) => PluginSource::Directory(dir),
                 (None, true) => PluginSource::RegistryOnly,
@@ -285,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     host_id,
                     lease_ttl: Duration::from_secs(lease_ttl.max(1)),
                     tick_every: Duration::from_secs(tick_every.max(1)),
+                    connectors,
                 },
                 plugins: source,
                 lifecycle: LifecycleConfig {

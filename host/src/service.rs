@@ -30,6 +30,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
+use crate::connectors::{Attempt, Connectors};
 use crate::metrics::Metrics;
 use crate::names::{channel_name, intent_kind_name, level_name, severity_name, timing_name};
 use crate::pipeline::{AccountState, Disposition, Evaluation, Pipeline};
@@ -71,6 +72,8 @@ pub struct HostConfig {
     /// The scheduler's period: every period, the leader writes one
     /// `schedule.tick` event per account.
     pub tick_every: Duration,
+    /// How intents are carried out: the log, and the webhook connectors.
+    pub connectors: Connectors,
 }
 
 impl Default for HostConfig {
@@ -79,6 +82,7 @@ impl Default for HostConfig {
             host_id: "local".into(),
             lease_ttl: Duration::from_secs(5),
             tick_every: Duration::from_secs(24 * 60 * 60),
+            connectors: Connectors::default(),
         }
     }
 }
@@ -199,6 +203,7 @@ impl Service {
         let dispatcher = tokio::spawn(run_dispatcher(
             store.clone(),
             config.host_id.clone(),
+            Arc::new(config.connectors.clone()),
             deliver.clone(),
             metrics,
             dispatcher_stop,
@@ -895,34 +900,10 @@ pub async fn rebuild(store: &Store, account_id: &str) -> Result<AccountState, St
     Ok(state)
 }
 
-/// The connector that carries out an intent. Webhooks need a connector the
-/// operator configured; none can be configured yet, so a webhook intent
-/// fails with a reason. Every other kind is carried out by the built-in
-/// log connector: the host logs it, and the outbox row is the record other
-/// apps read (`GET /api/v1/actions`).
-fn deliver(intent: &IntentRecord) -> Result<&'static str, String> {
-    match intent.intent.kind.as_str() {
-        "webhook" => Err(format!(
-            "no webhook connector named `{}` is configured on this host",
-            intent.intent.body["connector"].as_str().unwrap_or("")
-        )),
-        _ => {
-            tracing::info!(
-                target: "vigil.outbox",
-                intent = %intent.intent.id,
-                kind = %intent.intent.kind,
-                account = %intent.intent.account_id,
-                body = %intent.intent.body,
-                "intent carried out"
-            );
-            Ok("log")
-        }
-    }
-}
-
 async fn run_dispatcher(
     store: Store,
     host: String,
+    connectors: Arc<Connectors>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
@@ -930,7 +911,7 @@ async fn run_dispatcher(
     loop {
         let stopping = *stop.borrow();
         loop {
-            match deliver_round(&store, &host, &metrics).await {
+            match deliver_round(&store, &host, &connectors, &metrics).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(error) => {
@@ -951,11 +932,17 @@ async fn run_dispatcher(
     }
 }
 
-/// Claims pending intents, carries them out, records the results; how
-/// many were claimed.
+/// Claims pending intents, carries them out (concurrently: one slow
+/// webhook does not hold the others), records the results; how many were
+/// claimed.
 #[tracing::instrument(name = "vigil.outbox.deliver", level = "debug", skip_all,
     fields(intents = tracing::field::Empty))]
-async fn deliver_round(store: &Store, host: &str, metrics: &Metrics) -> Result<usize, StoreError> {
+async fn deliver_round(
+    store: &Store,
+    host: &str,
+    connectors: &Arc<Connectors>,
+    metrics: &Metrics,
+) -> Result<usize, StoreError> {
     let now = now_ms();
     let claim = i64::try_from(DELIVERY_CLAIM.as_millis()).unwrap_or(i64::MAX);
     let claimed = store
@@ -965,35 +952,87 @@ async fn deliver_round(store: &Store, host: &str, metrics: &Metrics) -> Result<u
         return Ok(0);
     }
     tracing::Span::current().record("intents", claimed.len());
-    let settlements: Vec<Settlement> = claimed
-        .iter()
-        .map(|intent| {
-            let (state, error, connector) = match deliver(intent) {
-                Ok(connector) => (IntentState::Delivered, None, connector),
-                Err(reason) => (IntentState::Failed, Some(reason), "none"),
-            };
-            Settlement {
-                seq: intent.seq,
-                state,
-                audit: AuditEntry {
-                    at: now_ms(),
-                    actor: format!("host:{host}"),
-                    action: format!("intent.{}", state.as_str()),
-                    resource: format!("intent:{}", intent.intent.id),
-                    origin: "dispatcher".into(),
-                    success: state == IntentState::Delivered,
-                    details: json!({"connector": connector, "error": error, "kind": intent.intent.kind}),
-                },
-                error,
-            }
-        })
-        .collect();
-    let states: Vec<IntentState> = settlements.iter().map(|s| s.state).collect();
-    let moved = store.settle_intents(host, settlements).await?;
-    for (state, moved) in states.into_iter().zip(moved) {
-        if moved {
-            metrics.delivery(state.as_str());
+    let count = claimed.len();
+    let mut attempts = tokio::task::JoinSet::new();
+    for (index, intent) in claimed.into_iter().enumerate() {
+        let connectors = connectors.clone();
+        attempts.spawn(async move {
+            let attempt = connectors.deliver(&intent).await;
+            (index, intent, attempt)
+        });
+    }
+    let mut results = Vec::with_capacity(count);
+    while let Some(joined) = attempts.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            // A delivery task that panicked leaves its intent claimed; the
+            // claim runs out and it is tried again.
+            Err(error) => tracing::error!(%error, "a delivery task failed"),
         }
     }
-    Ok(claimed.len())
+    results.sort_by_key(|(index, _, _)| *index);
+    let settlements: Vec<Settlement> = results
+        .into_iter()
+        .map(|(_, intent, attempt)| settlement(host, &intent, attempt))
+        .collect();
+    let states: Vec<(IntentState, bool)> = settlements
+        .iter()
+        .map(|s| (s.state, s.retry_at.is_some()))
+        .collect();
+    let moved = store.settle_intents(host, settlements).await?;
+    for ((state, retry), moved) in states.into_iter().zip(moved) {
+        if moved {
+            metrics.delivery(if retry { "retry" } else { state.as_str() });
+        }
+    }
+    Ok(count)
+}
+
+/// How an attempt is recorded: the intent's new state and its audit entry.
+fn settlement(host: &str, intent: &IntentRecord, attempt: Attempt) -> Settlement {
+    let at = now_ms();
+    let (state, action, connector, error, retry_at) = match attempt {
+        Attempt::Delivered { connector } => (
+            IntentState::Delivered,
+            "intent.delivered",
+            connector,
+            None,
+            None,
+        ),
+        Attempt::Retry { reason, after } => (
+            IntentState::Pending,
+            "intent.retry",
+            "webhook".to_string(),
+            Some(reason),
+            Some(at + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2)),
+        ),
+        Attempt::Failed { reason } => (
+            IntentState::Failed,
+            "intent.failed",
+            "none".to_string(),
+            Some(reason),
+            None,
+        ),
+    };
+    Settlement {
+        seq: intent.seq,
+        state,
+        retry_at,
+        audit: AuditEntry {
+            at,
+            actor: format!("host:{host}"),
+            action: action.into(),
+            resource: format!("intent:{}", intent.intent.id),
+            origin: "dispatcher".into(),
+            success: state == IntentState::Delivered,
+            details: json!({
+                "connector": connector,
+                "error": error,
+                "kind": intent.intent.kind,
+                "attempt": intent.attempts + 1,
+                "retry_at": retry_at,
+            }),
+        },
+        error,
+    }
 }

@@ -908,3 +908,135 @@ async fn the_scheduler_ticks_every_account_once_per_period_from_one_leader() {
     a.state.shutdown().await;
     b.state.shutdown().await;
 }
+
+/// A webhook receiver: records every request (idempotency key, body) and
+/// answers 503 to the first, 400 to a body naming `wh-bad`, 200 otherwise.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::routing::post;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                let mut log = log.lock().unwrap();
+                log.push((key, body.clone()));
+                if log.len() == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else if body.contains("wh-bad") {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn webhook_intents_are_posted_to_their_connector_retried_when_it_fails_and_failed_when_refused_or_unknown()
+ {
+    let (url, seen) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let mut options = HostOptions::default();
+    options.host.connectors = vigil_host::connectors::Connectors::parse(&[format!("crm={url}")])
+        .unwrap()
+        .with_retry_base(Duration::from_millis(100));
+    let app = app_with(&db, options).await;
+    put_acme(&app).await;
+    let (status, answer) = deploy(&app, component("webhook-playbook")).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    let post = |id: &str, payload: Value| {
+        json!({
+            "id": id,
+            "account_id": "acme",
+            "kind": "test.webhook",
+            "occurred_at": "2026-06-01T10:00:00Z",
+            "payload": payload,
+        })
+        .to_string()
+    };
+    for (id, payload) in [
+        ("wh-1", json!({})),
+        ("wh-bad", json!({})),
+        ("wh-nowhere", json!({"to": "missing"})),
+    ] {
+        let (status, _, answer) = send(
+            &app,
+            "POST",
+            "/api/v1/events?wait=evaluated",
+            Some(post(id, payload)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    eventually!(10, "every webhook settled", {
+        let (_, _, page) = send(&app, "GET", "/api/v1/actions?kind=webhook", None).await;
+        let actions = page["actions"].as_array().unwrap();
+        actions.len() == 3 && actions.iter().all(|a| a["state"] != "pending")
+    });
+    let (_, _, page) = send(&app, "GET", "/api/v1/actions?kind=webhook", None).await;
+    let actions = page["actions"].as_array().unwrap().clone();
+    let by_event = |id: &str| {
+        actions
+            .iter()
+            .find(|a| a["event_id"] == id)
+            .unwrap_or_else(|| panic!("no action for {id}: {actions:?}"))
+            .clone()
+    };
+    // The first answer was 503: retried, then delivered.
+    let first = by_event("wh-1");
+    assert_eq!(first["state"], "delivered", "{first}");
+    assert_eq!(first["attempts"], 2, "{first}");
+    // 400: failed at once; an unknown connector: failed without a call.
+    let bad = by_event("wh-bad");
+    assert_eq!(bad["state"], "failed", "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("400"), "{bad}");
+    let nowhere = by_event("wh-nowhere");
+    assert_eq!(nowhere["state"], "failed", "{nowhere}");
+    assert!(
+        nowhere["error"]
+            .as_str()
+            .unwrap()
+            .contains("no webhook connector named `missing`"),
+        "{nowhere}"
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let to_first: Vec<_> = seen
+        .iter()
+        .filter(|(key, _)| key == first["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(to_first.len(), 2, "{seen:?}");
+    assert_eq!(to_first[0], to_first[1], "a retry repeats the same request");
+    assert_eq!(to_first[0].1, r#"{"event":"wh-1"}"#);
+    let (_, _, page) = send(&app, "GET", "/api/v1/audit?limit=500", None).await;
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"intent.retry"), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "intent.failed").count(),
+        2,
+        "{actions:?}"
+    );
+    app.state.shutdown().await;
+}

@@ -99,7 +99,13 @@ impl Stats {
         let now = Instant::now();
         let mut trips = Vec::new();
         for record in records {
-            let stats = versions.entry(record.digest.clone()).or_default();
+            // Looked up before inserting: no copy of the digest per call.
+            if !versions.contains_key(&record.digest) {
+                versions.insert(record.digest.clone(), VersionStats::default());
+            }
+            let Some(stats) = versions.get_mut(&record.digest) else {
+                continue;
+            };
             if stats.name.is_empty() {
                 stats.name.clone_from(&record.plugin);
                 stats.version.clone_from(&record.version);

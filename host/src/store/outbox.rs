@@ -729,9 +729,10 @@ impl Store {
             for settlement in settlements {
                 let delivered_at =
                     (settlement.state == IntentState::Delivered).then_some(settlement.audit.at);
+                // A retry stays pending, and nobody claims it before its time.
                 let did = sqlx::query(
                     "UPDATE intents SET state = $1, attempts = attempts + 1, delivered_at = $2,
-                         last_error = $3, claimed_by = NULL, claim_until = NULL
+                         last_error = $3, claimed_by = NULL, claim_until = $6
                      WHERE seq = $4 AND state = 'pending' AND claimed_by = $5",
                 )
                 .bind(settlement.state.as_str())
@@ -739,6 +740,7 @@ impl Store {
                 .bind(&settlement.error)
                 .bind(settlement.seq)
                 .bind(host)
+                .bind(settlement.retry_at)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
@@ -760,8 +762,11 @@ impl Store {
 pub struct Settlement {
     /// The intent's outbox position.
     pub seq: i64,
-    /// `delivered` or `failed`.
+    /// `delivered` or `failed`; `pending` with `retry_at` for an attempt
+    /// to repeat.
     pub state: IntentState,
+    /// When to try again (the intent stays pending, unclaimed until then).
+    pub retry_at: Option<i64>,
     /// Why it failed.
     pub error: Option<String>,
     /// The audit entry recording it.
