@@ -1,14 +1,18 @@
 //! Watching the plugins directory: a new or changed `.wasm` file is
 //! deployed, a removed one unloaded, once the directory has been quiet for
-//! the debounce interval (a copy arrives as several writes). Files are read
+//! the debounce interval (a copy arrives as several writes) — or at once
+//! when the file is known complete (closed after writing, renamed into
+//! place). Files are read
 //! through the directory's `cap-std` capability, so no event can make the
 //! host read outside it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cap_std::fs::Dir;
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -66,24 +70,36 @@ async fn run(
 ) {
     let debounce = lifecycle.config.debounce;
     while let Some(first) = events.recv().await {
-        let mut files = BTreeSet::new();
+        // File name → whether its last event says it is complete.
+        let mut files = BTreeMap::new();
         collect(&mut files, first);
-        // Wait until the directory has been quiet for the debounce.
+        // Wait until the directory has been quiet for the debounce; when
+        // every file touched says it is complete (closed after writing,
+        // renamed into place, removed), a short pause suffices.
         loop {
-            match tokio::time::timeout(debounce, events.recv()).await {
+            let quiet = if !files.is_empty() && files.values().all(|complete| *complete) {
+                SETTLED_QUIET
+            } else {
+                debounce
+            };
+            match tokio::time::timeout(quiet, events.recv()).await {
                 Ok(Some(event)) => collect(&mut files, event),
                 Ok(None) => return,
                 Err(_) => break,
             }
         }
-        for file in files {
+        for file in files.into_keys() {
             changed(&lifecycle, &dir, &file).await;
         }
     }
 }
 
-/// Adds the plugin files an event touched.
-fn collect(files: &mut BTreeSet<String>, event: notify::Result<notify::Event>) {
+/// How long to wait for more events once every touched file is complete.
+const SETTLED_QUIET: Duration = Duration::from_millis(5);
+
+/// Notes the plugin files an event touched, and whether the event says
+/// the file is complete.
+fn collect(files: &mut BTreeMap<String, bool>, event: notify::Result<notify::Event>) {
     let event = match event {
         Ok(event) => event,
         Err(error) => {
@@ -91,14 +107,20 @@ fn collect(files: &mut BTreeSet<String>, event: notify::Result<notify::Event>) {
             return;
         }
     };
-    if matches!(event.kind, EventKind::Access(_)) {
-        return;
-    }
+    let complete = match event.kind {
+        // Closed after writing, renamed into place, removed.
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(_))
+        | EventKind::Remove(_) => true,
+        // Reads (the host's own among them) change nothing.
+        EventKind::Access(_) => return,
+        _ => false,
+    };
     for path in event.paths {
         if let Some(name) = path.file_name().and_then(|n| n.to_str())
             && is_plugin_file(name)
         {
-            files.insert(name.to_string());
+            files.insert(name.to_string(), complete);
         }
     }
 }
