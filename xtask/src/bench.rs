@@ -2,6 +2,7 @@
 //! one process, after checking that they agree.
 
 use std::fmt::Write as _;
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
@@ -181,6 +182,186 @@ pub fn measure(
             median: median(times),
         })
         .collect())
+}
+
+/// Runs one engine alone over a portfolio `rounds` times (after one
+/// untimed run), for a profiler; returns a line with the median round's
+/// time per event.
+pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyhow::Result<String> {
+    let mut contender: Box<dyn Contender> = match engine {
+        "native" => Box::new(FactsHost::new("native Rust", Native)),
+        "vigil" => Box::new(Vigil::new(
+            "vigil",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )?),
+        "vigil-fresh" => Box::new(Vigil::new(
+            "vigil fresh",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Fresh,
+        )?),
+        "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
+        "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
+        "instantiate" => {
+            let mut out = String::new();
+            for (name, p50, p99) in instantiation(accounts.max(1) * 100)? {
+                let _ = writeln!(out, "{name:<28} p50 {p50:>8.2} µs  p99 {p99:>8.2} µs");
+            }
+            return Ok(out);
+        }
+        "calls" => {
+            let mut out = String::new();
+            let _ = writeln!(out, "{:<44} {:>10} {:>10}", "warm call", "ns", "fuel");
+            for cost in call_costs(accounts.max(1) * 100)? {
+                let _ = writeln!(out, "{:<44} {:>10.0} {:>10}", cost.name, cost.ns, cost.fuel);
+            }
+            return Ok(out);
+        }
+        other => bail!(
+            "unknown engine `{other}`: native, vigil, vigil-fresh, rhai, zen, calls or instantiate"
+        ),
+    };
+    let portfolio = generate_portfolio(accounts, seed);
+    let events: usize = portfolio.iter().map(|a| a.events.len()).sum();
+    time_run(contender.as_mut(), &portfolio)?;
+    let mut times = Vec::new();
+    for _ in 0..rounds.max(1) {
+        times.push(time_run(contender.as_mut(), &portfolio)?);
+    }
+    let per_event = median(&mut times).as_secs_f64() * 1e9 / events.max(1) as f64;
+    Ok(format!(
+        "{}: {events} events x {} rounds, median {per_event:.0} ns/event\n",
+        contender.name(),
+        rounds.max(1)
+    ))
+}
+
+/// One warm call into one plugin, alone: its median time and its fuel.
+#[derive(Debug, Clone)]
+pub struct CallCost {
+    /// The plugin, and the context it was called with.
+    pub name: String,
+    /// Median nanoseconds per call.
+    pub ns: f64,
+    /// Fuel one call burns (deterministic).
+    pub fuel: u64,
+}
+
+/// The cost of one warm call into each bench component — and, for
+/// comparison, into the standard plugins the rule set comes from — on the
+/// context of the last event of a generated account with a health score in
+/// it: the pipeline's stages one by one. Each bench component is also
+/// called with the same context with its strings and lists emptied, which
+/// shows what lowering them costs. Timed `calls` times, 9 batches, median.
+pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
+    use vigil_host::pipeline::AccountState;
+    use vigil_host::runtime::bindings::types::{Context, Rag, ScoreSummary, Severity, Signal};
+    use vigil_host::runtime::{CallInput, PluginKind};
+
+    let (runtime, mut plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+    let mut names: Vec<String> = COMPONENTS.iter().map(|n| (*n).to_string()).collect();
+    for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
+        if [
+            "health-score",
+            "health-triggers",
+            "usage-triggers",
+            "tier-conditions",
+        ]
+        .contains(name)
+        {
+            let plugin = runtime
+                .load(bytes, std::collections::BTreeMap::new(), InstanceMode::Warm)
+                .map_err(|e| anyhow!("{name}: {e}"))?;
+            plugins.push(std::sync::Arc::new(plugin));
+            names.push(format!("{name} (standard)"));
+        }
+    }
+    let account = generate_portfolio(1, 42)
+        .pop()
+        .ok_or_else(|| anyhow!("empty portfolio"))?;
+    let mut state = AccountState::new(account.account.clone());
+    for event in &account.events {
+        let payload: serde_json::Value = serde_json::from_str(&event.payload)?;
+        state.record_event(&event.kind, event.occurred_at, &payload);
+    }
+    let event = account.events.last().ok_or_else(|| anyhow!("no event"))?;
+    let ctx = Context {
+        account: state.account.clone(),
+        event: event.clone(),
+        now: event.occurred_at,
+        scores: vec![ScoreSummary {
+            name: "health".into(),
+            value: 55.0,
+            band: "stable".into(),
+            rag: Rag::Yellow,
+        }],
+    };
+    let signal = Signal {
+        name: "health.stable".into(),
+        severity: Severity::Low,
+        reason: "bench rule".into(),
+        dedup_key: format!("{}:health.stable", ctx.account.id),
+        cooldown_secs: 0,
+    };
+    let mut bare = ctx.clone();
+    bare.account.id.clear();
+    bare.account.name.clear();
+    bare.account.attributes.clear();
+    bare.event.id.clear();
+    bare.event.account_id.clear();
+    bare.event.kind.clear();
+    bare.event.payload = "{}".into();
+
+    let mut history = state.history.clone();
+    let mut rows = Vec::new();
+    let runs = names
+        .iter()
+        .zip(&plugins)
+        .map(|(name, plugin)| (name.clone(), plugin, &ctx))
+        .chain(
+            names
+                .iter()
+                .zip(&plugins)
+                .take(COMPONENTS.len())
+                .map(|(name, plugin)| (format!("{name} (bare context)"), plugin, &bare)),
+        );
+    for (name, plugin, ctx) in runs {
+        let mut call = || {
+            let input = CallInput {
+                now: ctx.now,
+                seed: [7; 32],
+                history: &mut history,
+            };
+            match plugin.kind() {
+                PluginKind::Scorer => plugin.score(input, ctx).record,
+                PluginKind::Condition => plugin.check(input, ctx, &signal).record,
+                _ => plugin.evaluate(input, ctx).record,
+            }
+        };
+        let mut fuel = 0;
+        for _ in 0..100 {
+            let record = call();
+            if !record.outcome.is_ok() {
+                bail!("{name}: {}", record.outcome);
+            }
+            fuel = record.fuel_used;
+        }
+        // The median of 9 batches: single runs on a shared machine vary.
+        let mut batches = Vec::new();
+        for _ in 0..9 {
+            let started = Instant::now();
+            for _ in 0..calls.max(1) {
+                black_box(call());
+            }
+            batches.push(started.elapsed());
+        }
+        rows.push(CallCost {
+            name,
+            ns: median(&mut batches).as_secs_f64() * 1e9 / calls.max(1) as f64,
+            fuel,
+        });
+    }
+    Ok(rows)
 }
 
 /// p50 and p99 of instantiating each bench component from its

@@ -28,6 +28,23 @@ enum Task {
         #[arg(long, default_value_t = xtask::bench::Options::default().samples)]
         samples: usize,
     },
+    /// Run one engine alone over the portfolio, for a profiler (perf,
+    /// valgrind --tool=callgrind): no check, no table.
+    Profile {
+        /// `native`, `vigil`, `vigil-fresh`, `rhai` or `zen`; or `calls` (one
+        /// warm call into each bench component, `--accounts` × 100 times) or
+        /// `instantiate` (instantiation alone, `--accounts` × 100 samples).
+        engine: String,
+        /// Accounts in the generated portfolio.
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        /// The portfolio's seed.
+        #[arg(long, default_value_t = xtask::bench::Options::default().seed)]
+        seed: u64,
+        /// Runs over the portfolio.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +63,15 @@ fn main() -> anyhow::Result<()> {
             })?;
             print!("{report}");
         }
+        Task::Profile {
+            engine,
+            accounts,
+            seed,
+            rounds,
+        } => print!(
+            "{}",
+            xtask::bench::profile(&engine, accounts, seed, rounds)?
+        ),
     }
     Ok(())
 }
