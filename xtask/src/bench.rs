@@ -365,7 +365,8 @@ pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
 }
 
 /// p50 and p99 of instantiating each bench component from its
-/// pre-instantiated component (new store, instance, exports), in µs.
+/// pre-instantiated component (new store, instance, exports; not the
+/// teardown), in µs.
 pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let (_runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Fresh)?;
     let mut rows = Vec::new();
@@ -378,11 +379,11 @@ pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> 
         }
         let mut times: Vec<Duration> = Vec::with_capacity(samples);
         for _ in 0..samples.max(1) {
-            let started = Instant::now();
-            plugin
-                .instantiate_once()
-                .map_err(|e| anyhow!("{name}: {e}"))?;
-            times.push(started.elapsed());
+            times.push(
+                plugin
+                    .instantiate_once()
+                    .map_err(|e| anyhow!("{name}: {e}"))?,
+            );
         }
         times.sort();
         let at = |q: f64| {
@@ -431,6 +432,10 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     let portfolio = generate_portfolio(options.accounts, options.seed);
     let mut contenders = contenders()?;
     let checked = check_agreement(&mut contenders, &portfolio)?;
+    // What the pipeline did per event, counted in the checked run.
+    let mut tally = Vigil::new("tally", Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+    outcomes(&mut tally, &portfolio)?;
+    let (events, calls, fuel) = tally.tally();
     let _ = writeln!(
         out,
         "vigil bench: {} accounts (seed {}), {} events, one thread; median of {} rounds\nmachine: {}\n",
@@ -447,6 +452,12 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         thousands(checked as f64)
     );
 
+    let _ = writeln!(
+        out,
+        "vigil per event: {:.2} plugin calls (1 score, 3 evaluate, the rest check: one per signal), {:.0} fuel\n",
+        calls as f64 / events.max(1) as f64,
+        fuel as f64 / events.max(1) as f64
+    );
     let measured = measure(&mut contenders, &portfolio, options.rounds)?;
     let native = measured
         .first()
@@ -532,7 +543,7 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     let instantiation = instantiation(options.samples)?;
     let _ = writeln!(
         out,
-        "\nInstantiation from InstancePre (new store + instance + exports), {} samples each",
+        "\nInstantiation from InstancePre (new store + instance + exports, not the teardown), {} samples each",
         options.samples
     );
     let _ = writeln!(

@@ -418,6 +418,9 @@ pub fn bench_plugins(
 pub struct Vigil {
     name: String,
     pipeline: Pipeline,
+    /// Events, plugin calls and fuel seen by checked runs (not by timed
+    /// ones, which count nothing).
+    tally: (u64, u64, u64),
     /// Kept alive for the plugins' engine and epoch thread.
     _runtime: Runtime,
 }
@@ -433,8 +436,14 @@ impl Vigil {
         Ok(Self {
             name: name.into(),
             pipeline: Pipeline::new(PluginSet::new(plugins)),
+            tally: (0, 0, 0),
             _runtime: runtime,
         })
+    }
+
+    /// Events, plugin calls and fuel burned over the checked runs so far.
+    pub fn tally(&self) -> (u64, u64, u64) {
+        self.tally
     }
 
     /// An evaluation as an [`Outcome`]; fails on any call that did not
@@ -498,7 +507,16 @@ impl Contender for Vigil {
         for event in &account.events {
             let evaluation = self.pipeline.process(&mut state, event)?;
             match outcomes.as_deref_mut() {
-                Some(outcomes) => outcomes.push(Self::outcome(&evaluation)?),
+                Some(outcomes) => {
+                    self.tally.0 += 1;
+                    self.tally.1 += evaluation.invocations.len() as u64;
+                    self.tally.2 += evaluation
+                        .invocations
+                        .iter()
+                        .map(|r| r.fuel_used)
+                        .sum::<u64>();
+                    outcomes.push(Self::outcome(&evaluation)?);
+                }
                 None => {
                     black_box(&evaluation);
                 }

@@ -24,8 +24,11 @@
 //! | sentiment | 0.20 | mean NPS `n` and mean sentiment `s` over 90 days: `(10n + 50(s+1)) / 2`, `10n` or `50(s+1)` with one of them, 50 with neither |
 //! | payment health | 0.15 | `100 − 100 × d / 60`, `d` the latest `payment-days-overdue` of 90 days (at least 0; 0 without one) |
 //!
-//! Band: critical below 30, declining below 50, stable up to 70, optimal
-//! above. The score is recorded into the history as `health`.
+//! The score is then rounded to 9 decimals — so that binary (`f64`) and
+//! decimal (zen-engine) arithmetic, which differ in the last digits, band
+//! and compare a score alike — and banded: critical below 30, declining
+//! below 50, stable up to 70, optimal above. It is recorded into the
+//! history as `health`.
 //!
 //! **Three triggers**, each signal with a severity:
 //! 1. health (`h` the score): exactly one band signal — `health.critical`
@@ -333,7 +336,8 @@ pub mod native {
             0.20 * clamp(sentiment),
             0.15 * clamp(100.0 - overdue * 100.0 / 60.0),
         ];
-        clamp(contributions.iter().sum())
+        let value = clamp(contributions.iter().sum());
+        (value * 1e9).round() / 1e9
     }
 
     /// The band of a health score.

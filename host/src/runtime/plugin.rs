@@ -515,16 +515,21 @@ impl Plugin {
         Ok(())
     }
 
-    /// Instantiates the plugin once and drops the instance: a new store
-    /// under the runtime's limits, the instance from the component
-    /// pre-instantiated at load, its exports looked up. That is the fixed
-    /// cost a call on a fresh instance pays before the call itself; the
-    /// benchmarks time it. A failure is reported as the `Trap` outcome a
-    /// call would record.
-    pub fn instantiate_once(&self) -> Result<(), Outcome> {
-        self.instantiate().map(drop).map_err(|error| Outcome::Trap {
+    /// Instantiates the plugin once — a new store under the runtime's
+    /// limits, the instance from the component pre-instantiated at load,
+    /// its exports looked up — and returns how long that took, then drops
+    /// the instance (its teardown, untimed, returns the memory to the
+    /// pool). That is the fixed cost a call on a fresh instance pays before
+    /// the call itself; the benchmarks time it. A failure is reported as
+    /// the `Trap` outcome a call would record.
+    pub fn instantiate_once(&self) -> Result<std::time::Duration, Outcome> {
+        let started = Instant::now();
+        let instance = self.instantiate().map_err(|error| Outcome::Trap {
             reason: format!("instantiation failed: {error:#}"),
-        })
+        })?;
+        let elapsed = started.elapsed();
+        drop(instance);
+        Ok(elapsed)
     }
 
     fn deadline_ticks(&self) -> u64 {

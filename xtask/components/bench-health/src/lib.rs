@@ -51,7 +51,7 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
         overdue_days.last.max(0.0)
     };
 
-    Ok(ScoreCardBuilder::new("health")
+    let mut card = ScoreCardBuilder::new("health")
         .factor("usage", 0.30, usage, usage * 125.0, "seat usage")
         .factor("login-trend", 0.20, login_change, login_reading, "login trend")
         .factor(
@@ -69,5 +69,12 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
             100.0 - overdue * 100.0 / 60.0,
             "payment health",
         )
-        .build(health_band))
+        .build(health_band);
+    // Rounded to 9 decimals before banding, as the rule set says, so that
+    // binary and decimal arithmetic band a score alike.
+    card.value = (card.value * 1e9).round() / 1e9;
+    let (band, rag) = health_band(card.value);
+    card.band = band.to_string();
+    card.rag = rag;
+    Ok(card)
 }
