@@ -63,6 +63,23 @@ fn every_interruption_mode_and_fresh_instances_decide_like_native_rust() {
     check_agreement(&mut engines, &portfolio).unwrap();
 }
 
+#[test]
+fn calls_record_fuel_only_when_the_runtime_counts_it() {
+    let portfolio = generate_portfolio(2, 3);
+    for (interruption, burns) in [
+        (Interruption::FuelAndEpoch, true),
+        (Interruption::Fuel, true),
+        (Interruption::Epoch, false),
+        (Interruption::None, false),
+    ] {
+        let mut vigil = Vigil::new("vigil", interruption, InstanceMode::Warm).unwrap();
+        outcomes(&mut vigil, &portfolio).unwrap();
+        let (events, calls, fuel) = vigil.tally();
+        assert!(events > 0 && calls > events, "{interruption:?}");
+        assert_eq!(fuel > 0, burns, "{interruption:?}: {fuel} fuel");
+    }
+}
+
 /// Native Rust with its score nudged past the tolerance.
 struct Nudged;
 

@@ -32,8 +32,8 @@ pub enum Interruption {
     /// (wall-clock backstop, `deadline`): the default.
     #[default]
     FuelAndEpoch,
-    /// Fuel only: no wall-clock backstop, so a plugin that sleeps in a
-    /// host call is not stopped.
+    /// Fuel only: no wall-clock backstop; a call is stopped only when its
+    /// fuel runs out.
     Fuel,
     /// The epoch deadline only: calls record no fuel and have no
     /// deterministic budget.
