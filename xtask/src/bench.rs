@@ -188,7 +188,7 @@ pub fn measure(
 /// untimed run), for a profiler; returns a line with the median round's
 /// time per event.
 pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyhow::Result<String> {
-    let mut contender: Box<dyn Contender> = match engine {
+    let contender: Box<dyn Contender> = match engine {
         "native" => Box::new(FactsHost::new("native Rust", Native)),
         "vigil" => Box::new(Vigil::new(
             "vigil",
@@ -202,6 +202,20 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
         )?),
         "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
         "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
+        "stages" => {
+            // The pipeline with 0, 1, … 5 of the bench plugins: what each
+            // stage adds per event.
+            let mut out = String::new();
+            for count in 0..=COMPONENTS.len() {
+                out.push_str(&profile_one(
+                    Box::new(Vigil::partial(count)?),
+                    accounts,
+                    seed,
+                    rounds,
+                )?);
+            }
+            return Ok(out);
+        }
         "instantiate" => {
             let mut out = String::new();
             for (name, p50, p99) in instantiation(accounts.max(1) * 100)? {
@@ -218,9 +232,18 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             return Ok(out);
         }
         other => bail!(
-            "unknown engine `{other}`: native, vigil, vigil-fresh, rhai, zen, calls or instantiate"
+            "unknown engine `{other}`: native, vigil, vigil-fresh, rhai, zen, stages, calls or instantiate"
         ),
     };
+    profile_one(contender, accounts, seed, rounds)
+}
+
+fn profile_one(
+    mut contender: Box<dyn Contender>,
+    accounts: usize,
+    seed: u64,
+    rounds: usize,
+) -> anyhow::Result<String> {
     let portfolio = generate_portfolio(accounts, seed);
     let events: usize = portfolio.iter().map(|a| a.events.len()).sum();
     time_run(contender.as_mut(), &portfolio)?;

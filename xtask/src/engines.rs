@@ -441,6 +441,21 @@ impl Vigil {
         })
     }
 
+    /// The pipeline with only the first `count` bench components (in
+    /// pipeline order: scorer, the three triggers, the condition), so that
+    /// a profile can take the pipeline apart stage by stage; with 0 it runs
+    /// no plugin at all and measures the pipeline's own work per event.
+    /// Its outcomes are not the rule set's.
+    pub fn partial(count: usize) -> anyhow::Result<Self> {
+        let (runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+        Ok(Self {
+            name: format!("vigil, first {count} plugins"),
+            pipeline: Pipeline::new(PluginSet::new(plugins.into_iter().take(count))),
+            tally: (0, 0, 0),
+            _runtime: runtime,
+        })
+    }
+
     /// Events, plugin calls and fuel burned over the checked runs so far.
     pub fn tally(&self) -> (u64, u64, u64) {
         self.tally
