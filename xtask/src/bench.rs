@@ -202,6 +202,13 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
         )?),
         "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
         "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
+        stage if stage.starts_with("vigil-first-") => {
+            let count = stage
+                .trim_start_matches("vigil-first-")
+                .parse()
+                .map_err(|_| anyhow!("`{stage}`: expected vigil-first-N"))?;
+            Box::new(Vigil::partial(count)?)
+        }
         "stages" => {
             // The pipeline with 0, 1, … 5 of the bench plugins: what each
             // stage adds per event.
@@ -232,7 +239,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             return Ok(out);
         }
         other => bail!(
-            "unknown engine `{other}`: native, vigil, vigil-fresh, rhai, zen, stages, calls or instantiate"
+            "unknown engine `{other}`: native, vigil, vigil-fresh, vigil-first-N, rhai, zen, stages, calls or instantiate"
         ),
     };
     profile_one(contender, accounts, seed, rounds)
