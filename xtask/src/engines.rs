@@ -148,6 +148,10 @@ impl Rhai {
     pub fn new() -> anyhow::Result<Self> {
         let mut engine = rhai::Engine::new();
         engine.set_optimization_level(rhai::OptimizationLevel::Full);
+        // rhai's default nesting limits are halved in debug builds, where
+        // the health score's expression exceeds them; the release limits
+        // apply to both.
+        engine.set_max_expr_depths(64, 32);
         let ast = engine
             .compile(RHAI_SCRIPT)
             .map_err(|e| anyhow!("compiling rules.rhai: {e}"))?;
