@@ -49,7 +49,12 @@ impl MetricHistory {
         if let Some(fields) = payload.as_object() {
             for (field, value) in fields {
                 if let Some(number) = value.as_f64() {
-                    self.record(&metric_name(field), at, number);
+                    // Most fields need no renaming: skip the copy then.
+                    if field.contains('_') {
+                        self.record(&metric_name(field), at, number);
+                    } else {
+                        self.record(field, at, number);
+                    }
                 }
             }
         }

@@ -518,12 +518,15 @@ impl Pipeline {
 
         let mut applies = true;
         let mut reasons = Vec::new();
-        let mut tags = BTreeSet::new();
-        let mut ordered_tags = Vec::new();
+        let mut tags = TagSet::default();
         for condition in plugins.conditions.iter().chain(playbook) {
             let invocation =
                 condition.check(call.input(condition, &mut state.history), call.ctx, &signal);
-            let failure = invocation.record.outcome.to_string();
+            // Spelled out only for a failure: this runs for every signal.
+            let failure = invocation
+                .output
+                .is_none()
+                .then(|| invocation.record.outcome.to_string());
             match record(evaluation, invocation) {
                 Some(Verdict {
                     applies: verdict_applies,
@@ -534,18 +537,19 @@ impl Pipeline {
                         applies = false;
                         reasons.push(format!("{}: {reason}", condition.name()));
                     }
-                    for tag in policy_tags {
-                        if tags.insert(tag.clone()) {
-                            ordered_tags.push(tag);
-                        }
-                    }
+                    tags.extend(policy_tags);
                 }
                 None => {
                     applies = false;
-                    reasons.push(format!("condition {} failed: {failure}", condition.label()));
+                    reasons.push(format!(
+                        "condition {} failed: {}",
+                        condition.label(),
+                        failure.unwrap_or_default()
+                    ));
                 }
             }
         }
+        let ordered_tags = tags.into_vec();
         if !applies {
             evaluation.signals.push(SignalRecord {
                 plugin,
@@ -557,29 +561,34 @@ impl Pipeline {
             return;
         }
 
-        let verdict = Verdict {
-            applies: true,
-            reason: "all conditions apply".into(),
-            policy_tags: ordered_tags.clone(),
-        };
         let planners: Vec<&Arc<Plugin>> = match playbook {
             Some(playbook) => vec![playbook],
             None => plugins.actions.iter().collect(),
         };
+        // The combined verdict the actions see; built when the first action
+        // needs it, as it copies every tag.
+        let mut verdict = None;
         let mut planned = planners.is_empty();
         let mut failures = Vec::new();
         for action in &planners {
+            let verdict = verdict.get_or_insert_with(|| Verdict {
+                applies: true,
+                reason: "all conditions apply".into(),
+                policy_tags: ordered_tags.clone(),
+            });
             let invocation = action.plan(
                 call.input(action, &mut state.history),
                 call.ctx,
                 &signal,
-                &verdict,
+                verdict,
             );
-            let outcome = invocation.record.outcome.to_string();
-            let Some(intents) = record(evaluation, invocation) else {
+            let Some(intents) = invocation.output else {
+                let outcome = invocation.record.outcome.to_string();
+                evaluation.invocations.push(invocation.record);
                 failures.push(format!("action {} failed: {outcome}", action.label()));
                 continue;
             };
+            evaluation.invocations.push(invocation.record);
             planned = true;
             for intent in intents {
                 let key = format!("{}/{}", action.name(), intent.idempotency_key);
@@ -632,8 +641,69 @@ fn whole_number(value: &serde_json::Value) -> Option<u64> {
     })
 }
 
+/// Policy tags merged from several verdicts: each once, in the order first
+/// seen. A handful of tags are compared in place; past that a set of
+/// copies keeps a flood of tags from one plugin linear.
+#[derive(Debug, Default)]
+struct TagSet {
+    ordered: Vec<String>,
+    seen: BTreeSet<String>,
+}
+
+impl TagSet {
+    /// Tags up to which a linear scan is cheaper than the set.
+    const SCAN: usize = 16;
+
+    fn extend(&mut self, tags: Vec<String>) {
+        for tag in tags {
+            let fresh = if self.ordered.len() < Self::SCAN {
+                !self.ordered.contains(&tag)
+            } else {
+                if self.seen.is_empty() {
+                    self.seen.extend(self.ordered.iter().cloned());
+                }
+                self.seen.insert(tag.clone())
+            };
+            if fresh {
+                self.ordered.push(tag);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<String> {
+        self.ordered
+    }
+}
+
 /// Keeps the invocation's record and returns its output.
 fn record<R>(evaluation: &mut Evaluation, invocation: Invocation<R>) -> Option<R> {
     evaluation.invocations.push(invocation.record);
     invocation.output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TagSet;
+
+    fn tags(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_string()).collect()
+    }
+
+    #[test]
+    fn merged_tags_keep_the_first_seen_order_and_appear_once() {
+        let mut set = TagSet::default();
+        set.extend(tags(&["hipaa", "sox", "hipaa"]));
+        set.extend(tags(&["renewal-window", "sox"]));
+        assert_eq!(set.into_vec(), tags(&["hipaa", "sox", "renewal-window"]));
+    }
+
+    #[test]
+    fn many_tags_are_still_merged_once_in_order() {
+        let many: Vec<String> = (0..40).map(|i| format!("t{}", i % 25)).collect();
+        let mut set = TagSet::default();
+        set.extend(many.clone());
+        set.extend(many);
+        let expected: Vec<String> = (0..25).map(|i| format!("t{i}")).collect();
+        assert_eq!(set.into_vec(), expected);
+    }
 }

@@ -17,6 +17,41 @@ pub struct Limits {
     /// The largest result one call may return, in bytes of its strings and
     /// fields.
     pub output_bytes: usize,
+    /// What stops a runaway call: fuel and the epoch deadline by default.
+    /// The other modes exist so that benchmarks can measure what each
+    /// costs; with fuel off, calls record no fuel used.
+    pub interruption: Interruption,
+}
+
+/// Which of wasmtime's two interruption mechanisms the runtime compiles
+/// plugins with. Every mode but the default gives up a guarantee, so only
+/// benchmarks use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interruption {
+    /// Fuel (deterministic cost, `max_fuel`) and the epoch deadline
+    /// (wall-clock backstop, `deadline`): the default.
+    #[default]
+    FuelAndEpoch,
+    /// Fuel only: no wall-clock backstop; a call is stopped only when its
+    /// fuel runs out.
+    Fuel,
+    /// The epoch deadline only: calls record no fuel and have no
+    /// deterministic budget.
+    Epoch,
+    /// Neither: a plugin that never returns is never stopped.
+    None,
+}
+
+impl Interruption {
+    /// Whether calls burn fuel.
+    pub fn fuel(self) -> bool {
+        matches!(self, Interruption::FuelAndEpoch | Interruption::Fuel)
+    }
+
+    /// Whether calls have an epoch deadline.
+    pub fn epoch(self) -> bool {
+        matches!(self, Interruption::FuelAndEpoch | Interruption::Epoch)
+    }
 }
 
 impl Default for Limits {
@@ -27,6 +62,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             log_bytes: 8 << 10,
             output_bytes: 256 << 10,
+            interruption: Interruption::FuelAndEpoch,
         }
     }
 }

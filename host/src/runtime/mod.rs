@@ -21,7 +21,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use bindings::types::{PluginInfo, PluginKind};
 pub use cache::{ComponentCache, digest};
-pub use limits::Limits;
+pub use limits::{Interruption, Limits};
 pub use plugin::{
     CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, Outcome, Plugin,
     kind_name,
@@ -118,8 +118,9 @@ pub struct Runtime {
     linker: Arc<Linker<PluginState>>,
     limits: Limits,
     cache: ComponentCache,
-    /// Kept for its `Drop`, which stops the epoch thread.
-    _ticker: EpochTicker,
+    /// Kept for its `Drop`, which stops the epoch thread (none when the
+    /// limits use no epoch deadline).
+    _ticker: Option<EpochTicker>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -152,8 +153,14 @@ impl Runtime {
             .map_err(|e| RuntimeError(format!("linking the plugin clock: {e:#}")))?;
         bindings::Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError(format!("linking the vigil imports: {e:#}")))?;
-        let ticker = EpochTicker::start(engine.clone())
-            .map_err(|e| RuntimeError(format!("starting the epoch thread: {e}")))?;
+        let ticker = if limits.interruption.epoch() {
+            Some(
+                EpochTicker::start(engine.clone())
+                    .map_err(|e| RuntimeError(format!("starting the epoch thread: {e}")))?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             engine,
             linker: Arc::new(linker),
@@ -222,8 +229,8 @@ fn engine_config(limits: &Limits) -> Config {
     config.wasm_component_model(true);
     // Synchronous calls only: component-model concurrency makes them slower.
     config.concurrency_support(false);
-    config.consume_fuel(true);
-    config.epoch_interruption(true);
+    config.consume_fuel(limits.interruption.fuel());
+    config.epoch_interruption(limits.interruption.epoch());
     // Replays must be bit-exact: canonical NaNs, deterministic relaxed SIMD,
     // and (threads are not compiled in) no threads.
     config.cranelift_nan_canonicalization(true);

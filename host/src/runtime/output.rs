@@ -60,7 +60,11 @@ impl PluginOutput for Factor {
             ("value", self.value),
             ("contribution", self.contribution),
         ] {
-            check_finite(&format!("factor `{}` {what}", self.name), value)?;
+            // The message is formatted only for a value that fails: this
+            // runs for every factor of every score card.
+            if !value.is_finite() {
+                return check_finite(&format!("factor `{}` {what}", self.name), value);
+            }
         }
         Ok(())
     }

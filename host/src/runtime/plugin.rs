@@ -471,8 +471,7 @@ impl Plugin {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_fuel(self.fuel)?;
-        store.set_epoch_deadline(self.deadline_ticks());
+        self.arm(&mut store)?;
         let instance = self.pre.instantiate(&mut store)?;
         let guests = Guests {
             meta: self.indices.meta.load(&mut store, &instance)?,
@@ -502,6 +501,35 @@ impl Plugin {
                 .transpose()?,
         };
         Ok(PluginInstance { store, guests })
+    }
+
+    /// Gives a store a call's fuel budget and deadline, as far as the
+    /// runtime's interruption mode uses them.
+    fn arm(&self, store: &mut Store<PluginState>) -> wasmtime::Result<()> {
+        if self.limits.interruption.fuel() {
+            store.set_fuel(self.fuel)?;
+        }
+        if self.limits.interruption.epoch() {
+            store.set_epoch_deadline(self.deadline_ticks());
+        }
+        Ok(())
+    }
+
+    /// Instantiates the plugin once — a new store under the runtime's
+    /// limits, the instance from the component pre-instantiated at load,
+    /// its exports looked up — and returns how long that took, then drops
+    /// the instance (its teardown, untimed, returns the memory to the
+    /// pool). That is the fixed cost a call on a fresh instance pays before
+    /// the call itself; the benchmarks time it. A failure is reported as
+    /// the `Trap` outcome a call would record.
+    pub fn instantiate_once(&self) -> Result<std::time::Duration, Outcome> {
+        let started = Instant::now();
+        let instance = self.instantiate().map_err(|error| Outcome::Trap {
+            reason: format!("instantiation failed: {error:#}"),
+        })?;
+        let elapsed = started.elapsed();
+        drop(instance);
+        Ok(elapsed)
     }
 
     fn deadline_ticks(&self) -> u64 {
@@ -563,12 +591,9 @@ impl Plugin {
             }
         };
 
-        let store = &mut instance.store;
-        let prepared = store
-            .set_fuel(self.fuel)
-            .map(|()| store.set_epoch_deadline(self.deadline_ticks()));
+        let prepared = self.arm(&mut instance.store);
         {
-            let state = store.data_mut();
+            let state = instance.store.data_mut();
             state.now = input.now;
             state.clock.set(input.now);
             state.rng.reseed(input.seed);
@@ -580,7 +605,11 @@ impl Plugin {
         let result = prepared.and_then(|()| f(&instance.guests, &mut instance.store));
         let store = &mut instance.store;
         std::mem::swap(&mut store.data_mut().history, input.history);
-        let fuel_used = self.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = if self.limits.interruption.fuel() {
+            self.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+        } else {
+            0
+        };
         let logs_dropped = store.data().log_lines_dropped;
 
         let (output, outcome) = match result {

@@ -1,0 +1,643 @@
+//! `cargo xtask bench`: the four engines side by side on one portfolio, in
+//! one process, after checking that they agree.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use vigil_host::demo::{GeneratedAccount, generate_portfolio};
+use vigil_host::runtime::{InstanceMode, Interruption};
+
+use crate::engines::{COMPONENTS, Contender, FactsHost, Native, Rhai, Vigil, Zen, bench_plugins};
+use crate::rules::Outcome;
+
+/// The design's targets (design.md, "Performance targets").
+pub mod targets {
+    /// Pipeline events per second on one core, warm instances.
+    pub const PIPELINE_EVENTS_PER_SEC: f64 = 400_000.0;
+    /// vigil's throughput over rhai's on the same rules.
+    pub const OVER_RHAI: f64 = 3.0;
+    /// vigil's throughput over zen-engine's on the same rules.
+    pub const OVER_ZEN: f64 = 15.0;
+    /// Instantiation from a pre-instantiated component, p50, in µs.
+    pub const INSTANTIATE_P50_US: f64 = 10.0;
+}
+
+/// What `cargo xtask bench` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Accounts in the generated portfolio.
+    pub accounts: usize,
+    /// The portfolio's seed.
+    pub seed: u64,
+    /// Timed rounds per engine; the median is reported.
+    pub rounds: usize,
+    /// Instantiations timed per component.
+    pub samples: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            accounts: 1000,
+            seed: 42,
+            rounds: 5,
+            samples: 5000,
+        }
+    }
+}
+
+/// The four engines of the comparison: native first, then vigil (warm
+/// instances, fuel and epoch: the defaults), rhai and zen-engine.
+pub fn contenders() -> anyhow::Result<Vec<Box<dyn Contender>>> {
+    Ok(vec![
+        Box::new(FactsHost::new("native Rust", Native)),
+        Box::new(Vigil::new(
+            "vigil (Wasm plugins)",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )?),
+        Box::new(FactsHost::new("rhai", Rhai::new()?)),
+        Box::new(FactsHost::new("zen-engine", Zen::new()?)),
+    ])
+}
+
+/// Every outcome of `contender` over `portfolio`, in event order.
+pub fn outcomes(
+    contender: &mut dyn Contender,
+    portfolio: &[GeneratedAccount],
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
+    for account in portfolio {
+        contender.run_account(account, Some(&mut outcomes))?;
+    }
+    Ok(outcomes)
+}
+
+/// Checks that every contender gives the first one's outcome on every event
+/// of `portfolio`; the error names the first event where one differs.
+/// Returns the number of events checked.
+pub fn check_agreement(
+    contenders: &mut [Box<dyn Contender>],
+    portfolio: &[GeneratedAccount],
+) -> anyhow::Result<usize> {
+    let Some((reference, others)) = contenders.split_first_mut() else {
+        bail!("no engine to check");
+    };
+    let expected = outcomes(reference.as_mut(), portfolio)?;
+    let events: Vec<&str> = portfolio
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| e.id.as_str()))
+        .collect();
+    for other in others {
+        let got = outcomes(other.as_mut(), portfolio)?;
+        if got.len() != expected.len() {
+            bail!(
+                "{} gave {} outcomes for {} events",
+                other.name(),
+                got.len(),
+                expected.len()
+            );
+        }
+        for ((want, have), event) in expected.iter().zip(&got).zip(&events) {
+            if let Some(why) = want.disagreement(have) {
+                bail!(
+                    "{} and {} disagree on event {event}: {why}\n  {}: {want}\n  {}: {have}",
+                    reference.name(),
+                    other.name(),
+                    reference.name(),
+                    other.name()
+                );
+            }
+        }
+    }
+    Ok(expected.len())
+}
+
+/// Wall-clock time of one run over the portfolio.
+pub fn time_run(
+    contender: &mut dyn Contender,
+    portfolio: &[GeneratedAccount],
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    for account in portfolio {
+        contender.run_account(account, None)?;
+    }
+    Ok(started.elapsed())
+}
+
+/// The median of some durations.
+pub fn median(durations: &mut [Duration]) -> Duration {
+    durations.sort();
+    durations
+        .get(durations.len() / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// A measured engine: the median round.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The engine.
+    pub name: String,
+    /// Events per round.
+    pub events: usize,
+    /// The median round's time.
+    pub median: Duration,
+}
+
+impl Measured {
+    /// Events per second.
+    pub fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.median.as_secs_f64().max(1e-12)
+    }
+
+    /// Nanoseconds per event.
+    pub fn ns_per_event(&self) -> f64 {
+        self.median.as_secs_f64() * 1e9 / self.events.max(1) as f64
+    }
+}
+
+/// Times every contender for `rounds` rounds, interleaved (round by round,
+/// every engine in turn) so that drift in the machine hits them alike.
+pub fn measure(
+    contenders: &mut [Box<dyn Contender>],
+    portfolio: &[GeneratedAccount],
+    rounds: usize,
+) -> anyhow::Result<Vec<Measured>> {
+    let events = portfolio.iter().map(|a| a.events.len()).sum();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    for _ in 0..rounds.max(1) {
+        for (contender, times) in contenders.iter_mut().zip(&mut times) {
+            times.push(time_run(contender.as_mut(), portfolio)?);
+        }
+    }
+    Ok(contenders
+        .iter()
+        .zip(&mut times)
+        .map(|(contender, times)| Measured {
+            name: contender.name().to_string(),
+            events,
+            median: median(times),
+        })
+        .collect())
+}
+
+/// Runs one engine alone over a portfolio `rounds` times (after one
+/// untimed run), for a profiler; returns a line with the median round's
+/// time per event.
+pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyhow::Result<String> {
+    let contender: Box<dyn Contender> = match engine {
+        "native" => Box::new(FactsHost::new("native Rust", Native)),
+        "vigil" => Box::new(Vigil::new(
+            "vigil",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )?),
+        "vigil-fresh" => Box::new(Vigil::new(
+            "vigil fresh",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Fresh,
+        )?),
+        "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
+        "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
+        stage if stage.starts_with("vigil-first-") => {
+            let count = stage
+                .trim_start_matches("vigil-first-")
+                .parse()
+                .map_err(|_| anyhow!("`{stage}`: expected vigil-first-N"))?;
+            Box::new(Vigil::partial(count)?)
+        }
+        "stages" => {
+            // The pipeline with 0, 1, … 5 of the bench plugins: what each
+            // stage adds per event.
+            let mut out = String::new();
+            for count in 0..=COMPONENTS.len() {
+                out.push_str(&profile_one(
+                    Box::new(Vigil::partial(count)?),
+                    accounts,
+                    seed,
+                    rounds,
+                )?);
+            }
+            return Ok(out);
+        }
+        "instantiate" => {
+            let mut out = String::new();
+            for (name, p50, p99) in instantiation(accounts.max(1) * 100)? {
+                let _ = writeln!(out, "{name:<28} p50 {p50:>8.2} µs  p99 {p99:>8.2} µs");
+            }
+            return Ok(out);
+        }
+        "calls" => {
+            let mut out = String::new();
+            let _ = writeln!(out, "{:<44} {:>10} {:>10}", "warm call", "ns", "fuel");
+            for cost in call_costs(accounts.max(1) * 100)? {
+                let _ = writeln!(out, "{:<44} {:>10.0} {:>10}", cost.name, cost.ns, cost.fuel);
+            }
+            return Ok(out);
+        }
+        other => bail!(
+            "unknown engine `{other}`: native, vigil, vigil-fresh, vigil-first-N, rhai, zen, stages, calls or instantiate"
+        ),
+    };
+    profile_one(contender, accounts, seed, rounds)
+}
+
+fn profile_one(
+    mut contender: Box<dyn Contender>,
+    accounts: usize,
+    seed: u64,
+    rounds: usize,
+) -> anyhow::Result<String> {
+    let portfolio = generate_portfolio(accounts, seed);
+    let events: usize = portfolio.iter().map(|a| a.events.len()).sum();
+    time_run(contender.as_mut(), &portfolio)?;
+    let mut times = Vec::new();
+    for _ in 0..rounds.max(1) {
+        times.push(time_run(contender.as_mut(), &portfolio)?);
+    }
+    let per_event = median(&mut times).as_secs_f64() * 1e9 / events.max(1) as f64;
+    Ok(format!(
+        "{}: {events} events x {} rounds, median {per_event:.0} ns/event\n",
+        contender.name(),
+        rounds.max(1)
+    ))
+}
+
+/// One warm call into one plugin, alone: its median time and its fuel.
+#[derive(Debug, Clone)]
+pub struct CallCost {
+    /// The plugin, and the context it was called with.
+    pub name: String,
+    /// Median nanoseconds per call.
+    pub ns: f64,
+    /// Fuel one call burns (deterministic).
+    pub fuel: u64,
+}
+
+/// The cost of one warm call into each bench component — and, for
+/// comparison, into the standard plugins the rule set comes from — on the
+/// context of the last event of a generated account with a health score in
+/// it: the pipeline's stages one by one. Each bench component is also
+/// called with the same context with its strings emptied and its attributes
+/// dropped ("bare"), and with its scores dropped too (but for the health
+/// trigger, which needs them), which shows what lowering the context costs.
+/// Timed `calls` times, 9 batches, median.
+pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
+    use vigil_host::pipeline::AccountState;
+    use vigil_host::runtime::bindings::types::{Context, Rag, ScoreSummary, Severity, Signal};
+    use vigil_host::runtime::{CallInput, PluginKind};
+
+    let (runtime, mut plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+    let mut names: Vec<String> = COMPONENTS.iter().map(|n| (*n).to_string()).collect();
+    for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
+        if [
+            "health-score",
+            "health-triggers",
+            "usage-triggers",
+            "tier-conditions",
+        ]
+        .contains(name)
+        {
+            let plugin = runtime
+                .load(bytes, std::collections::BTreeMap::new(), InstanceMode::Warm)
+                .map_err(|e| anyhow!("{name}: {e}"))?;
+            plugins.push(std::sync::Arc::new(plugin));
+            names.push(format!("{name} (standard)"));
+        }
+    }
+    let account = generate_portfolio(1, 42)
+        .pop()
+        .ok_or_else(|| anyhow!("empty portfolio"))?;
+    let mut state = AccountState::new(account.account.clone());
+    for event in &account.events {
+        let payload: serde_json::Value = serde_json::from_str(&event.payload)?;
+        state.record_event(&event.kind, event.occurred_at, &payload);
+    }
+    let event = account.events.last().ok_or_else(|| anyhow!("no event"))?;
+    let ctx = Context {
+        account: state.account.clone(),
+        event: event.clone(),
+        now: event.occurred_at,
+        scores: vec![ScoreSummary {
+            name: "health".into(),
+            value: 55.0,
+            band: "stable".into(),
+            rag: Rag::Yellow,
+        }],
+    };
+    let signal = Signal {
+        name: "health.stable".into(),
+        severity: Severity::Low,
+        reason: "bench rule".into(),
+        dedup_key: format!("{}:health.stable", ctx.account.id),
+        cooldown_secs: 0,
+    };
+    let mut bare = ctx.clone();
+    bare.account.id.clear();
+    bare.account.name.clear();
+    bare.account.attributes.clear();
+    bare.event.id.clear();
+    bare.event.account_id.clear();
+    bare.event.kind.clear();
+    bare.event.payload = "{}".into();
+
+    // With empty strings the host still calls the guest's allocator once
+    // per string and list; with no attributes and no scores it makes 6
+    // fewer of those calls (a list of one attribute or one score is a list
+    // and two strings).
+    let mut slim = bare.clone();
+    slim.scores.clear();
+    let mut history = state.history.clone();
+    let mut rows = Vec::new();
+    let runs = names
+        .iter()
+        .zip(&plugins)
+        .map(|(name, plugin)| (name.clone(), plugin, &ctx))
+        .chain(
+            names
+                .iter()
+                .zip(&plugins)
+                .take(COMPONENTS.len())
+                .map(|(name, plugin)| (format!("{name} (bare context)"), plugin, &bare)),
+        )
+        .chain(
+            names
+                .iter()
+                .zip(&plugins)
+                .take(COMPONENTS.len())
+                .filter(|(name, _)| name.as_str() != "bench-health-signals")
+                .map(|(name, plugin)| (format!("{name} (bare, no scores)"), plugin, &slim)),
+        );
+    for (name, plugin, ctx) in runs {
+        let mut call = || {
+            let input = CallInput {
+                now: ctx.now,
+                seed: [7; 32],
+                history: &mut history,
+            };
+            match plugin.kind() {
+                PluginKind::Scorer => plugin.score(input, ctx).record,
+                PluginKind::Condition => plugin.check(input, ctx, &signal).record,
+                _ => plugin.evaluate(input, ctx).record,
+            }
+        };
+        let mut fuel = 0;
+        for _ in 0..100 {
+            let record = call();
+            if !record.outcome.is_ok() {
+                bail!("{name}: {}", record.outcome);
+            }
+            fuel = record.fuel_used;
+        }
+        // The median of 9 batches: single runs on a shared machine vary.
+        let mut batches = Vec::new();
+        for _ in 0..9 {
+            let started = Instant::now();
+            for _ in 0..calls.max(1) {
+                black_box(call());
+            }
+            batches.push(started.elapsed());
+        }
+        rows.push(CallCost {
+            name,
+            ns: median(&mut batches).as_secs_f64() * 1e9 / calls.max(1) as f64,
+            fuel,
+        });
+    }
+    Ok(rows)
+}
+
+/// p50 and p99 of instantiating each bench component from its
+/// pre-instantiated component (new store, instance, exports; not the
+/// teardown), in µs.
+pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let (_runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Fresh)?;
+    let mut rows = Vec::new();
+    for (name, plugin) in COMPONENTS.iter().zip(&plugins) {
+        // Warm the pool's slots and the caches first.
+        for _ in 0..100 {
+            plugin
+                .instantiate_once()
+                .map_err(|e| anyhow!("{name}: {e}"))?;
+        }
+        let mut times: Vec<Duration> = Vec::with_capacity(samples);
+        for _ in 0..samples.max(1) {
+            times.push(
+                plugin
+                    .instantiate_once()
+                    .map_err(|e| anyhow!("{name}: {e}"))?,
+            );
+        }
+        times.sort();
+        let at = |q: f64| {
+            let index = ((times.len() as f64 - 1.0) * q).round() as usize;
+            times.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        rows.push(((*name).to_string(), at(0.50), at(0.99)));
+    }
+    Ok(rows)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{cpu}, {cores} cores")
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+/// Runs the whole comparison and renders the report; fails if the engines
+/// disagree.
+pub fn run(options: Options) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let portfolio = generate_portfolio(options.accounts, options.seed);
+    let mut contenders = contenders()?;
+    let checked = check_agreement(&mut contenders, &portfolio)?;
+    // What the pipeline did per event, counted in the checked run.
+    let mut tally = Vigil::new("tally", Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+    outcomes(&mut tally, &portfolio)?;
+    let (events, calls, fuel) = tally.tally();
+    let _ = writeln!(
+        out,
+        "vigil bench: {} accounts (seed {}), {} events, one thread; median of {} rounds\nmachine: {}\n",
+        options.accounts,
+        options.seed,
+        thousands(checked as f64),
+        options.rounds,
+        machine()
+    );
+    let _ = writeln!(
+        out,
+        "Agreement: the 4 engines give the same score (within {:e}), band, signals and verdicts on all {} events.\n",
+        crate::rules::SCORE_TOLERANCE,
+        thousands(checked as f64)
+    );
+
+    let _ = writeln!(
+        out,
+        "vigil per event: {:.2} plugin calls (1 score, 3 evaluate, the rest check: one per signal), {:.0} fuel\n",
+        calls as f64 / events.max(1) as f64,
+        fuel as f64 / events.max(1) as f64
+    );
+    let measured = measure(&mut contenders, &portfolio, options.rounds)?;
+    let native = measured
+        .first()
+        .map_or(1.0, Measured::ns_per_event)
+        .max(1e-9);
+    let vigil = measured
+        .get(1)
+        .map_or(0.0, Measured::events_per_sec)
+        .max(1e-9);
+    let _ = writeln!(
+        out,
+        "{:<30} {:>12} {:>10} {:>14} {:>12}",
+        "engine", "events/s", "ns/event", "x native time", "vigil speed"
+    );
+    for m in &measured {
+        let _ = writeln!(
+            out,
+            "{:<30} {:>12} {:>10.0} {:>13.2}x {:>11.2}x",
+            m.name,
+            thousands(m.events_per_sec()),
+            m.ns_per_event(),
+            m.ns_per_event() / native,
+            vigil / m.events_per_sec().max(1e-9)
+        );
+    }
+
+    let mut modes: Vec<Box<dyn Contender>> = vec![
+        Box::new(Vigil::new(
+            "warm (reused)",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )?),
+        Box::new(Vigil::new(
+            "fresh per call",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Fresh,
+        )?),
+        Box::new(Vigil::new(
+            "fuel + epoch (default)",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )?),
+        Box::new(Vigil::new(
+            "fuel only",
+            Interruption::Fuel,
+            InstanceMode::Warm,
+        )?),
+        Box::new(Vigil::new(
+            "epoch only",
+            Interruption::Epoch,
+            InstanceMode::Warm,
+        )?),
+        Box::new(Vigil::new(
+            "neither",
+            Interruption::None,
+            InstanceMode::Warm,
+        )?),
+    ];
+    // Every variant must give the same decisions before it is timed.
+    let mut reference: Vec<Box<dyn Contender>> =
+        vec![Box::new(FactsHost::new("native Rust", Native))];
+    reference.append(&mut modes);
+    check_agreement(&mut reference, &portfolio)?;
+    let modes = measure(&mut reference[1..], &portfolio, options.rounds)?;
+    for (title, rows) in [
+        ("\nvigil instances", &modes[..2]),
+        ("\nvigil interruption (warm)", &modes[2..]),
+    ] {
+        let _ = writeln!(out, "{title}");
+        let base = rows.first().map_or(1.0, Measured::ns_per_event).max(1e-9);
+        for m in rows {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>12} {:>10.0} {:>+9.1} %",
+                m.name,
+                thousands(m.events_per_sec()),
+                m.ns_per_event(),
+                (m.ns_per_event() / base - 1.0) * 100.0
+            );
+        }
+    }
+
+    let instantiation = instantiation(options.samples)?;
+    let _ = writeln!(
+        out,
+        "\nInstantiation from InstancePre (new store + instance + exports, not the teardown), {} samples each",
+        options.samples
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>10} {:>10}",
+        "component", "p50 µs", "p99 µs"
+    );
+    for (name, p50, p99) in &instantiation {
+        let _ = writeln!(out, "  {name:<28} {p50:>10.2} {p99:>10.2}");
+    }
+
+    let rate = |name: &str| {
+        measured
+            .iter()
+            .find(|m| m.name == name)
+            .map_or(0.0, Measured::events_per_sec)
+    };
+    let over_rhai = vigil / rate("rhai").max(1e-9);
+    let over_zen = vigil / rate("zen-engine").max(1e-9);
+    let worst_p50 = instantiation
+        .iter()
+        .map(|(_, p50, _)| *p50)
+        .fold(0.0, f64::max);
+    let _ = writeln!(out, "\nTargets (design.md)");
+    let _ = writeln!(
+        out,
+        "  pipeline >= {} events/s per core: {} events/s, {}",
+        thousands(targets::PIPELINE_EVENTS_PER_SEC),
+        thousands(vigil),
+        verdict(vigil >= targets::PIPELINE_EVENTS_PER_SEC)
+    );
+    let _ = writeln!(
+        out,
+        "  >= {:.0}x rhai: {over_rhai:.2}x, {}",
+        targets::OVER_RHAI,
+        verdict(over_rhai >= targets::OVER_RHAI)
+    );
+    let _ = writeln!(
+        out,
+        "  >= {:.0}x zen-engine: {over_zen:.2}x, {}",
+        targets::OVER_ZEN,
+        verdict(over_zen >= targets::OVER_ZEN)
+    );
+    let _ = writeln!(
+        out,
+        "  instantiation p50 <= {:.0} µs: {worst_p50:.2} µs (slowest component), {}",
+        targets::INSTANTIATE_P50_US,
+        verdict(worst_p50 <= targets::INSTANTIATE_P50_US)
+    );
+    Ok(out)
+}

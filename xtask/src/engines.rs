@@ -1,0 +1,546 @@
+//! The four implementations of the rule set behind one interface, each
+//! driven over the same event stream.
+//!
+//! Every engine does the same host work per event: parse the payload,
+//! record the event into the account's history (`AccountState::record_event`)
+//! and record the health score after it. vigil's pipeline does that itself
+//! and its plugins read the history through the `history` import; for
+//! native Rust, rhai and zen-engine the host gathers the same history
+//! windows ([`Facts::gather`]) and passes them in.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use vigil_host::demo::GeneratedAccount;
+use vigil_host::names::{industry_name, severity_name, tier_name};
+use vigil_host::pipeline::{AccountState, Disposition, Evaluation, Pipeline, PluginSet};
+use vigil_host::runtime::{
+    InstanceMode, Interruption, Limits, Outcome as CallOutcome, Plugin, Runtime,
+};
+
+use crate::rules::{Facts, Outcome, SignalOutcome, native};
+
+/// The bench components, built by `xtask/build.rs`, in pipeline order.
+pub const COMPONENTS: &[&str] = &[
+    "bench-health",
+    "bench-health-signals",
+    "bench-usage-signals",
+    "bench-ticket-signals",
+    "bench-tier",
+];
+
+/// The bytes of a bench component.
+pub fn component(name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = std::path::Path::new(env!("VIGIL_BENCH_COMPONENTS"))
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// An implementation of the rule set that runs an account's events.
+pub trait Contender {
+    /// Its name in the tables.
+    fn name(&self) -> &str;
+
+    /// Runs every event of `account` in order from a fresh account state;
+    /// pushes one outcome per event into `outcomes` when given (the check),
+    /// and only evaluates otherwise (the measurement).
+    fn run_account(
+        &mut self,
+        account: &GeneratedAccount,
+        outcomes: Option<&mut Vec<Outcome>>,
+    ) -> anyhow::Result<()>;
+}
+
+/// A rule engine fed with [`Facts`].
+pub trait FactsEngine {
+    /// What one evaluation returns.
+    type Output;
+    /// Evaluates the rule set.
+    fn evaluate(&mut self, facts: &Facts) -> anyhow::Result<Self::Output>;
+    /// The health score in an output, recorded into the history.
+    fn score(output: &Self::Output) -> anyhow::Result<f64>;
+    /// An output as an [`Outcome`].
+    fn outcome(output: &Self::Output) -> anyhow::Result<Outcome>;
+}
+
+/// The host side shared by native Rust, rhai and zen-engine.
+#[derive(Debug)]
+pub struct FactsHost<E> {
+    name: &'static str,
+    engine: E,
+}
+
+impl<E: FactsEngine> FactsHost<E> {
+    /// Hosts `engine` under `name`.
+    pub fn new(name: &'static str, engine: E) -> Self {
+        Self { name, engine }
+    }
+}
+
+impl<E: FactsEngine> Contender for FactsHost<E> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn run_account(
+        &mut self,
+        account: &GeneratedAccount,
+        mut outcomes: Option<&mut Vec<Outcome>>,
+    ) -> anyhow::Result<()> {
+        let mut state = AccountState::new(account.account.clone());
+        for event in &account.events {
+            let payload: serde_json::Value = serde_json::from_str(&event.payload)
+                .with_context(|| format!("payload of {}", event.id))?;
+            if !payload.is_object() {
+                bail!("payload of {} is not an object", event.id);
+            }
+            let now = event.occurred_at;
+            state.record_event(&event.kind, now, &payload);
+            let facts = Facts::gather(&state.account, &state.history, now);
+            let output = self.engine.evaluate(&facts)?;
+            state.history.record("health", now, E::score(&output)?);
+            match outcomes.as_deref_mut() {
+                Some(outcomes) => outcomes.push(E::outcome(&output)?),
+                None => {
+                    black_box(&output);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rule set in native Rust.
+#[derive(Debug, Default)]
+pub struct Native;
+
+impl FactsEngine for Native {
+    type Output = native::Result;
+
+    fn evaluate(&mut self, facts: &Facts) -> anyhow::Result<native::Result> {
+        Ok(native::evaluate(facts))
+    }
+
+    fn score(output: &native::Result) -> anyhow::Result<f64> {
+        Ok(output.score)
+    }
+
+    fn outcome(output: &native::Result) -> anyhow::Result<Outcome> {
+        Ok(output.outcome())
+    }
+}
+
+/// The rule set as a rhai script, compiled once.
+#[derive(Debug)]
+pub struct Rhai {
+    engine: rhai::Engine,
+    ast: rhai::AST,
+    scope: rhai::Scope<'static>,
+}
+
+/// The rhai script.
+pub const RHAI_SCRIPT: &str = include_str!("rules.rhai");
+
+impl Rhai {
+    /// Compiles the script with full optimisation.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut engine = rhai::Engine::new();
+        engine.set_optimization_level(rhai::OptimizationLevel::Full);
+        // rhai's default nesting limits are halved in debug builds, where
+        // the health score's expression exceeds them; the release limits
+        // apply to both.
+        engine.set_max_expr_depths(64, 32);
+        let ast = engine
+            .compile(RHAI_SCRIPT)
+            .map_err(|e| anyhow!("compiling rules.rhai: {e}"))?;
+        Ok(Self {
+            engine,
+            ast,
+            scope: rhai::Scope::new(),
+        })
+    }
+
+    /// The facts as the object map `evaluate` takes.
+    fn facts(f: &Facts) -> rhai::Map {
+        let mut map = rhai::Map::new();
+        let mut put = |key: &str, value: rhai::Dynamic| {
+            map.insert(key.into(), value);
+        };
+        put("tier", tier_name(f.tier).into());
+        put("industry", industry_name(f.industry).into());
+        put("seats", f64::from(f.seats).into());
+        put("active", f64::from(f.active).into());
+        put("has_renewal", f.renewal_in_ms.is_some().into());
+        put(
+            "renewal_in_ms",
+            (f.renewal_in_ms.unwrap_or(0) as f64).into(),
+        );
+        put("logins_recent", f.logins_recent.into());
+        put("logins_earlier", f.logins_earlier.into());
+        put(
+            "logins_earlier_count",
+            f64::from(f.logins_earlier_count).into(),
+        );
+        put("tickets_30", f64::from(f.tickets_30).into());
+        put("tickets_7", f64::from(f.tickets_7).into());
+        put("tickets_before", f64::from(f.tickets_before).into());
+        put("nps_count", f64::from(f.nps.0).into());
+        put("nps_sum", f.nps.1.into());
+        put("sentiment_count", f64::from(f.sentiment.0).into());
+        put("sentiment_sum", f.sentiment.1.into());
+        put("overdue_count", f64::from(f.overdue.0).into());
+        put("overdue_last", f.overdue.1.into());
+        put("baseline_count", f64::from(f.baseline.0).into());
+        put("baseline_sum", f.baseline.1.into());
+        map
+    }
+}
+
+fn rhai_field<'a>(map: &'a rhai::Map, key: &str) -> anyhow::Result<&'a rhai::Dynamic> {
+    map.get(key)
+        .ok_or_else(|| anyhow!("rhai result has no `{key}`"))
+}
+
+fn rhai_string(map: &rhai::Map, key: &str) -> anyhow::Result<String> {
+    rhai_field(map, key)?
+        .clone()
+        .into_string()
+        .map_err(|t| anyhow!("rhai `{key}` is a {t}, not a string"))
+}
+
+impl FactsEngine for Rhai {
+    type Output = rhai::Map;
+
+    fn evaluate(&mut self, facts: &Facts) -> anyhow::Result<rhai::Map> {
+        self.engine
+            .call_fn::<rhai::Map>(
+                &mut self.scope,
+                &self.ast,
+                "evaluate",
+                (Self::facts(facts),),
+            )
+            .map_err(|e| anyhow!("rhai evaluate: {e}"))
+    }
+
+    fn score(output: &rhai::Map) -> anyhow::Result<f64> {
+        rhai_field(output, "score")?
+            .as_float()
+            .map_err(|t| anyhow!("rhai score is a {t}"))
+    }
+
+    fn outcome(output: &rhai::Map) -> anyhow::Result<Outcome> {
+        let tags: Vec<String> = rhai_field(output, "tags")?
+            .clone()
+            .into_typed_array::<rhai::ImmutableString>()
+            .map_err(|t| anyhow!("rhai tags: {t}"))?
+            .into_iter()
+            .map(|t| t.to_string())
+            .collect();
+        let signals = rhai_field(output, "signals")?
+            .clone()
+            .into_array()
+            .map_err(|t| anyhow!("rhai signals is a {t}"))?
+            .into_iter()
+            .map(|signal| {
+                let signal = signal
+                    .try_cast::<rhai::Map>()
+                    .ok_or_else(|| anyhow!("rhai signal is not a map"))?;
+                let applies = rhai_field(&signal, "applies")?
+                    .as_bool()
+                    .map_err(|t| anyhow!("rhai applies is a {t}"))?;
+                Ok(SignalOutcome {
+                    name: rhai_string(&signal, "name")?,
+                    severity: rhai_string(&signal, "severity")?,
+                    applies,
+                    tags: tags.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Outcome {
+            score: Self::score(output)?,
+            band: rhai_string(output, "band")?,
+            signals,
+        }
+        .normalized())
+    }
+}
+
+/// The rule set as a zen-engine decision graph, loaded and compiled once.
+pub struct Zen {
+    decision: zen_engine::Decision,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Zen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zen").finish_non_exhaustive()
+    }
+}
+
+/// The zen-engine decision graph (JDM).
+pub const ZEN_GRAPH: &str = include_str!("rules.json");
+
+impl Zen {
+    /// Loads the graph and precompiles its expressions and tables.
+    pub fn new() -> anyhow::Result<Self> {
+        let content: zen_engine::model::DecisionContent =
+            serde_json::from_str(ZEN_GRAPH).context("parsing rules.json")?;
+        let engine = zen_engine::DecisionEngine::default();
+        let mut decision = engine
+            .create_decision(Arc::new(content))
+            .map_err(|e| anyhow!("rules.json: {e:?}"))?;
+        decision
+            .validate()
+            .map_err(|e| anyhow!("rules.json is not a valid graph: {e:?}"))?;
+        decision.compile();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("starting the runtime zen-engine evaluates on")?;
+        Ok(Self { decision, runtime })
+    }
+
+    /// The facts as the graph's input.
+    fn facts(f: &Facts) -> serde_json::Value {
+        serde_json::json!({
+            "tier": tier_name(f.tier),
+            "industry": industry_name(f.industry),
+            "seats": f.seats,
+            "active": f.active,
+            "renewalKnown": f.renewal_in_ms.is_some(),
+            "renewalInMs": f.renewal_in_ms.unwrap_or(0),
+            "loginsRecent": f.logins_recent,
+            "loginsEarlier": f.logins_earlier,
+            "loginsEarlierCount": f.logins_earlier_count,
+            "tickets30": f.tickets_30,
+            "tickets7": f.tickets_7,
+            "ticketsBefore": f.tickets_before,
+            "npsCount": f.nps.0,
+            "npsSum": f.nps.1,
+            "sentimentCount": f.sentiment.0,
+            "sentimentSum": f.sentiment.1,
+            "overdueCount": f.overdue.0,
+            "overdueLast": f.overdue.1,
+            "baselineCount": f.baseline.0,
+            "baselineSum": f.baseline.1,
+        })
+    }
+}
+
+fn json_str(value: &serde_json::Value, key: &str) -> anyhow::Result<String> {
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("zen result has no string `{key}`"))
+}
+
+impl FactsEngine for Zen {
+    type Output = zen_engine::Variable;
+
+    fn evaluate(&mut self, facts: &Facts) -> anyhow::Result<zen_engine::Variable> {
+        let input = Self::facts(facts).into();
+        let response = self
+            .runtime
+            .block_on(self.decision.evaluate(input))
+            .map_err(|e| anyhow!("zen evaluate: {e:?}"))?;
+        Ok(response.result)
+    }
+
+    fn score(output: &zen_engine::Variable) -> anyhow::Result<f64> {
+        output
+            .dot("score")
+            .and_then(|score| score.to_value().as_f64())
+            .ok_or_else(|| anyhow!("zen result has no numeric score"))
+    }
+
+    fn outcome(output: &zen_engine::Variable) -> anyhow::Result<Outcome> {
+        let value = output.to_value();
+        let tags: Vec<String> = value
+            .get("tags")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| anyhow!("zen result has no tags"))?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("zen tag {t}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let signals = value
+            .get("signals")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| anyhow!("zen result has no signals"))?
+            .iter()
+            .map(|signal| {
+                Ok(SignalOutcome {
+                    name: json_str(signal, "name")?,
+                    severity: json_str(signal, "severity")?,
+                    applies: signal
+                        .get("applies")
+                        .and_then(serde_json::Value::as_bool)
+                        .ok_or_else(|| anyhow!("zen signal without applies"))?,
+                    tags: tags.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Outcome {
+            score: Self::score(output)?,
+            band: json_str(&value, "band")?,
+            signals,
+        }
+        .normalized())
+    }
+}
+
+/// Loads the bench components into a runtime with `interruption`.
+pub fn bench_plugins(
+    interruption: Interruption,
+    mode: InstanceMode,
+) -> anyhow::Result<(Runtime, Vec<Arc<Plugin>>)> {
+    let runtime = Runtime::new(Limits {
+        interruption,
+        ..Limits::default()
+    })?;
+    let plugins = COMPONENTS
+        .iter()
+        .map(|name| {
+            let bytes = component(name)?;
+            let plugin = runtime
+                .load(&bytes, BTreeMap::new(), mode)
+                .map_err(|e| anyhow!("loading {name}: {e}"))?;
+            Ok(Arc::new(plugin))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((runtime, plugins))
+}
+
+/// The rule set as vigil plugins, run through the host's pipeline.
+#[derive(Debug)]
+pub struct Vigil {
+    name: String,
+    pipeline: Pipeline,
+    /// Events, plugin calls and fuel seen by checked runs (not by timed
+    /// ones, which count nothing).
+    tally: (u64, u64, u64),
+    /// Kept alive for the plugins' engine and epoch thread.
+    _runtime: Runtime,
+}
+
+impl Vigil {
+    /// The bench components in a pipeline.
+    pub fn new(
+        name: impl Into<String>,
+        interruption: Interruption,
+        mode: InstanceMode,
+    ) -> anyhow::Result<Self> {
+        let (runtime, plugins) = bench_plugins(interruption, mode)?;
+        Ok(Self {
+            name: name.into(),
+            pipeline: Pipeline::new(PluginSet::new(plugins)),
+            tally: (0, 0, 0),
+            _runtime: runtime,
+        })
+    }
+
+    /// The pipeline with only the first `count` bench components (in
+    /// pipeline order: scorer, the three triggers, the condition), so that
+    /// a profile can take the pipeline apart stage by stage; with 0 it runs
+    /// no plugin at all and measures the pipeline's own work per event.
+    /// Its outcomes are not the rule set's.
+    pub fn partial(count: usize) -> anyhow::Result<Self> {
+        let (runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+        Ok(Self {
+            name: format!("vigil, first {count} plugins"),
+            pipeline: Pipeline::new(PluginSet::new(plugins.into_iter().take(count))),
+            tally: (0, 0, 0),
+            _runtime: runtime,
+        })
+    }
+
+    /// Events, plugin calls and fuel burned over the checked runs so far.
+    pub fn tally(&self) -> (u64, u64, u64) {
+        self.tally
+    }
+
+    /// An evaluation as an [`Outcome`]; fails on any call that did not
+    /// succeed.
+    pub fn outcome(evaluation: &Evaluation) -> anyhow::Result<Outcome> {
+        if let Some(failed) = evaluation
+            .invocations
+            .iter()
+            .find(|r| r.outcome != CallOutcome::Ok)
+        {
+            bail!(
+                "{} {} on {}: {}",
+                failed.plugin,
+                failed.call,
+                evaluation.event_id,
+                failed.outcome
+            );
+        }
+        let health = evaluation
+            .scores
+            .iter()
+            .find(|s| s.card.name == "health")
+            .ok_or_else(|| anyhow!("no health score for {}", evaluation.event_id))?;
+        let signals = evaluation
+            .signals
+            .iter()
+            .map(|record| {
+                let (applies, tags) = match &record.disposition {
+                    Disposition::Acted { policy_tags } => (true, policy_tags.clone()),
+                    Disposition::NotApplicable { .. } => (false, Vec::new()),
+                    other => bail!("signal {} was {other:?}", record.signal.name),
+                };
+                Ok(SignalOutcome {
+                    name: record.signal.name.clone(),
+                    severity: severity_name(record.signal.severity).to_string(),
+                    applies,
+                    tags,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Outcome {
+            score: health.card.value,
+            band: health.card.band.clone(),
+            signals,
+        }
+        .normalized())
+    }
+}
+
+impl Contender for Vigil {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run_account(
+        &mut self,
+        account: &GeneratedAccount,
+        mut outcomes: Option<&mut Vec<Outcome>>,
+    ) -> anyhow::Result<()> {
+        let mut state = AccountState::new(account.account.clone());
+        for event in &account.events {
+            let evaluation = self.pipeline.process(&mut state, event)?;
+            match outcomes.as_deref_mut() {
+                Some(outcomes) => {
+                    self.tally.0 += 1;
+                    self.tally.1 += evaluation.invocations.len() as u64;
+                    self.tally.2 += evaluation
+                        .invocations
+                        .iter()
+                        .map(|r| r.fuel_used)
+                        .sum::<u64>();
+                    outcomes.push(Self::outcome(&evaluation)?);
+                }
+                None => {
+                    black_box(&evaluation);
+                }
+            }
+        }
+        Ok(())
+    }
+}
