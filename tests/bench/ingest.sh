@@ -57,14 +57,16 @@ def secs(pid):
         return 0.0
 pg = sum(secs(p) for p in os.listdir("/proc") if p.isdigit()
          and open(f"/proc/{p}/comm").read().strip() == "postgres")
-total = sum(map(int, open("/proc/stat").readline().split()[1:4])) / tick
-print(f"{secs(sys.argv[1]):.2f} {pg:.2f} {total:.2f}")
+cpu = list(map(int, open("/proc/stat").readline().split()[1:9]))
+total = sum(cpu[0:3]) / tick
+steal = cpu[7] / tick
+print(f"{secs(sys.argv[1]):.2f} {pg:.2f} {total:.2f} {steal:.2f}")
 PY
 }
-read -r VIGIL_CPU0 PG_CPU0 ALL_CPU0 < <(cpu)
+read -r VIGIL_CPU0 PG_CPU0 ALL_CPU0 STEAL0 < <(cpu)
 RESULT=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_}s" -s tests/bench/ingest.lua "http://127.0.0.1:$PORT/api/v1/events" | grep '^requests')
 read -r _ REQUESTS _ STATUS_ERRORS _ OTHER_ERRORS _ DURATION_US _ P50 _ P99 <<<"$RESULT"
-read -r VIGIL_CPU1 PG_CPU1 ALL_CPU1 < <(cpu)
+read -r VIGIL_CPU1 PG_CPU1 ALL_CPU1 STEAL1 < <(cpu)
 # One statement, one snapshot: requests still in flight keep committing.
 IFS='|' read -r STORED AUDITED BACKLOG < <(psql "$VIGIL_DATABASE_URL" -tAc \
   "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_log WHERE action = 'event.ingest'),
@@ -78,7 +80,7 @@ print(f"events acknowledged: {acked}; stored: $STORED; ingest audit entries: $AU
 print(f"durable ingest: {acked / (us / 1e6):,.0f} events/s; request latency p50 $P50 ms, p99 $P99 ms")
 print(f"not yet evaluated at the end: $BACKLOG events")
 vigil, pg, busy = $VIGIL_CPU1 - $VIGIL_CPU0, $PG_CPU1 - $PG_CPU0, $ALL_CPU1 - $ALL_CPU0
-print(f"CPU seconds over the run: vigil {vigil:.1f}, PostgreSQL {pg:.1f}, everything {busy:.1f} (wrk and the rest {busy - vigil - pg:.1f}) of {$(nproc) * us / 1e6:.1f} available")
+print(f"CPU seconds over the run: vigil {vigil:.1f}, PostgreSQL {pg:.1f}, everything {busy:.1f} (wrk and the rest {busy - vigil - pg:.1f}) of {$(nproc) * us / 1e6:.1f}; taken by the hypervisor (steal) {$STEAL1 - $STEAL0:.1f}")
 PY
 kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
 "$VIGIL" audit verify
