@@ -5,8 +5,7 @@
 //! The nested cargo uses its own target directory beside the outer one, so
 //! the two never wait on each other's lock.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// The standard plugins, in the order the demo loads them.
 const PLUGINS: &[&str] = &[
@@ -18,29 +17,14 @@ const PLUGINS: &[&str] = &[
     "escalation-actions",
 ];
 
-/// Variables the outer cargo sets that must not leak into the nested build
-/// (wrappers such as clippy-driver, coverage flags, the outer target dir).
-const SCRUBBED_ENV: &[&str] = &[
-    "CARGO_ENCODED_RUSTFLAGS",
-    "RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-    "RUSTC_WRAPPER",
-    "RUSTC_WORKSPACE_WRAPPER",
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET",
-    "CARGO_BUILD_TARGET_DIR",
-    "RUSTDOCFLAGS",
-    "CARGO_LLVM_COV",
-];
-
 fn main() -> Result<(), String> {
-    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
+    let manifest_dir = PathBuf::from(vigil_wasm_build::env("CARGO_MANIFEST_DIR")?);
     let workspace = manifest_dir
         .parent()
         .ok_or("host/ has no parent directory")?
         .to_path_buf();
-    let out_dir = PathBuf::from(env("OUT_DIR")?);
-    let target_dir = plugin_target_dir(&out_dir);
+    let out_dir = PathBuf::from(vigil_wasm_build::env("OUT_DIR")?);
+    let target_dir = vigil_wasm_build::target_dir_beside(&out_dir, "vigil-plugins");
 
     for watched in ["plugins", "sdk", "wit", "Cargo.lock", "Cargo.toml"] {
         println!(
@@ -49,34 +33,11 @@ fn main() -> Result<(), String> {
         );
     }
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "wasm-plugin",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
+    let mut args = vec!["--profile", "wasm-plugin"];
     for plugin in PLUGINS {
-        command.args(["-p", plugin]);
+        args.extend(["-p", plugin]);
     }
-    for var in SCRUBBED_ENV {
-        command.env_remove(var);
-    }
-    let status = command
-        .status()
-        .map_err(|e| format!("could not run cargo to build the standard plugins: {e}"))?;
-    if !status.success() {
-        return Err(
-            "building the standard plugins for wasm32-wasip2 failed (see above). If the target is missing, run `rustup toolchain install` in the repository (it reads rust-toolchain.toml) or `rustup target add wasm32-wasip2`."
-                .into(),
-        );
-    }
+    vigil_wasm_build::build(&workspace, &args, &target_dir, "the standard plugins")?;
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("wasm-plugin");
     let mut generated = String::from(
@@ -96,21 +57,4 @@ fn main() -> Result<(), String> {
     std::fs::write(out_dir.join("standard_plugins.rs"), generated)
         .map_err(|e| format!("could not write standard_plugins.rs: {e}"))?;
     Ok(())
-}
-
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("cargo did not set {name}"))
-}
-
-/// `<target>/vigil-plugins`, found from `OUT_DIR`
-/// (`<target>/[<triple>/]<profile>/build/<pkg>-<hash>/out`), so every
-/// profile of the host shares one plugin build.
-fn plugin_target_dir(out_dir: &Path) -> PathBuf {
-    out_dir
-        .ancestors()
-        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(|target| target.join("vigil-plugins"))
-        .unwrap_or_else(|| out_dir.join("vigil-plugins"))
 }

@@ -381,18 +381,14 @@ impl Lifecycle {
         who: &RegistryActor,
     ) -> Result<PluginVersion, LifecycleError> {
         let _change = self.changes.lock().await;
-        let versions = self.store.plugin_versions(Some(name)).await?;
-        if versions.is_empty() {
-            return Err(LifecycleError::UnknownPlugin(name.to_string()));
-        }
+        let versions = self.versions_of(name).await?;
         let target = match to {
-            Some(wanted) => versions
-                .iter()
-                .find(|v| v.digest == wanted || v.version == wanted)
-                .ok_or_else(|| LifecycleError::UnknownVersion {
+            Some(wanted) => matching(&versions, wanted).next().ok_or_else(|| {
+                LifecycleError::UnknownVersion {
                     name: name.to_string(),
                     version: wanted.to_string(),
-                })?,
+                }
+            })?,
             None => versions
                 .iter()
                 .filter(|v| v.state == VersionState::Inactive && v.activated_at > 0)
@@ -418,19 +414,11 @@ impl Lifecycle {
         who: &RegistryActor,
     ) -> Result<PluginVersion, LifecycleError> {
         let _change = self.changes.lock().await;
-        let versions = self.store.plugin_versions(Some(name)).await?;
-        if versions.is_empty() {
-            return Err(LifecycleError::UnknownPlugin(name.to_string()));
-        }
-        let target = versions
-            .iter()
-            .filter(|v| v.digest == version || v.version == version)
+        let versions = self.versions_of(name).await?;
+        // The quarantined one when several deploys share the version.
+        let target = matching(&versions, version)
             .find(|v| v.state == VersionState::Quarantined)
-            .or_else(|| {
-                versions
-                    .iter()
-                    .find(|v| v.digest == version || v.version == version)
-            })
+            .or_else(|| matching(&versions, version).next())
             .ok_or_else(|| LifecycleError::UnknownVersion {
                 name: name.to_string(),
                 version: version.to_string(),
@@ -438,6 +426,16 @@ impl Lifecycle {
         let released = self.store.release_plugin(&target.digest, who).await?;
         self.stats.rearm(&target.digest);
         Ok(released)
+    }
+
+    /// Every version of `name`, newest deploy first; refused when there is
+    /// none.
+    async fn versions_of(&self, name: &str) -> Result<Vec<PluginVersion>, LifecycleError> {
+        let versions = self.store.plugin_versions(Some(name)).await?;
+        if versions.is_empty() {
+            return Err(LifecycleError::UnknownPlugin(name.to_string()));
+        }
+        Ok(versions)
     }
 
     /// Stops serving the plugins deployed from directory file `file` (it
@@ -631,6 +629,16 @@ impl Lifecycle {
         }
         self.sync_locked().await
     }
+}
+
+/// The versions a version string or digest names, newest deploy first.
+fn matching<'v>(
+    versions: &'v [PluginVersion],
+    wanted: &'v str,
+) -> impl Iterator<Item = &'v PluginVersion> {
+    versions
+        .iter()
+        .filter(move |v| v.digest == wanted || v.version == wanted)
 }
 
 /// Follows the registry: a notification is a hint to sync now, the clock

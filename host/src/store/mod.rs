@@ -213,6 +213,15 @@ impl Store {
         Ok(store)
     }
 
+    /// The clause that makes a `SELECT` skip rows other transactions hold
+    /// (PostgreSQL); SQLite has one writer and needs none.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Store::Sqlite(_) => "",
+        }
+    }
+
     /// `postgres` or `sqlite`.
     pub fn backend(&self) -> &'static str {
         match self {

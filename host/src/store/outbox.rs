@@ -687,26 +687,16 @@ impl Store {
                  RETURNING {INTENT_COLUMNS}"
             )
         };
-        let mut rows: Vec<IntentRow> = match self {
-            Store::Postgres(pool) => {
-                sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED"))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Store::Sqlite(pool) => {
-                sqlx::query_as(&sql(""))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let sql = sql(self.skip_locked());
+        let mut rows: Vec<IntentRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(host)
+                .bind(now)
+                .bind(until)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
         rows.sort_by_key(|row| row.0);
         rows.into_iter().map(intent_record).collect()
     }

@@ -186,26 +186,16 @@ impl Store {
                  RETURNING part, term"
             )
         };
-        let rows: Vec<(i32, i64)> = match self {
-            Store::Postgres(pool) => {
-                sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED"))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .bind(max)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Store::Sqlite(pool) => {
-                sqlx::query_as(&sql(""))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .bind(max)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let sql = sql(self.skip_locked());
+        let rows: Vec<(i32, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(host)
+                .bind(now)
+                .bind(until)
+                .bind(max)
+                .fetch_all(pool)
+                .await?
+        });
         Ok(leases(rows))
     }
 
@@ -258,24 +248,15 @@ impl Store {
                  RETURNING term"
             )
         };
-        Ok(match self {
-            Store::Postgres(pool) => {
-                sqlx::query_scalar(&sql(" FOR UPDATE SKIP LOCKED"))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Store::Sqlite(pool) => {
-                sqlx::query_scalar(&sql(""))
-                    .bind(host)
-                    .bind(now)
-                    .bind(until)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        })
+        let sql = sql(self.skip_locked());
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(&sql)
+                .bind(host)
+                .bind(now)
+                .bind(until)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// Gives the leader lease up if `host` holds it.
