@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # GET /api/v1/customers/{id}/health-score latency at fixed request rates,
-# over loopback, from `hey` (Debian package `hey`; -q is a rate per worker,
-# so rate = workers x per-worker rate). A release `vigil serve` on
-# PostgreSQL (database vigil_bench_reads, created and dropped), 100 accounts
-# each scored from 12 weeks of events; requests go to one account.
+# over loopback, from `oha` (crates.io; installed with `cargo install` when
+# missing). oha spaces the requests evenly at the given total rate over 50
+# keep-alive connections and, with --latency-correction, counts a request
+# from when it should have been sent, so a stalled server is not hidden
+# (coordinated omission). A release `vigil serve` on PostgreSQL (database
+# vigil_bench_reads, created and dropped), 100 accounts each scored from 12
+# weeks of events; requests go to one account.
 #
 #   tests/bench/health_score.sh [SECONDS] [RATES...]     (default: 20 1000 2500 5000)
 #
-# Prints, per rate: the rate achieved, p50/p90/p99 latency and any non-200.
+# Prints, per rate: the rate achieved, p50/p90/p99/p99.9 latency, the
+# status codes, and the CPU seconds the server and PostgreSQL used.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-20}
@@ -18,6 +22,8 @@ PG=postgres://postgres@127.0.0.1:5432
 DB=vigil_bench_reads
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target}"
 
+OHA_VERSION=1.16.0
+command -v oha >/dev/null || cargo install oha --version "$OHA_VERSION" --locked --quiet
 cargo build --release -p vigil-host --quiet
 VIGIL="$CARGO_TARGET_DIR/release/vigil"
 WORK=$(mktemp -d)
@@ -50,19 +56,30 @@ PY
 URL="http://127.0.0.1:$PORT/api/v1/customers/acct-7/health-score"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL")" = 200
 echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
+# CPU seconds (user + system) of a process and its threads, and of every
+# PostgreSQL process.
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "/proc/$pid/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
 for RATE in $RATES; do
-  WORKERS=50
-  PER_WORKER=$(( RATE / WORKERS ))
-  OUT=$(hey -z "${SECONDS_}s" -c "$WORKERS" -q "$PER_WORKER" -H "Authorization: Bearer $KEY" "$URL")
-  ACHIEVED=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
-  P50=$(awk '/ 50% in/ {print $3}' <<<"$OUT")
-  P90=$(awk '/ 90% in/ {print $3}' <<<"$OUT")
-  P99=$(awk '/ 99% in/ {print $3}' <<<"$OUT")
-  CODES=$(awk '/Status code distribution/ {on=1; next} on && /\[/ {printf "%s ", $0} /^$/ {on=0}' <<<"$OUT")
-  python3 - "$RATE" "$ACHIEVED" "$P50" "$P90" "$P99" "$CODES" <<'PY'
-import sys
-rate, achieved, p50, p90, p99, codes = sys.argv[1:7]
-ms = lambda s: f"{float(s) * 1000:.2f} ms"
-print(f"  target {int(rate):,} req/s: achieved {float(achieved):,.0f} req/s; latency p50 {ms(p50)}, p90 {ms(p90)}, p99 {ms(p99)}; {codes.strip()}")
+  VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)
+  oha -z "${SECONDS_}s" -c 50 -q "$RATE" --latency-correction --no-tui --output-format json \
+    -H "Authorization: Bearer $KEY" "$URL" >"$WORK/oha.json"
+  VIGIL_CPU=$(awk -v a="$(cpu_of "$SERVER")" -v b="$VIGIL_BEFORE" 'BEGIN {print a - b}')
+  PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$PG_BEFORE" 'BEGIN {print a - b}')
+  python3 - "$RATE" "$WORK/oha.json" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" <<'PY'
+import json, sys
+rate, path, vigil_cpu, pg_cpu, seconds = sys.argv[1:6]
+run = json.load(open(path))
+p = run["latencyPercentiles"]
+ms = lambda key: f"{p[key] * 1000:.2f} ms"
+codes = ", ".join(f"{code}: {count}" for code, count in sorted(run["statusCodeDistribution"].items()))
+# Requests still in flight when the duration ends are cut off by oha
+# itself ("aborted due to deadline"); they are not server errors.
+errors = run.get("errorDistribution", {})
+cut_off = errors.pop("aborted due to deadline", 0)
+errors = ", ".join(f"{kind}: {count}" for kind, count in errors.items()) or "no errors"
+print(f"  target {int(rate):,} req/s: achieved {run['summary']['requestsPerSec']:,.0f} req/s; "
+      f"latency p50 {ms('p50')}, p90 {ms('p90')}, p99 {ms('p99')}, p99.9 {ms('p99.9')}; "
+      f"{codes}; {errors} ({cut_off} cut off at the end); CPU of {seconds} s: vigil {float(vigil_cpu):.1f} s, PostgreSQL {float(pg_cpu):.1f} s")
 PY
 done

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use vigil_host::history::DAY_MS;
 use vigil_host::pipeline::{PluginRef, ScoreState};
 use vigil_host::runtime::bindings::types::{Industry, Rag, ScoreCard, Tier};
 use vigil_host::store::{AuditEntry, NewEvent, Store, StoreError, Stored};
@@ -244,20 +245,8 @@ async fn score_history_round_trips() {
     for (url, store) in stores {
         for (n, value) in [70.0, 55.5, 42.25].into_iter().enumerate() {
             let score = ScoreState {
-                card: ScoreCard {
-                    name: "health".into(),
-                    value,
-                    band: "stable".into(),
-                    rag: Rag::Yellow,
-                    factors: vec![],
-                },
-                plugin: PluginRef {
-                    name: "health-score".into(),
-                    version: "0.1.0".into(),
-                    digest: "ab".repeat(32),
-                },
-                computed_at: NOW + n as i64,
                 stale: n == 2,
+                ..health_at(NOW + n as i64, value)
             };
             store.record_score("acme", &score).await.unwrap();
         }
@@ -266,6 +255,86 @@ async fn score_history_round_trips() {
             .await
             .unwrap();
         assert_eq!(history, [(NOW + 1, 55.5), (NOW + 2, 42.25)], "{url}");
+    }
+}
+
+/// A health score of `value` computed at `at`.
+fn health_at(at: i64, value: f64) -> ScoreState {
+    ScoreState {
+        card: ScoreCard {
+            name: "health".into(),
+            value,
+            band: "stable".into(),
+            rag: Rag::Yellow,
+            factors: vec![],
+        },
+        plugin: PluginRef {
+            name: "health-score".into(),
+            version: "0.1.0".into(),
+            digest: "ab".repeat(32),
+        },
+        computed_at: at,
+        stale: false,
+    }
+}
+
+#[tokio::test]
+async fn trend_compares_the_latest_score_with_the_newest_one_at_least_so_many_days_older() {
+    let (_dir, stores) = backends().await;
+    let ages = [7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS];
+    for (url, store) in stores {
+        // Scores 100, 40, 20 and 8 days before the latest; two rows share
+        // the 8-day mark and two the latest time, where the later row wins.
+        for (days_before, value) in [
+            (100, 30.0),
+            (40, 45.0),
+            (20, 50.0),
+            (8, 58.0),
+            (8, 60.0),
+            (0, 64.0),
+            (0, 70.0),
+        ] {
+            let at = NOW - days_before * DAY_MS;
+            store
+                .record_score("acme", &health_at(at, value))
+                .await
+                .unwrap();
+        }
+        let (latest, trend) = store
+            .latest_score_with_trend("acme", "health", ages)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (latest.card.value, latest.computed_at),
+            (70.0, NOW),
+            "{url}"
+        );
+        assert_eq!(trend, [Some(10.0), Some(25.0), Some(40.0)], "{url}");
+
+        // Nothing old enough: no trend, and no score at all: nothing.
+        for (hours_before, value) in [(30, 50.0), (0, 55.0)] {
+            let at = NOW - hours_before * 3_600_000;
+            store
+                .record_score("young", &health_at(at, value))
+                .await
+                .unwrap();
+        }
+        let (latest, trend) = store
+            .latest_score_with_trend("young", "health", ages)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(latest.card.value, 55.0, "{url}");
+        assert_eq!(trend, [None, None, None], "{url}");
+        assert!(
+            store
+                .latest_score_with_trend("nobody", "health", ages)
+                .await
+                .unwrap()
+                .is_none(),
+            "{url}"
+        );
     }
 }
 

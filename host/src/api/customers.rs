@@ -268,22 +268,16 @@ pub(super) async fn health_score(
 ) -> Result<Json<HealthScore>, ApiError> {
     caller.require(Role::Viewer)?;
     check_id("id", &id)?;
-    let Some(score) = state.store.latest_score(&id, "health").await? else {
+    let ages = [7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS];
+    let Some((score, [d7, d30, d90])) = state
+        .store
+        .latest_score_with_trend(&id, "health", ages)
+        .await?
+    else {
         known_account(&state, &id).await?;
         return Err(ApiError::NotFound(format!(
             "account `{id}` has no health score yet: post an event for it"
         )));
-    };
-    let history = state
-        .store
-        .score_history(&id, "health", score.computed_at - 91 * DAY_MS)
-        .await?;
-    let trend = |days: i64| {
-        history
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= score.computed_at - days * DAY_MS)
-            .map(|(_, value)| score.card.value - value)
     };
     Ok(Json(HealthScore {
         account_id: id,
@@ -302,11 +296,7 @@ pub(super) async fn health_score(
                 note: f.note.clone(),
             })
             .collect(),
-        trend: Trend {
-            d7: trend(7),
-            d30: trend(30),
-            d90: trend(90),
-        },
+        trend: Trend { d7, d30, d90 },
         computed_at: format_time(score.computed_at),
         plugin: PluginInfo {
             name: score.plugin.name,

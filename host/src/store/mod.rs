@@ -185,8 +185,13 @@ impl Store {
             // after a while, rolling its transaction back.
             let options = PgConnectOptions::from_str(url)?
                 .options([("idle_in_transaction_session_timeout", "15s")]);
+            // No ping before handing out a pooled connection: it is a round
+            // trip per statement, which cost reads about a fifth of their
+            // latency (BENCHMARKS.md, Service). A connection the server
+            // closed fails its next statement and is dropped from the pool.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
@@ -427,6 +432,60 @@ impl Store {
         }))
     }
 
+    /// The newest score called `name` of an account, with its change in
+    /// points against the newest score at least each of `ages_ms` older
+    /// (`None` where there is none), in one round trip: each baseline is one
+    /// backward step through the `(account_id, name, computed_at)` index,
+    /// however long the account's history is.
+    pub async fn latest_score_with_trend(
+        &self,
+        account_id: &str,
+        name: &str,
+        ages_ms: [i64; 3],
+    ) -> Result<Option<(ScoreState, [Option<f64>; 3])>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            bool,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        );
+        // Ties on `computed_at` go to the later row, as in `latest_score`.
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT s.card, s.plugin_name, s.plugin_version, s.plugin_digest, s.computed_at, s.stale,
+                        (SELECT b.value FROM scores b WHERE b.account_id = s.account_id AND b.name = s.name
+                           AND b.computed_at <= s.computed_at - $3 ORDER BY b.computed_at DESC, b.seq DESC LIMIT 1),
+                        (SELECT b.value FROM scores b WHERE b.account_id = s.account_id AND b.name = s.name
+                           AND b.computed_at <= s.computed_at - $4 ORDER BY b.computed_at DESC, b.seq DESC LIMIT 1),
+                        (SELECT b.value FROM scores b WHERE b.account_id = s.account_id AND b.name = s.name
+                           AND b.computed_at <= s.computed_at - $5 ORDER BY b.computed_at DESC, b.seq DESC LIMIT 1)
+                 FROM scores s
+                 WHERE s.account_id = $1 AND s.name = $2 ORDER BY s.computed_at DESC, s.seq DESC LIMIT 1",
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(ages_ms[0])
+            .bind(ages_ms[1])
+            .bind(ages_ms[2])
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(
+            |(card, plugin_name, version, digest, computed_at, stale, b0, b1, b2)| {
+                let score = score_state(card, plugin_name, version, digest, computed_at, stale)?;
+                let change = |baseline: Option<f64>| baseline.map(|b| score.card.value - b);
+                let trend = [change(b0), change(b1), change(b2)];
+                Ok((score, trend))
+            },
+        )
+        .transpose()
+    }
+
     /// The newest score called `name` of an account.
     pub async fn latest_score(
         &self,
@@ -445,20 +504,7 @@ impl Store {
             .await?
         });
         row.map(|(card, name, version, digest, computed_at, stale)| {
-            let card = serde_json::from_str(&card).map_err(|e| StoreError::Corrupt {
-                what: "score card",
-                reason: e.to_string(),
-            })?;
-            Ok(ScoreState {
-                card,
-                plugin: crate::pipeline::PluginRef {
-                    name,
-                    version,
-                    digest,
-                },
-                computed_at,
-                stale,
-            })
+            score_state(card, name, version, digest, computed_at, stale)
         })
         .transpose()
     }
@@ -483,4 +529,29 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<(u64, Option<ChainBreak>), StoreError> {
         audit::verify(self).await
     }
+}
+
+/// A stored score row as a [`ScoreState`].
+fn score_state(
+    card: String,
+    name: String,
+    version: String,
+    digest: String,
+    computed_at: i64,
+    stale: bool,
+) -> Result<ScoreState, StoreError> {
+    let card = serde_json::from_str(&card).map_err(|e| StoreError::Corrupt {
+        what: "score card",
+        reason: e.to_string(),
+    })?;
+    Ok(ScoreState {
+        card,
+        plugin: crate::pipeline::PluginRef {
+            name,
+            version,
+            digest,
+        },
+        computed_at,
+        stale,
+    })
 }
