@@ -26,6 +26,11 @@ const POSTGRES: Embedded = &[
         "lifecycle",
         include_str!("../../../migrations/postgres/0003_lifecycle.sql"),
     ),
+    (
+        4,
+        "score index",
+        include_str!("../../../migrations/postgres/0004_score_index.sql"),
+    ),
 ];
 const SQLITE: Embedded = &[
     (
@@ -42,6 +47,11 @@ const SQLITE: Embedded = &[
         3,
         "lifecycle",
         include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+    ),
+    (
+        4,
+        "score index",
+        include_str!("../../../migrations/sqlite/0004_score_index.sql"),
     ),
 ];
 

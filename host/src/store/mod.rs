@@ -434,9 +434,10 @@ impl Store {
 
     /// The newest score called `name` of an account, with its change in
     /// points against the newest score at least each of `ages_ms` older
-    /// (`None` where there is none), in one round trip: each baseline is one
-    /// backward step through the `(account_id, name, computed_at)` index,
-    /// however long the account's history is.
+    /// (`None` where there is none), in one round trip: the latest row and
+    /// each baseline are the first entry of a backward scan of the
+    /// `(account_id, name, computed_at, seq)` index, however long the
+    /// account's history is.
     pub async fn latest_score_with_trend(
         &self,
         account_id: &str,
