@@ -240,7 +240,7 @@ async fn a_batch_of_events_commits_with_one_audit_entry_each_in_time_order() {
 }
 
 #[tokio::test]
-async fn score_history_round_trips() {
+async fn recorded_scores_come_back_in_order_and_stale_ones_stay_out_of_the_history() {
     let (_dir, stores) = backends().await;
     for (url, store) in stores {
         for (n, value) in [70.0, 55.5, 42.25].into_iter().enumerate() {
@@ -250,11 +250,15 @@ async fn score_history_round_trips() {
             };
             store.record_score("acme", &score).await.unwrap();
         }
-        let history = store
-            .score_history("acme", "health", NOW + 1)
-            .await
-            .unwrap();
-        assert_eq!(history, [(NOW + 1, 55.5), (NOW + 2, 42.25)], "{url}");
+        let history = store.fresh_scores_for("acme").await.unwrap();
+        assert_eq!(
+            history,
+            [
+                ("health".to_string(), NOW, 70.0),
+                ("health".to_string(), NOW + 1, 55.5)
+            ],
+            "{url}"
+        );
     }
 }
 

@@ -413,26 +413,6 @@ impl Store {
         Ok(scores)
     }
 
-    /// `(computed_at, value)` of a score since `since`, oldest first.
-    pub async fn score_history(
-        &self,
-        account_id: &str,
-        name: &str,
-        since: i64,
-    ) -> Result<Vec<(i64, f64)>, StoreError> {
-        Ok(with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT computed_at, value FROM scores
-                 WHERE account_id = $1 AND name = $2 AND computed_at >= $3 ORDER BY computed_at, seq",
-            )
-            .bind(account_id)
-            .bind(name)
-            .bind(since)
-            .fetch_all(pool)
-            .await?
-        }))
-    }
-
     /// The newest score called `name` of an account, with its change in
     /// points against the newest score at least each of `ages_ms` older
     /// (`None` where there is none), in one round trip: the latest row and
