@@ -2,7 +2,7 @@
 //!
 //! - the **committer** groups the events of concurrent requests into one
 //!   transaction (group commit) and answers each request once it is
-//!   committed;
+//!   committed, on a thread of its own;
 //! - the **evaluator** runs committed events through the pipeline, one
 //!   partition batch at a time in sequence order, for the partitions this
 //!   host holds, and commits what each batch leaves (scores, intents,
@@ -38,8 +38,8 @@ use crate::runtime::InvocationRecord;
 use crate::runtime::bindings::types::{Account, Event, IntentKind};
 use crate::store::{
     AuditEntry, EvaluationFence, EvaluationWrite, IngestJob, IntentRecord, IntentState, JobResult,
-    NewIntent, PARTITIONS, PartitionLease, Settlement, SignalWrite, Store, StoreError, Stored,
-    TickRun, now_ms, partition_of,
+    LatestScoreCache, NewIntent, PARTITIONS, PartitionLease, Settlement, SignalWrite, Store,
+    StoreError, Stored, TickRun, now_ms, partition_of,
 };
 
 /// Events per group commit at most.
@@ -103,6 +103,9 @@ pub enum ServiceError {
     /// The host is shutting down and takes no more events.
     #[error("the host is shutting down")]
     ShuttingDown,
+    /// The committer's thread could not be started.
+    #[error("cannot start the committer thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 struct IngestRequest {
@@ -141,6 +144,8 @@ pub struct Service {
     stop_dispatcher: watch::Sender<bool>,
     stop_coordinator: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    scores: Arc<LatestScoreCache>,
+    score_listener: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for IngestRequest {
@@ -161,9 +166,11 @@ impl Service {
         metrics: Arc<Metrics>,
         observer: Arc<dyn InvocationObserver>,
         config: HostConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ServiceError> {
         let accounts: AccountStates = Arc::default();
         let owned: Owned = Arc::default();
+        let scores = LatestScoreCache::new();
+        let score_listener = scores.listen(&store);
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
         let evaluate = Arc::new(Notify::new());
         let deliver = Arc::new(Notify::new());
@@ -181,12 +188,12 @@ impl Service {
         };
         let mut coordinator = coordinator;
         coordinator.round().await?;
-        let committer = tokio::spawn(run_committer(
-            store.clone(),
+        let committer = spawn_committer(
+            store.with_own_connections(1),
             ingest_rx,
             evaluate.clone(),
             metrics.clone(),
-        ));
+        )?;
         let evaluator = tokio::spawn(run_evaluator(Evaluator {
             store: store.clone(),
             host: config.host_id.clone(),
@@ -199,6 +206,7 @@ impl Service {
             deliver: deliver.clone(),
             evaluated: evaluated_tx,
             stop: evaluator_stop,
+            scores: scores.clone(),
         }));
         let dispatcher = tokio::spawn(run_dispatcher(
             store.clone(),
@@ -222,7 +230,15 @@ impl Service {
             stop_dispatcher,
             stop_coordinator,
             tasks: std::sync::Mutex::new(vec![committer, evaluator, dispatcher, coordinator]),
+            scores,
+            score_listener: std::sync::Mutex::new(score_listener),
         })
+    }
+
+    /// The latest scores read since the score history last changed
+    /// (PostgreSQL; see [`LatestScoreCache`]).
+    pub fn scores(&self) -> &LatestScoreCache {
+        &self.scores
     }
 
     /// This host's id.
@@ -314,6 +330,9 @@ impl Service {
         // Dropping the sender ends the committer once the queue is drained.
         if let Ok(mut sender) = self.ingest.lock() {
             sender.take();
+        }
+        if let Some(listener) = self.score_listener.lock().ok().and_then(|mut l| l.take()) {
+            listener.abort();
         }
         let tasks: Vec<_> = self
             .tasks
@@ -512,6 +531,41 @@ impl Coordinator {
     }
 }
 
+/// Starts the committer on a thread and runtime of its own, with its own
+/// connection; the task returned ends when it has drained the closed
+/// queue.
+///
+/// The committer is the one serialized stream ingest goes through, and a
+/// group commit is several round trips. On the shared runtime the answer
+/// to each waited for a worker to come free of request handling (parsing
+/// and checking batches): about 2 ms a round trip under load, measured.
+/// On its own runtime the operating system wakes it when the database
+/// answers. (Two committers taking turns at the chain's lock were tried
+/// too: the groups got smaller and ingest slower.)
+fn spawn_committer(
+    store: Store,
+    requests: mpsc::Receiver<IngestRequest>,
+    evaluate: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (done, finished) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("vigil-committer".into())
+        .spawn(move || {
+            runtime.block_on(run_committer(store, requests, evaluate, metrics));
+            let _ = done.send(());
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = finished.await;
+    }))
+}
+
+/// Takes whatever queued (at least one request, at most
+/// [`MAX_GROUP_EVENTS`] events) and commits it as one group, until the
+/// queue is closed and drained.
 async fn run_committer(
     store: Store,
     mut requests: mpsc::Receiver<IngestRequest>,
@@ -520,8 +574,8 @@ async fn run_committer(
 ) {
     while let Some(first) = requests.recv().await {
         // Whatever queued while the last group committed goes in this one.
+        let mut events = first.job.events.len();
         let mut group = vec![first];
-        let mut events = group[0].job.events.len();
         while events < MAX_GROUP_EVENTS {
             match requests.try_recv() {
                 Ok(next) => {
@@ -531,48 +585,59 @@ async fn run_committer(
                 Err(_) => break,
             }
         }
-        let (jobs, replies): (Vec<IngestJob>, Vec<_>) =
-            group.into_iter().map(|r| (r.job, r.reply)).unzip();
-        let span = tracing::debug_span!("vigil.ingest.commit", requests = jobs.len(), events);
-        let results = store.insert_event_groups(&jobs).instrument(span).await;
-        let results: Vec<JobResult> = match results {
-            Ok(results) => results,
-            Err(error) => {
-                // The group failed as a whole (a lost race with another host
-                // on a unique key, a dropped connection): each request on its
-                // own, so one bad request cannot fail the others.
-                tracing::warn!(%error, "group commit failed; committing requests one by one");
-                let mut one_by_one = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    one_by_one.push(
-                        match store.insert_event_groups(std::slice::from_ref(job)).await {
-                            Ok(mut result) => result.pop().unwrap_or_else(|| {
-                                Err(StoreError::Corrupt {
-                                    what: "group commit",
-                                    reason: "no result".into(),
-                                })
-                            }),
-                            Err(error) => Err(error),
-                        },
-                    );
-                }
-                one_by_one
+        commit_group(&store, group, &evaluate, &metrics).await;
+    }
+}
+
+/// Commits `group` and answers each of its requests.
+async fn commit_group(
+    store: &Store,
+    group: Vec<IngestRequest>,
+    evaluate: &Notify,
+    metrics: &Metrics,
+) {
+    let events: usize = group.iter().map(|r| r.job.events.len()).sum();
+    let (jobs, replies): (Vec<IngestJob>, Vec<_>) =
+        group.into_iter().map(|r| (r.job, r.reply)).unzip();
+    let span = tracing::debug_span!("vigil.ingest.commit", requests = jobs.len(), events);
+    let results = store.insert_event_groups(&jobs).instrument(span).await;
+    let results: Vec<JobResult> = match results {
+        Ok(results) => results,
+        Err(error) => {
+            // The group failed as a whole (a lost race with another host
+            // on a unique key, a dropped connection): each request on its
+            // own, so one bad request cannot fail the others.
+            tracing::warn!(%error, "group commit failed; committing requests one by one");
+            let mut one_by_one = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                one_by_one.push(
+                    match store.insert_event_groups(std::slice::from_ref(job)).await {
+                        Ok(mut result) => result.pop().unwrap_or_else(|| {
+                            Err(StoreError::Corrupt {
+                                what: "group commit",
+                                reason: "no result".into(),
+                            })
+                        }),
+                        Err(error) => Err(error),
+                    },
+                );
             }
-        };
-        let mut stored = 0u64;
-        for (reply, result) in replies.into_iter().zip(results) {
-            if let Ok(outcomes) = &result {
-                stored += outcomes
-                    .iter()
-                    .filter(|s| matches!(s, Stored::New { .. }))
-                    .count() as u64;
-            }
-            let _ = reply.send(result.map_err(ServiceError::from));
+            one_by_one
         }
-        if stored > 0 {
-            metrics.events_ingested(stored);
-            evaluate.notify_one();
+    };
+    let mut stored = 0u64;
+    for (reply, result) in replies.into_iter().zip(results) {
+        if let Ok(outcomes) = &result {
+            stored += outcomes
+                .iter()
+                .filter(|s| matches!(s, Stored::New { .. }))
+                .count() as u64;
         }
+        let _ = reply.send(result.map_err(ServiceError::from));
+    }
+    if stored > 0 {
+        metrics.events_ingested(stored);
+        evaluate.notify_one();
     }
 }
 
@@ -588,6 +653,7 @@ struct Evaluator {
     deliver: Arc<Notify>,
     evaluated: watch::Sender<u64>,
     stop: watch::Receiver<bool>,
+    scores: Arc<LatestScoreCache>,
 }
 
 async fn run_evaluator(evaluator: Evaluator) {
@@ -739,7 +805,20 @@ async fn evaluate_batch(evaluator: &Evaluator, part: i32) -> Result<usize, Store
         watermark: batch.watermark,
         through,
     };
-    match evaluator.store.record_evaluations(&fence, &writes).await {
+    // Read-your-writes on this host: the scored accounts bypass the cache
+    // from before the commit until they are dropped from it after, not
+    // left to the notification.
+    let scored: BTreeSet<&str> = writes
+        .iter()
+        .filter(|write| !write.scores.is_empty())
+        .map(|write| write.account_id.as_str())
+        .collect();
+    let writing_scores = evaluator
+        .scores
+        .writing(scored.into_iter().map(str::to_string).collect());
+    let recorded = evaluator.store.record_evaluations(&fence, &writes).await;
+    drop(writing_scores);
+    match recorded {
         Ok(_) => Ok(count),
         Err(error) => {
             // Nothing was committed: the states ran ahead of the store, so

@@ -6,7 +6,8 @@
 # from when it should have been sent, so a stalled server is not hidden
 # (coordinated omission). A release `vigil serve` on PostgreSQL (database
 # vigil_bench_reads, created and dropped), 100 accounts each scored from 12
-# weeks of events; requests go to one account.
+# weeks of events; each request reads one of them at random (oha
+# --rand-regex-url).
 #
 #   tests/bench/health_score.sh [SECONDS] [RATES...]     (default: 20 1000 2500 5000)
 #
@@ -55,6 +56,8 @@ PY
 
 URL="http://127.0.0.1:$PORT/api/v1/customers/acct-7/health-score"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL")" = 200
+# acct-0 … acct-99 (a dot in the pattern is a plain dot for oha).
+URLS="http://127.0.0.1:$PORT/api/v1/customers/acct-(0|[1-9][0-9]?)/health-score"
 echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # CPU seconds (user + system) of a process and its threads, and of every
 # PostgreSQL process.
@@ -63,7 +66,7 @@ pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "
 for RATE in $RATES; do
   VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)
   oha -z "${SECONDS_}s" -c 50 -q "$RATE" --latency-correction --no-tui --output-format json \
-    -H "Authorization: Bearer $KEY" "$URL" >"$WORK/oha.json"
+    -H "Authorization: Bearer $KEY" --rand-regex-url "$URLS" >"$WORK/oha.json"
   VIGIL_CPU=$(awk -v a="$(cpu_of "$SERVER")" -v b="$VIGIL_BEFORE" 'BEGIN {print a - b}')
   PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$PG_BEFORE" 'BEGIN {print a - b}')
   python3 - "$RATE" "$WORK/oha.json" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" <<'PY'

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use vigil_host::api::{AppState, HostOptions, MAX_BODY_BYTES, router};
-use vigil_host::store::{Role, Store};
+use vigil_host::store::{LatestScoreCache, Role, Store};
 
 use crate::store::fresh_postgres;
 use crate::support::runtime;
@@ -476,4 +476,209 @@ async fn after_a_restart_the_account_state_is_rebuilt_from_stored_events() {
         .unwrap()["note"]
         .clone();
     assert_eq!(usage_note, "12 of 200 licensed seats active", "{score}");
+}
+
+/// Reads acme's health score until `done` holds for it, for up to 10 s;
+/// the last one read.
+async fn health_score_until(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, score) =
+            send(app, "GET", "/api/v1/customers/acme/health-score", None).await;
+        assert_eq!(status, StatusCode::OK, "{score}");
+        if done(&score) || tokio::time::Instant::now() >= deadline {
+            return score;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits up to 10 s for `done` to hold of `app`'s latest-score cache;
+/// fails saying `what` did not happen.
+async fn until_cache(app: &TestApp, what: &str, done: impl Fn(&LatestScoreCache) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(app.state.service().scores()) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the host's latest-score cache is emptied (only a change
+/// to the score history empties it; an entry past its age stays until
+/// read again).
+async fn until_cache_emptied(app: &TestApp) {
+    until_cache(app, "the change never emptied the cache", |cache| {
+        cache.is_empty()
+    })
+    .await;
+}
+
+/// Waits until the host listens for score changes (its cache in use).
+async fn until_listening(app: &TestApp) {
+    until_cache(app, "the host never listened for score changes", |cache| {
+        cache.is_listening()
+    })
+    .await;
+}
+
+const ACME_HEALTH: &str = "/api/v1/customers/acme/health-score";
+
+/// Creates acme and scores one event through `writer`, then reads its
+/// health score through `reader`, which must keep it; the score read.
+async fn acme_scored_and_cached(writer: &TestApp, reader: &TestApp) -> Value {
+    until_listening(reader).await;
+    send(writer, "PUT", "/api/v1/customers/acme", Some(customer())).await;
+    send(
+        writer,
+        "POST",
+        "/api/v1/events?wait=evaluated",
+        Some(usage(12, "k-1").to_string()),
+    )
+    .await;
+    let (status, _, score) = send(reader, "GET", ACME_HEALTH, None).await;
+    assert_eq!(status, StatusCode::OK, "{score}");
+    assert_eq!(
+        reader.state.service().scores().len(),
+        1,
+        "the read was not kept"
+    );
+    score
+}
+
+/// Posts acme's next day, every seat active, through `app`; answered once
+/// it is evaluated.
+async fn post_acme_next_day(app: &TestApp) {
+    let mut next = usage(200, "k-2");
+    next["occurred_at"] = json!("2026-06-02T10:00:00Z");
+    let (status, _, body) = send(
+        app,
+        "POST",
+        "/api/v1/events?wait=evaluated",
+        Some(next.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// Whether `score` was computed for acme's next day.
+fn is_next_days(score: &Value) -> bool {
+    score["computed_at"]
+        .as_str()
+        .is_some_and(|at| at.starts_with("2026-06-02T10:00:00"))
+}
+
+#[tokio::test]
+async fn a_cached_health_score_is_replaced_at_once_by_this_hosts_next_evaluation_on_postgres() {
+    let app = app_on(&fresh_postgres().await).await;
+    let first = acme_scored_and_cached(&app, &app).await;
+    let (_, _, again) = send(&app, "GET", ACME_HEALTH, None).await;
+    assert_eq!(first, again);
+
+    // Every seat active: a higher score, read straight after the answer.
+    post_acme_next_day(&app).await;
+    let (_, _, after) = send(&app, "GET", ACME_HEALTH, None).await;
+    assert!(is_next_days(&after), "{after}");
+    assert!(
+        after["value"].as_f64() > first["value"].as_f64(),
+        "{first} then {after}"
+    );
+}
+
+#[tokio::test]
+async fn a_health_score_changed_behind_the_hosts_back_is_dropped_from_the_cache_and_no_other_on_postgres()
+ {
+    let url = fresh_postgres().await;
+    let app = app_on(&url).await;
+    until_listening(&app).await;
+    for account in ["acme", "globex"] {
+        send(
+            &app,
+            "PUT",
+            &format!("/api/v1/customers/{account}"),
+            Some(customer()),
+        )
+        .await;
+        let mut event = usage(12, &format!("k-{account}"));
+        event["account_id"] = json!(account);
+        send(
+            &app,
+            "POST",
+            "/api/v1/events?wait=evaluated",
+            Some(event.to_string()),
+        )
+        .await;
+        let (status, _, score) = send(
+            &app,
+            "GET",
+            &format!("/api/v1/customers/{account}/health-score"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{score}");
+        assert_eq!(score["stale"], false);
+    }
+    assert_eq!(
+        app.state.service().scores().len(),
+        2,
+        "the reads were not kept"
+    );
+
+    // Another process marks acme's score stale, straight in the database:
+    // acme is dropped from the cache, globex stays.
+    let other = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE scores SET stale = true WHERE account_id = 'acme'")
+        .execute(&other)
+        .await
+        .unwrap();
+    until_cache(&app, "the change never reached the cache", |cache| {
+        cache.len() == 1
+    })
+    .await;
+    let (_, _, after) = send(&app, "GET", "/api/v1/customers/acme/health-score", None).await;
+    assert_eq!(after["stale"], true, "{after}");
+}
+
+#[tokio::test]
+async fn a_health_score_from_an_event_posted_through_another_host_replaces_the_cached_one_on_postgres()
+ {
+    let url = fresh_postgres().await;
+    let reader = app_on(&url).await;
+    let writer = app_on(&url).await;
+    let first = acme_scored_and_cached(&writer, &reader).await;
+
+    post_acme_next_day(&writer).await;
+    until_cache_emptied(&reader).await;
+    let (_, _, after) = send(&reader, "GET", ACME_HEALTH, None).await;
+    assert_ne!(after["computed_at"], first["computed_at"]);
+    assert!(
+        is_next_days(&after),
+        "the other host's score never replaced the cached one: {after}"
+    );
+}
+
+#[tokio::test]
+async fn a_health_score_changed_without_a_notification_is_served_fresh_within_seconds_on_postgres()
+{
+    let url = fresh_postgres().await;
+    let app = app_on(&url).await;
+    let before = acme_scored_and_cached(&app, &app).await;
+    assert_eq!(before["stale"], false);
+
+    // The change notifies nobody (as if the notification were lost): the
+    // cache's age limit alone must bring the change through.
+    let other = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    for statement in [
+        "ALTER TABLE scores DISABLE TRIGGER scores_updated",
+        "UPDATE scores SET stale = true",
+        "ALTER TABLE scores ENABLE TRIGGER scores_updated",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let after = health_score_until(&app, |score| score["stale"] == true).await;
+    assert_eq!(
+        after["stale"], true,
+        "served from the cache for ever: {after}"
+    );
 }

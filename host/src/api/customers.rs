@@ -270,8 +270,9 @@ pub(super) async fn health_score(
     check_id("id", &id)?;
     let ages = [7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS];
     let Some((score, [d7, d30, d90])) = state
-        .store
-        .latest_score_with_trend(&id, "health", ages)
+        .service
+        .scores()
+        .latest_score_with_trend(&state.store, &id, "health", ages)
         .await?
     else {
         known_account(&state, &id).await?;

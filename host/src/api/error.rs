@@ -187,6 +187,9 @@ impl From<crate::service::ServiceError> for ApiError {
             crate::service::ServiceError::ShuttingDown => {
                 ApiError::Unavailable("the host is shutting down; retry on another host".into())
             }
+            thread @ crate::service::ServiceError::Thread(_) => {
+                ApiError::Internal(thread.to_string())
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::lifecycle::{Lifecycle, LifecycleConfig, LifecycleError, PluginSource}
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::runtime::Runtime;
-use crate::service::{HostConfig, Service};
+use crate::service::{HostConfig, Service, ServiceError};
 use crate::store::{Role, Store, StoreError};
 
 /// The largest request body accepted.
@@ -97,6 +97,9 @@ pub enum StartError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The background service could not start.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use super::copy::BinaryRows;
 use super::{Store, StoreError};
 
 /// The `prev_hash` of the first entry.
@@ -139,8 +140,8 @@ struct Chained<'a> {
     hash: String,
 }
 
-/// Writing chained entries, per backend: PostgreSQL takes one array per
-/// column (`UNNEST`), SQLite a multi-row `VALUES` list under its bind limit.
+/// Writing chained entries, per backend: PostgreSQL takes them by binary
+/// `COPY`, SQLite as a multi-row `VALUES` list under its bind limit.
 trait AuditRows {
     /// Inserts `rows`.
     async fn insert_audit_rows(&mut self, rows: &[Chained<'_>]) -> Result<(), StoreError>;
@@ -148,25 +149,25 @@ trait AuditRows {
 
 impl AuditRows for Transaction<'_, Postgres> {
     async fn insert_audit_rows(&mut self, rows: &[Chained<'_>]) -> Result<(), StoreError> {
-        fn column<'r>(rows: &'r [Chained<'_>], f: fn(&'r Chained<'_>) -> &'r str) -> Vec<&'r str> {
-            rows.iter().map(f).collect()
+        let mut copy = BinaryRows::new(10, rows.len() * 384);
+        for row in rows {
+            copy.row()
+                .int8(row.seq)
+                .int8(row.entry.at)
+                .text(&row.entry.actor)?
+                .text(&row.entry.action)?
+                .text(&row.entry.resource)?
+                .text(&row.entry.origin)?
+                .bool(row.entry.success)
+                .text(&row.details)?
+                .text(&row.prev_hash)?
+                .text(&row.hash)?;
         }
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[])",
+        copy.copy_into(
+            self,
+            "COPY audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
+             FROM STDIN (FORMAT binary)",
         )
-        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.entry.at).collect::<Vec<_>>())
-        .bind(column(rows, |r| &r.entry.actor))
-        .bind(column(rows, |r| &r.entry.action))
-        .bind(column(rows, |r| &r.entry.resource))
-        .bind(column(rows, |r| &r.entry.origin))
-        .bind(rows.iter().map(|r| r.entry.success).collect::<Vec<_>>())
-        .bind(column(rows, |r| &r.details))
-        .bind(column(rows, |r| &r.prev_hash))
-        .bind(column(rows, |r| &r.hash))
-        .execute(&mut **self)
         .await?;
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
 use super::audit::AppendAudit;
+use super::copy::BinaryRows;
 use super::partitions::partition_of;
 use super::{AuditEntry, NewEvent, Store, StoreError, Stored, digest};
 use crate::runtime::bindings::types::Event;
@@ -54,9 +55,10 @@ impl Column {
 }
 
 /// The two statements of a group commit, written per backend: PostgreSQL
-/// takes one array per column (`= ANY`, `UNNEST`), so a statement has a
-/// handful of parameters whatever the group's size; SQLite takes a
-/// multi-row `VALUES` list, chunked under its bind limit.
+/// looks rows up by one array per column (`= ANY`), so a statement has a
+/// handful of parameters whatever the group's size, and takes new rows by
+/// binary `COPY`; SQLite takes a multi-row `VALUES` list, chunked under
+/// its bind limit.
 trait EventRows {
     /// The stored events whose `column` is one of `values`.
     async fn existing_events(
@@ -98,42 +100,44 @@ impl EventRows for Transaction<'_, Postgres> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut accounts = Vec::with_capacity(rows.len());
-        let mut kinds = Vec::with_capacity(rows.len());
-        let mut times = Vec::with_capacity(rows.len());
-        let mut payloads = Vec::with_capacity(rows.len());
-        let mut keys = Vec::with_capacity(rows.len());
-        let mut digests = Vec::with_capacity(rows.len());
-        let mut received = Vec::with_capacity(rows.len());
-        let mut parts = Vec::with_capacity(rows.len());
-        for (new, audit, body_digest) in rows {
-            ids.push(new.event.id.as_str());
-            accounts.push(new.event.account_id.as_str());
-            kinds.push(new.event.kind.as_str());
-            times.push(new.event.occurred_at);
-            payloads.push(new.event.payload.as_str());
-            keys.push(new.idempotency_key.as_deref());
-            digests.push(body_digest.as_str());
-            received.push(audit.at);
-            parts.push(partition_of(&new.event.account_id));
-        }
-        Ok(sqlx::query_as(
-            "INSERT INTO events (id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at, part)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::int[])
-             RETURNING id, seq",
+        // Every event insert holds the audit chain's lock (see
+        // `commit_groups`), so a block of sequence numbers can be taken in
+        // one statement: the next insert takes the block after it.
+        let count = i64::try_from(rows.len()).map_err(|_| StoreError::Corrupt {
+            what: "event insert",
+            reason: "too many rows".into(),
+        })?;
+        let (last,): (i64,) = sqlx::query_as(
+            "SELECT setval(pg_get_serial_sequence('events', 'seq'),
+                           nextval(pg_get_serial_sequence('events', 'seq')) + $1 - 1)",
         )
-        .bind(ids)
-        .bind(accounts)
-        .bind(kinds)
-        .bind(times)
-        .bind(payloads)
-        .bind(keys)
-        .bind(digests)
-        .bind(received)
-        .bind(parts)
-        .fetch_all(&mut **self)
-        .await?)
+        .bind(count)
+        .fetch_one(&mut **self)
+        .await?;
+        let first = last - count + 1;
+        let mut copy = BinaryRows::new(10, rows.len() * 256);
+        let mut inserted = Vec::with_capacity(rows.len());
+        for ((new, audit, body_digest), seq) in rows.iter().zip(first..) {
+            copy.row()
+                .int8(seq)
+                .text(&new.event.id)?
+                .text(&new.event.account_id)?
+                .text(&new.event.kind)?
+                .int8(new.event.occurred_at)
+                .text(&new.event.payload)?
+                .opt_text(new.idempotency_key.as_deref())?
+                .text(body_digest)?
+                .int8(audit.at)
+                .int4(partition_of(&new.event.account_id));
+            inserted.push((new.event.id.clone(), seq));
+        }
+        copy.copy_into(
+            self,
+            "COPY events (seq, id, account_id, kind, occurred_at, payload, idempotency_key, body_digest, received_at, part)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+        Ok(inserted)
     }
 }
 

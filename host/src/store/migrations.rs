@@ -31,6 +31,11 @@ const POSTGRES: Embedded = &[
         "score index",
         include_str!("../../../migrations/postgres/0004_score_index.sql"),
     ),
+    (
+        5,
+        "score notify",
+        include_str!("../../../migrations/postgres/0005_score_notify.sql"),
+    ),
 ];
 const SQLITE: Embedded = &[
     (

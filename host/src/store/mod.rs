@@ -18,12 +18,14 @@ macro_rules! with_pool {
 
 mod accounts;
 mod audit;
+mod copy;
 mod events;
 mod keys;
 mod migrations;
 mod outbox;
 mod partitions;
 mod registry;
+mod score_cache;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,6 +49,7 @@ pub use partitions::{PARTITIONS, PartitionLease, TICK_KIND, TickRun, partition_o
 pub use registry::{
     Deployed, NewPluginVersion, PluginVersion, REGISTRY_CHANNEL, RegistryActor, VersionState,
 };
+pub use score_cache::{LatestScoreCache, SCORES_CHANNEL, ScoreWithTrend, ScoreWrite};
 
 use crate::pipeline::ScoreState;
 use crate::runtime::bindings::types::{Account, Event};
@@ -217,6 +220,23 @@ impl Store {
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The same database through `connections` connections of its own,
+    /// opened on first use — so on the tokio runtime that first uses them,
+    /// whose I/O driver then wakes their queries (see the committer in
+    /// `service`). SQLite has one connection, shared as it is.
+    pub fn with_own_connections(&self, connections: u32) -> Store {
+        match self {
+            Store::Postgres(pool) => Store::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+            Store::Sqlite(pool) => Store::Sqlite(pool.clone()),
+        }
     }
 
     /// The clause that makes a `SELECT` skip rows other transactions hold

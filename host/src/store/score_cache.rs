@@ -1,0 +1,327 @@
+//! The latest score of each account, with its trend, kept in memory so
+//! `GET health-score` does not go to PostgreSQL for every read.
+//!
+//! Every change to the score history — by this host, by another host
+//! sharing the store, or by hand behind the hosts' backs — fires a
+//! statement trigger (migration 0005) that notifies the channel
+//! [`SCORES_CHANNEL`] with the accounts it touched; each host listens on it
+//! and drops those accounts from its cache. The evaluator of this host
+//! also keeps the accounts it is writing out of the cache from before its
+//! commit until after it, so a client reading from the host that
+//! evaluated sees the new score at once; a read from another host may
+//! trail a write by the notification's delivery. No entry is served more
+//! than a second after it was read, so a notification lost without the
+//! host noticing costs a second of staleness at most. While the host is
+//! not listening (before the first `LISTEN`, after the connection dropped)
+//! the cache is not used at all: reads go to the store, and nothing is
+//! kept.
+//!
+//! SQLite has no cache: its reads never leave the process, and another
+//! process writing the same file could not be noticed without a query.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgListener;
+use tokio::task::JoinHandle;
+
+use super::{ScoreState, Store, StoreError};
+
+/// The channel the score triggers notify.
+pub const SCORES_CHANNEL: &str = "vigil_scores";
+
+/// Accounts kept at most; past it the cache starts again from empty, so a
+/// portfolio larger than this still reads correctly, only less of it
+/// from memory.
+const MAX_ACCOUNTS: usize = 100_000;
+
+/// How long to wait before listening again after the listener failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// How long an entry is served at most. Notifications are what keeps the
+/// cache current; this bounds what a lost one could cost (a listener's
+/// connection cut without the host noticing), at one store read per
+/// account and second under load.
+const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// A latest score and its change against each baseline.
+pub type ScoreWithTrend = (ScoreState, [Option<f64>; 3]);
+
+/// `(score name, baseline ages)`: one read of an account.
+type ReadKey = (String, [i64; 3]);
+
+/// What the cache holds, under one lock.
+#[derive(Debug, Default)]
+struct Entries {
+    /// Per account, what was read and when.
+    by_account: HashMap<String, HashMap<ReadKey, (Instant, ScoreWithTrend)>>,
+    /// Accounts whose scores this host is writing, with how many writes:
+    /// not served from memory nor kept meanwhile.
+    writing: HashMap<String, usize>,
+    /// Bumped by every invalidation, so a read that began before one does
+    /// not keep what it read.
+    generation: u64,
+}
+
+impl Entries {
+    fn forget(&mut self, accounts: &[String]) {
+        self.generation += 1;
+        for account in accounts {
+            self.by_account.remove(account);
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.generation += 1;
+        self.by_account.clear();
+    }
+}
+
+/// The latest scores read from the store since the score history of
+/// their account last changed (see the module's documentation for when
+/// it is used).
+#[derive(Debug, Default)]
+pub struct LatestScoreCache {
+    /// Whether this host is listening for score changes, so that what the
+    /// cache holds is known to be current.
+    listening: AtomicBool,
+    entries: RwLock<Entries>,
+}
+
+impl LatestScoreCache {
+    /// An empty cache, not in use until [`Self::listen`] has subscribed.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// The newest score called `name` of `account_id` with its change
+    /// against the newest one at least each of `ages_ms` older, as
+    /// [`Store::latest_score_with_trend`] reads it: from memory when it
+    /// was read since the account's scores last changed, otherwise from
+    /// `store`.
+    pub async fn latest_score_with_trend(
+        &self,
+        store: &Store,
+        account_id: &str,
+        name: &str,
+        ages_ms: [i64; 3],
+    ) -> Result<Option<ScoreWithTrend>, StoreError> {
+        let key: ReadKey = (name.to_string(), ages_ms);
+        let mut generation = None;
+        if self.listening.load(Ordering::Acquire)
+            && let Ok(entries) = self.entries.read()
+            && !entries.writing.contains_key(account_id)
+        {
+            if let Some((read_at, hit)) = entries
+                .by_account
+                .get(account_id)
+                .and_then(|reads| reads.get(&key))
+                && read_at.elapsed() < MAX_AGE
+            {
+                return Ok(Some(hit.clone()));
+            }
+            generation = Some(entries.generation);
+        }
+        let read_at = Instant::now();
+        let read = store
+            .latest_score_with_trend(account_id, name, ages_ms)
+            .await?;
+        // Kept only if nothing was invalidated since the lookup (checked
+        // under the lock, so no invalidation comes between) and the host
+        // still listens.
+        if let (Some(found), Some(generation)) = (&read, generation)
+            && let Ok(mut entries) = self.entries.write()
+            && entries.generation == generation
+            && self.listening.load(Ordering::Acquire)
+        {
+            if entries.by_account.len() >= MAX_ACCOUNTS {
+                entries.by_account.clear();
+            }
+            entries
+                .by_account
+                .entry(account_id.to_string())
+                .or_default()
+                .insert(key, (read_at, found.clone()));
+        }
+        Ok(read)
+    }
+
+    /// Forgets everything held: the whole score history may have changed.
+    pub fn invalidate(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.forget_all();
+        }
+    }
+
+    /// Forgets what is held for `accounts`: their scores changed.
+    pub fn invalidate_accounts(&self, accounts: &[String]) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.forget(accounts);
+        }
+    }
+
+    /// Marks a write to the scores of `accounts` by this host, from before
+    /// its transaction begins until the guard is dropped after it
+    /// committed (or failed): meanwhile their reads go to the store and
+    /// are not kept, and what was held for them is forgotten at both ends.
+    pub fn writing(&self, accounts: Vec<String>) -> ScoreWrite<'_> {
+        if let Ok(mut entries) = self.entries.write() {
+            for account in &accounts {
+                *entries.writing.entry(account.clone()).or_default() += 1;
+            }
+            entries.forget(&accounts);
+        }
+        ScoreWrite {
+            cache: self,
+            accounts,
+        }
+    }
+
+    /// Accounts with reads held now.
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .map_or(0, |entries| entries.by_account.len())
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether reads are served from memory (this host is listening for
+    /// changes).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    fn set_listening(&self, listening: bool) {
+        // Emptied when it starts being used and when it stops: an entry
+        // from before the subscription may have missed a change.
+        self.invalidate();
+        self.listening.store(listening, Ordering::Release);
+        self.invalidate();
+    }
+
+    /// What a notification's payload says changed: a JSON array of
+    /// account ids, or anything else (`*`) for every account.
+    fn notified(&self, payload: &str) {
+        match serde_json::from_str::<Vec<String>>(payload) {
+            Ok(accounts) => self.invalidate_accounts(&accounts),
+            Err(_) => self.invalidate(),
+        }
+    }
+
+    /// Listens for changes to the score history in `store` (PostgreSQL)
+    /// and uses the cache while subscribed; `None` for SQLite, whose
+    /// reads do not use it. The task runs until aborted.
+    pub fn listen(self: &Arc<Self>, store: &Store) -> Option<JoinHandle<()>> {
+        let Store::Postgres(pool) = store else {
+            return None;
+        };
+        let pool = pool.clone();
+        let cache = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let subscribed = async {
+                    let mut listener = PgListener::connect_with(&pool).await?;
+                    listener.listen(SCORES_CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(listener)
+                }
+                .await;
+                let mut listener = match subscribed {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for score changes; reading scores from the store");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                };
+                cache.set_listening(true);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => cache.notified(notification.payload()),
+                        // The connection dropped and was made again (and
+                        // subscribed again): what changed meanwhile was
+                        // not heard.
+                        Ok(None) => cache.invalidate(),
+                        Err(error) => {
+                            tracing::warn!(%error, "lost the score change listener; reading scores from the store");
+                            break;
+                        }
+                    }
+                }
+                cache.set_listening(false);
+                tokio::time::sleep(RETRY).await;
+            }
+        }))
+    }
+}
+
+/// A score write in progress (see [`LatestScoreCache::writing`]).
+#[derive(Debug)]
+pub struct ScoreWrite<'c> {
+    cache: &'c LatestScoreCache,
+    accounts: Vec<String>,
+}
+
+impl Drop for ScoreWrite<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut entries) = self.cache.entries.write() {
+            for account in &self.accounts {
+                if let Some(count) = entries.writing.get_mut(account) {
+                    *count -= 1;
+                    if *count == 0 {
+                        entries.writing.remove(account);
+                    }
+                }
+            }
+            entries.forget(&self.accounts);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_names_the_accounts_to_forget_or_every_account() {
+        let cache = LatestScoreCache::default();
+        let held = |entries: &mut Entries, account: &str| {
+            entries.by_account.entry(account.to_string()).or_default();
+        };
+        if let Ok(mut entries) = cache.entries.write() {
+            for account in ["a", "b", "c"] {
+                held(&mut entries, account);
+            }
+        }
+        cache.notified(r#"["a", "c"]"#);
+        assert_eq!(cache.len(), 1);
+        cache.notified("*");
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_account_being_written_is_not_kept_until_the_write_ends() {
+        let cache = LatestScoreCache::default();
+        let write = cache.writing(vec!["a".into()]);
+        let writing = |cache: &LatestScoreCache| {
+            cache
+                .entries
+                .read()
+                .map(|entries| entries.writing.contains_key("a"))
+                .unwrap_or(false)
+        };
+        let nested = cache.writing(vec!["a".into()]);
+        drop(write);
+        assert!(
+            writing(&cache),
+            "another write of the account is still going"
+        );
+        drop(nested);
+        assert!(!writing(&cache));
+    }
+}
