@@ -1,6 +1,7 @@
 //! Prometheus metrics (OpenMetrics text): HTTP requests, events ingested,
-//! pipeline runs, and per plugin version: invocations, faults (traps and
-//! limit hits), plugin errors and fuel burned.
+//! pipeline runs, health-score reads by where they were answered from, and
+//! per plugin version: invocations, faults (traps and limit hits), plugin
+//! errors and fuel burned.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -36,6 +37,13 @@ pub struct DeliveryLabels {
     pub state: String,
 }
 
+/// Where a health-score read was answered from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScoreReadLabels {
+    /// `cache` (the host's latest-score cache) or `store`.
+    pub from: String,
+}
+
 /// What a plugin deploy, rollback, unload or quarantine came to.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeployLabels {
@@ -57,6 +65,7 @@ pub struct Metrics {
     fuel: Family<PluginLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
     deploys: Family<DeployLabels, Counter>,
+    score_reads: Family<ScoreReadLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -107,6 +116,12 @@ impl Metrics {
             "Plugin deploys, refusals, rollbacks, unloads and quarantines on this host",
             deploys.clone(),
         );
+        let score_reads = Family::<ScoreReadLabels, Counter>::default();
+        registry.register(
+            "health_score_reads",
+            "Health-score reads, by where they were answered from (cache or store)",
+            score_reads.clone(),
+        );
         Self {
             registry,
             requests,
@@ -118,6 +133,7 @@ impl Metrics {
             fuel,
             deliveries,
             deploys,
+            score_reads,
         }
     }
 
@@ -169,6 +185,16 @@ impl Metrics {
         self.deploys
             .get_or_create(&DeployLabels {
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a health-score read answered from `from` (`cache` or
+    /// `store`).
+    pub fn score_read(&self, from: &str) {
+        self.score_reads
+            .get_or_create(&ScoreReadLabels {
+                from: from.to_string(),
             })
             .inc();
     }

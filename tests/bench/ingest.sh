@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Durable ingest into PostgreSQL over loopback HTTP: `vigil serve` (release
 # build) takes batches of events from wrk; each request is answered after
-# its events and their audit entries are committed. Prints events/s.
+# its events and their audit entries are committed. Prints events/s, then
+# how fast the evaluator works off what is left once ingest stops.
 #
 #   tests/bench/ingest.sh [BATCH] [CONNECTIONS] [SECONDS]
 #
@@ -82,6 +83,19 @@ print(f"not yet evaluated at the end: $BACKLOG events")
 vigil, pg, busy = $VIGIL_CPU1 - $VIGIL_CPU0, $PG_CPU1 - $PG_CPU0, $ALL_CPU1 - $ALL_CPU0
 print(f"CPU seconds over the run: vigil {vigil:.1f}, PostgreSQL {pg:.1f}, everything {busy:.1f} (wrk and the rest {busy - vigil - pg:.1f}) of {$(nproc) * us / 1e6:.1f}; taken by the hypervisor (steal) {$STEAL1 - $STEAL0:.1f}")
 PY
+# The evaluator alone: how long the backlog takes to work off once ingest
+# stops (up to 10 minutes).
+backlog() {
+  psql "$VIGIL_DATABASE_URL" -tAc "SELECT count(*) FROM events e JOIN partitions p ON p.part = e.part WHERE e.seq > p.evaluated_seq"
+}
+DRAIN_START=$(date +%s.%N); LEFT=$(backlog)
+FROM=$LEFT
+while [ "$LEFT" -gt 0 ] && python3 -c "import sys; sys.exit(not ($(date +%s.%N) - $DRAIN_START < 600))"; do
+  sleep 1; LEFT=$(backlog)
+done
+python3 -c "
+took = $(date +%s.%N) - $DRAIN_START
+print(f'evaluated after ingest stopped: {$FROM - $LEFT} events in {took:.1f} s ({($FROM - $LEFT) / took:,.0f} events/s); {$LEFT} left')"
 kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
 "$VIGIL" audit verify
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS vigil_bench" 2>/dev/null || true

@@ -573,6 +573,14 @@ async fn a_cached_health_score_is_replaced_at_once_by_this_hosts_next_evaluation
     let first = acme_scored_and_cached(&app, &app).await;
     let (_, _, again) = send(&app, "GET", ACME_HEALTH, None).await;
     assert_eq!(first, again);
+    let (_, _, metrics) = send_raw(&app, Some(&app.viewer), "GET", "/metrics", None).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        r#"vigil_health_score_reads_total{from="store"} 1"#,
+        r#"vigil_health_score_reads_total{from="cache"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{metrics}");
+    }
 
     // Every seat active: a higher score, read straight after the answer.
     post_acme_next_day(&app).await;

@@ -269,12 +269,13 @@ pub(super) async fn health_score(
     caller.require(Role::Viewer)?;
     check_id("id", &id)?;
     let ages = [7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS];
-    let Some((score, [d7, d30, d90])) = state
+    let (read, from) = state
         .service
         .scores()
         .latest_score_with_trend(&state.store, &id, "health", ages)
-        .await?
-    else {
+        .await?;
+    state.metrics.score_read(from.name());
+    let Some((score, [d7, d30, d90])) = read else {
         known_account(&state, &id).await?;
         return Err(ApiError::NotFound(format!(
             "account `{id}` has no health score yet: post an event for it"

@@ -49,7 +49,7 @@ pub use partitions::{PARTITIONS, PartitionLease, TICK_KIND, TickRun, partition_o
 pub use registry::{
     Deployed, NewPluginVersion, PluginVersion, REGISTRY_CHANNEL, RegistryActor, VersionState,
 };
-pub use score_cache::{LatestScoreCache, SCORES_CHANNEL, ScoreWithTrend, ScoreWrite};
+pub use score_cache::{LatestScoreCache, ReadFrom, SCORES_CHANNEL, ScoreWithTrend, ScoreWrite};
 
 use crate::pipeline::ScoreState;
 use crate::runtime::bindings::types::{Account, Event};

@@ -49,6 +49,25 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 /// A latest score and its change against each baseline.
 pub type ScoreWithTrend = (ScoreState, [Option<f64>; 3]);
 
+/// Where a read was answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// Memory: read before, and unchanged since.
+    Cache,
+    /// The store.
+    Store,
+}
+
+impl ReadFrom {
+    /// `cache` or `store`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadFrom::Cache => "cache",
+            ReadFrom::Store => "store",
+        }
+    }
+}
+
 /// `(score name, baseline ages)`: one read of an account.
 type ReadKey = (String, [i64; 3]);
 
@@ -100,14 +119,14 @@ impl LatestScoreCache {
     /// against the newest one at least each of `ages_ms` older, as
     /// [`Store::latest_score_with_trend`] reads it: from memory when it
     /// was read since the account's scores last changed, otherwise from
-    /// `store`.
+    /// `store`; and which of the two answered.
     pub async fn latest_score_with_trend(
         &self,
         store: &Store,
         account_id: &str,
         name: &str,
         ages_ms: [i64; 3],
-    ) -> Result<Option<ScoreWithTrend>, StoreError> {
+    ) -> Result<(Option<ScoreWithTrend>, ReadFrom), StoreError> {
         let key: ReadKey = (name.to_string(), ages_ms);
         let mut generation = None;
         if self.listening.load(Ordering::Acquire)
@@ -120,7 +139,7 @@ impl LatestScoreCache {
                 .and_then(|reads| reads.get(&key))
                 && read_at.elapsed() < MAX_AGE
             {
-                return Ok(Some(hit.clone()));
+                return Ok((Some(hit.clone()), ReadFrom::Cache));
             }
             generation = Some(entries.generation);
         }
@@ -145,7 +164,7 @@ impl LatestScoreCache {
                 .or_default()
                 .insert(key, (read_at, found.clone()));
         }
-        Ok(read)
+        Ok((read, ReadFrom::Store))
     }
 
     /// Forgets everything held: the whole score history may have changed.
