@@ -1,30 +1,31 @@
 -- Every change to the score history, by a host or behind the hosts' backs,
--- notifies `vigil_scores` with the accounts it touched (a JSON array), or
--- `*` for all of them (a truncate, or more accounts than a notification's
--- 8000 bytes hold): each host drops those accounts from its latest-score
--- cache. One notification per statement; a statement that changed no row
--- sends none.
+-- notifies `vigil_scores` with the table's schema and the accounts the
+-- statement touched, as {"schema": …, "accounts": […]} — `accounts` null
+-- for all of them (a truncate, or more accounts than a notification's 8000
+-- bytes hold): each host using that schema drops those accounts from its
+-- latest-score cache. One notification per statement; a statement that
+-- changed no row sends none.
 CREATE FUNCTION vigil_scores_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    accounts text;
+    accounts json;
+    payload text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT json_agg(DISTINCT account_id)::text INTO accounts FROM new_rows;
+        SELECT json_agg(DISTINCT account_id) INTO accounts FROM new_rows;
     ELSIF TG_OP = 'UPDATE' THEN
-        SELECT json_agg(DISTINCT account_id)::text INTO accounts
+        SELECT json_agg(DISTINCT account_id) INTO accounts
         FROM (SELECT account_id FROM old_rows UNION ALL SELECT account_id FROM new_rows) AS changed;
     ELSIF TG_OP = 'DELETE' THEN
-        SELECT json_agg(DISTINCT account_id)::text INTO accounts FROM old_rows;
-    ELSE
-        accounts := '*';
+        SELECT json_agg(DISTINCT account_id) INTO accounts FROM old_rows;
     END IF;
-    IF accounts IS NULL THEN
+    IF TG_OP <> 'TRUNCATE' AND accounts IS NULL THEN
         RETURN NULL;
     END IF;
-    IF octet_length(accounts) > 7000 THEN
-        accounts := '*';
+    payload := json_build_object('schema', TG_TABLE_SCHEMA, 'accounts', accounts)::text;
+    IF octet_length(payload) > 7000 THEN
+        payload := json_build_object('schema', TG_TABLE_SCHEMA, 'accounts', NULL)::text;
     END IF;
-    PERFORM pg_notify('vigil_scores', accounts);
+    PERFORM pg_notify('vigil_scores', payload);
     RETURN NULL;
 END
 $$;

@@ -4,8 +4,9 @@
 //! Every change to the score history — by this host, by another host
 //! sharing the store, or by hand behind the hosts' backs — fires a
 //! statement trigger (migration 0005) that notifies the channel
-//! [`SCORES_CHANNEL`] with the accounts it touched; each host listens on it
-//! and drops those accounts from its cache. The evaluator of this host
+//! [`SCORES_CHANNEL`] with the table's schema and the accounts it touched;
+//! each host listens on it and drops those accounts from its cache
+//! (changes in other schemas of the same database are not its own). The evaluator of this host
 //! also keeps the accounts it is writing out of the cache from before its
 //! commit until after it, so a client reading from the host that
 //! evaluated sees the new score at once; a read from another host may
@@ -96,6 +97,15 @@ impl Entries {
         self.generation += 1;
         self.by_account.clear();
     }
+}
+
+/// A notification's payload (migration 0005).
+#[derive(Debug, serde::Deserialize)]
+struct ScoresChanged {
+    /// The schema of the table that changed.
+    schema: String,
+    /// The accounts whose scores changed; `None` for every account.
+    accounts: Option<Vec<String>>,
 }
 
 /// The latest scores read from the store since the score history of
@@ -205,6 +215,13 @@ impl LatestScoreCache {
             .map_or(0, |entries| entries.by_account.len())
     }
 
+    /// Whether it holds a read of `account_id`.
+    pub fn holds(&self, account_id: &str) -> bool {
+        self.entries
+            .read()
+            .is_ok_and(|entries| entries.by_account.contains_key(account_id))
+    }
+
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -224,12 +241,19 @@ impl LatestScoreCache {
         self.invalidate();
     }
 
-    /// What a notification's payload says changed: a JSON array of
-    /// account ids, or anything else (`*`) for every account.
-    fn notified(&self, payload: &str) {
-        match serde_json::from_str::<Vec<String>>(payload) {
-            Ok(accounts) => self.invalidate_accounts(&accounts),
-            Err(_) => self.invalidate(),
+    /// What a notification's payload says changed, for a host whose tables
+    /// are in `schema` (`None`: not known, so every change counts): the
+    /// accounts named, every account when none are, and nothing when the
+    /// change was in another schema of the same database. A payload that
+    /// cannot be read counts as every account.
+    fn notified(&self, payload: &str, schema: Option<&str>) {
+        match serde_json::from_str::<ScoresChanged>(payload) {
+            Ok(changed) if schema.is_some_and(|ours| ours != changed.schema) => {}
+            Ok(ScoresChanged {
+                accounts: Some(accounts),
+                ..
+            }) => self.invalidate_accounts(&accounts),
+            _ => self.invalidate(),
         }
     }
 
@@ -244,13 +268,19 @@ impl LatestScoreCache {
         let cache = self.clone();
         Some(tokio::spawn(async move {
             loop {
+                // Hosts on other schemas of the same database notify the
+                // same channel: their changes are not this host's.
                 let subscribed = async {
+                    let schema: Option<String> =
+                        sqlx::query_scalar("SELECT current_schema()::text")
+                            .fetch_one(&pool)
+                            .await?;
                     let mut listener = PgListener::connect_with(&pool).await?;
                     listener.listen(SCORES_CHANNEL).await?;
-                    Ok::<_, sqlx::Error>(listener)
+                    Ok::<_, sqlx::Error>((listener, schema))
                 }
                 .await;
-                let mut listener = match subscribed {
+                let (mut listener, schema) = match subscribed {
                     Ok(listener) => listener,
                     Err(error) => {
                         tracing::warn!(%error, "cannot listen for score changes; reading scores from the store");
@@ -261,7 +291,9 @@ impl LatestScoreCache {
                 cache.set_listening(true);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(notification)) => cache.notified(notification.payload()),
+                        Ok(Some(notification)) => {
+                            cache.notified(notification.payload(), schema.as_deref());
+                        }
                         // The connection dropped and was made again (and
                         // subscribed again): what changed meanwhile was
                         // not heard.
@@ -307,7 +339,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_notification_names_the_accounts_to_forget_or_every_account() {
+    fn a_notification_names_the_accounts_to_forget_or_every_account_of_its_schema() {
         let cache = LatestScoreCache::default();
         let held = |entries: &mut Entries, account: &str| {
             entries.by_account.entry(account.to_string()).or_default();
@@ -317,9 +349,12 @@ mod tests {
                 held(&mut entries, account);
             }
         }
-        cache.notified(r#"["a", "c"]"#);
+        let ours = Some("vigil");
+        cache.notified(r#"{"schema": "elsewhere", "accounts": ["a"]}"#, ours);
+        assert_eq!(cache.len(), 3, "another schema's change counted");
+        cache.notified(r#"{"schema": "vigil", "accounts": ["a", "c"]}"#, ours);
         assert_eq!(cache.len(), 1);
-        cache.notified("*");
+        cache.notified(r#"{"schema": "vigil", "accounts": null}"#, ours);
         assert!(cache.is_empty());
     }
 
