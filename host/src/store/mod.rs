@@ -188,17 +188,7 @@ impl Store {
             // after a while, rolling its transaction back.
             let options = PgConnectOptions::from_str(url)?
                 .options([("idle_in_transaction_session_timeout", "15s")]);
-            // No ping before handing out a pooled connection: it is one more
-            // round trip per statement (serial health-score reads: mean
-            // 0.27–0.29 ms with it, 0.24–0.25 ms without; BENCHMARKS.md,
-            // Service). A connection the server closed fails its next
-            // statement and is dropped from the pool.
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
+            let pool = pg_pool_options(16).connect_with(options).await?;
             Store::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             span.record("backend", "sqlite");
@@ -229,11 +219,7 @@ impl Store {
     pub fn with_own_connections(&self, connections: u32) -> Store {
         match self {
             Store::Postgres(pool) => Store::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(connections)
-                    .test_before_acquire(false)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_lazy_with((*pool.connect_options()).clone()),
+                pg_pool_options(connections).connect_lazy_with((*pool.connect_options()).clone()),
             ),
             Store::Sqlite(pool) => Store::Sqlite(pool.clone()),
         }
@@ -444,7 +430,7 @@ impl Store {
         account_id: &str,
         name: &str,
         ages_ms: [i64; 3],
-    ) -> Result<Option<(ScoreState, [Option<f64>; 3])>, StoreError> {
+    ) -> Result<Option<ScoreWithTrend>, StoreError> {
         type Row = (
             String,
             String,
@@ -531,6 +517,18 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<(u64, Option<ChainBreak>), StoreError> {
         audit::verify(self).await
     }
+}
+
+/// A PostgreSQL pool of at most `connections`. No ping before handing out
+/// a pooled connection: it is one more round trip per statement (serial
+/// health-score reads: mean 0.27–0.29 ms with it, 0.24–0.25 ms without;
+/// BENCHMARKS.md, Service). A connection the server closed fails its next
+/// statement and is dropped from the pool.
+fn pg_pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(10))
 }
 
 /// A stored score row as a [`ScoreState`].

@@ -87,6 +87,10 @@ struct Entries {
 
 impl Entries {
     fn forget(&mut self, accounts: &[String]) {
+        // No account, nothing changed: reads in flight may still be kept.
+        if accounts.is_empty() {
+            return;
+        }
         self.generation += 1;
         for account in accounts {
             self.by_account.remove(account);
@@ -196,7 +200,10 @@ impl LatestScoreCache {
     /// committed (or failed): meanwhile their reads go to the store and
     /// are not kept, and what was held for them is forgotten at both ends.
     pub fn writing(&self, accounts: Vec<String>) -> ScoreWrite<'_> {
-        if let Ok(mut entries) = self.entries.write() {
+        // An evaluation that wrote no score takes no lock.
+        if !accounts.is_empty()
+            && let Ok(mut entries) = self.entries.write()
+        {
             for account in &accounts {
                 *entries.writing.entry(account.clone()).or_default() += 1;
             }
@@ -320,7 +327,9 @@ pub struct ScoreWrite<'c> {
 
 impl Drop for ScoreWrite<'_> {
     fn drop(&mut self) {
-        if let Ok(mut entries) = self.cache.entries.write() {
+        if !self.accounts.is_empty()
+            && let Ok(mut entries) = self.cache.entries.write()
+        {
             for account in &self.accounts {
                 if let Some(count) = entries.writing.get_mut(account) {
                     *count -= 1;
