@@ -18,7 +18,9 @@ use crate::history::MetricHistory;
 use crate::runtime::bindings::types::{
     Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Signal, Verdict,
 };
-use crate::runtime::{CallInput, Invocation, InvocationRecord, Plugin};
+use crate::runtime::{
+    Batch, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, Plugin,
+};
 
 /// Intent keys older than this are forgotten (keys carry the day, so a
 /// replay inside this window cannot act twice).
@@ -222,7 +224,7 @@ pub struct PlannedIntent {
 }
 
 /// The result of evaluating one event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evaluation {
     /// The event.
     pub event_id: String,
@@ -316,16 +318,213 @@ impl<'a> Call<'a> {
     /// The call input for `plugin`: randomness seeded from the event and the
     /// plugin's digest, so the same plugin on the same event replays exactly.
     fn input<'h>(&self, plugin: &Plugin, history: &'h mut MetricHistory) -> CallInput<'h> {
-        let mut seed = self.seed;
-        for (byte, digest_byte) in seed.iter_mut().zip(plugin.digest().bytes()) {
-            *byte ^= digest_byte;
-        }
         CallInput {
             now: self.now,
-            seed,
+            seed: plugin_seed(self.seed, plugin),
             history,
         }
     }
+}
+
+/// The seed of `plugin`'s randomness for the event seeded `seed`, so the
+/// same plugin on the same event replays exactly.
+fn plugin_seed(mut seed: [u8; 32], plugin: &Plugin) -> [u8; 32] {
+    for (byte, digest_byte) in seed.iter_mut().zip(plugin.digest().bytes()) {
+        *byte ^= digest_byte;
+    }
+    seed
+}
+
+/// An event being evaluated: its account's state (whose history is lent
+/// to the plugin calls while the stages run), its seed and its result so
+/// far.
+struct Prepared<'a> {
+    state: &'a mut AccountState,
+    seed: [u8; 32],
+    evaluation: Evaluation,
+}
+
+impl Prepared<'_> {
+    /// The input of `plugin`'s call on this event.
+    fn input(&self, plugin: &Plugin) -> ItemInput {
+        ItemInput {
+            now: self.evaluation.now,
+            seed: plugin_seed(self.seed, plugin),
+        }
+    }
+}
+
+/// What one trigger or playbook raised for one event.
+struct Raised {
+    /// Its position among the pipeline's sources.
+    source: usize,
+    /// The record of the `evaluate` call.
+    record: InvocationRecord,
+    /// The signals (none if the call failed).
+    signals: Vec<Signal>,
+}
+
+/// How a raised signal is settled.
+enum Fate {
+    /// On cooldown from an earlier event.
+    Suppressed { until: i64 },
+    /// Checked with the batch: the position of its check item.
+    Checked(usize),
+    /// Its key repeats an earlier signal of the same event, so it is
+    /// settled alone, after that one.
+    Alone,
+}
+
+/// Validates `event` for `state`, records it into the state and sets up
+/// its evaluation and its context (scores empty: scorers see none).
+fn prepare<'a>(
+    state: &'a mut AccountState,
+    event: &Event,
+) -> Result<(Prepared<'a>, Context), PipelineError> {
+    if event.account_id != state.account.id {
+        return Err(PipelineError::WrongAccount {
+            event: event.id.clone(),
+            event_account: event.account_id.clone(),
+            account: state.account.id.clone(),
+        });
+    }
+    let payload: serde_json::Value =
+        serde_json::from_str(&event.payload).map_err(|e| PipelineError::InvalidPayload {
+            event: event.id.clone(),
+            reason: e.to_string(),
+        })?;
+    if !payload.is_object() {
+        return Err(PipelineError::InvalidPayload {
+            event: event.id.clone(),
+            reason: "expected an object".into(),
+        });
+    }
+    let now = event.occurred_at;
+    state.record_event(&event.kind, now, &payload);
+    let seed: [u8; 32] = Sha256::digest(format!("{}\u{0}{}", event.account_id, event.id)).into();
+    let evaluation = Evaluation {
+        event_id: event.id.clone(),
+        account_id: event.account_id.clone(),
+        now,
+        ..Evaluation::default()
+    };
+    let context = Context {
+        account: state.account.clone(),
+        event: event.clone(),
+        now,
+        scores: Vec::new(),
+    };
+    Ok((
+        Prepared {
+            state,
+            seed,
+            evaluation,
+        },
+        context,
+    ))
+}
+
+/// The positions of the contexts whose event `plugin` subscribes to.
+fn subscribed(plugin: &Plugin, contexts: &[Context]) -> Vec<usize> {
+    contexts
+        .iter()
+        .enumerate()
+        .filter(|(_, ctx)| plugin.subscribes_to(&ctx.event.kind))
+        .map(|(at, _)| at)
+        .collect()
+}
+
+/// Calls `plugin` (through `call`) on the `chosen` events: on the whole
+/// batch in place when every event is chosen, else on copies of the chosen
+/// contexts with their histories moved over and back. One invocation per
+/// chosen event, in order.
+fn call_subset<R>(
+    plugin: &Plugin,
+    items: &[Prepared<'_>],
+    contexts: &[Context],
+    histories: &mut [MetricHistory],
+    chosen: &[usize],
+    call: impl FnOnce(Batch<'_>) -> Vec<Invocation<R>>,
+) -> Vec<Invocation<R>> {
+    if chosen.is_empty() {
+        return Vec::new();
+    }
+    if chosen.len() == contexts.len() {
+        let inputs: Vec<ItemInput> = items.iter().map(|item| item.input(plugin)).collect();
+        return call(Batch {
+            contexts,
+            inputs: &inputs,
+            histories,
+        });
+    }
+    let picked: Vec<Context> = chosen
+        .iter()
+        .filter_map(|at| contexts.get(*at).cloned())
+        .collect();
+    let inputs: Vec<ItemInput> = chosen
+        .iter()
+        .filter_map(|at| items.get(*at).map(|item| item.input(plugin)))
+        .collect();
+    let mut lent: Vec<MetricHistory> = chosen
+        .iter()
+        .map(|at| {
+            histories
+                .get_mut(*at)
+                .map(std::mem::take)
+                .unwrap_or_default()
+        })
+        .collect();
+    let invocations = call(Batch {
+        contexts: &picked,
+        inputs: &inputs,
+        histories: &mut lent,
+    });
+    for (at, history) in chosen.iter().zip(lent) {
+        if let Some(slot) = histories.get_mut(*at) {
+            *slot = history;
+        }
+    }
+    invocations
+}
+
+/// Keeps a scorer's card (into the account's scores and history), or on
+/// failure the last good score, flagged stale (fail open).
+fn record_score(
+    scorer: &Arc<Plugin>,
+    item: &mut Prepared<'_>,
+    history: &mut MetricHistory,
+    invocation: Invocation<ScoreCard>,
+) {
+    let now = item.evaluation.now;
+    match record(&mut item.evaluation, invocation) {
+        Some(card) => {
+            history.record(&card.name, now, card.value);
+            let score = ScoreState {
+                card,
+                plugin: PluginRef::from(scorer.as_ref()),
+                computed_at: now,
+                stale: false,
+            };
+            item.state
+                .scores
+                .insert(score.card.name.clone(), score.clone());
+            item.evaluation.scores.push(score);
+        }
+        None => {
+            for score in item.state.scores.values_mut() {
+                if score.plugin.name == scorer.name() {
+                    score.stale = true;
+                    item.evaluation.scores.push(score.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The key a signal's cooldown is kept under: scoped to the plugin that
+/// chose it, so no plugin can silence another's signals.
+fn cooldown_key(source: &Plugin, signal: &Signal) -> String {
+    format!("{}/{}", source.name(), signal.dedup_key)
 }
 
 impl Pipeline {
@@ -355,59 +554,84 @@ impl Pipeline {
     ) -> Result<Evaluation, PipelineError> {
         let span = tracing::debug_span!("vigil.pipeline.process", account = %event.account_id, event = %event.id);
         let _entered = span.enter();
-        if event.account_id != state.account.id {
-            return Err(PipelineError::WrongAccount {
-                event: event.id.clone(),
-                event_account: event.account_id.clone(),
-                account: state.account.id.clone(),
-            });
-        }
-        let payload: serde_json::Value =
-            serde_json::from_str(&event.payload).map_err(|e| PipelineError::InvalidPayload {
-                event: event.id.clone(),
-                reason: e.to_string(),
-            })?;
-        if !payload.is_object() {
-            return Err(PipelineError::InvalidPayload {
-                event: event.id.clone(),
-                reason: "expected an object".into(),
-            });
-        }
+        let (prepared, context) = prepare(state, event)?;
+        let mut prepared = [prepared];
+        let mut contexts = vec![context];
+        self.evaluate(&mut prepared, &mut contexts);
+        let [prepared] = prepared;
+        Ok(prepared.evaluation)
+    }
 
-        let now = event.occurred_at;
-        state.record_event(&event.kind, now, &payload);
+    /// Records each event into its account's state and evaluates them all,
+    /// one batch call per plugin and stage instead of one call per event
+    /// (contract 0.2 plugins; a 0.1 plugin is still called once per
+    /// event). Each event is evaluated exactly as [`Pipeline::process`]
+    /// would evaluate it alone — the same scores, signals, dispositions,
+    /// intents and invocation records in the same order — so a batch holds
+    /// at most one event per account, which the `&mut` states ensure.
+    pub fn process_batch(
+        &self,
+        batch: &mut [(&mut AccountState, &Event)],
+    ) -> Vec<Result<Evaluation, PipelineError>> {
+        let span = tracing::debug_span!("vigil.pipeline.process_batch", events = batch.len());
+        let _entered = span.enter();
+        let mut answers: Vec<Result<usize, PipelineError>> = Vec::with_capacity(batch.len());
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut contexts = Vec::with_capacity(batch.len());
+        for (state, event) in batch.iter_mut() {
+            match prepare(state, event) {
+                Ok((item, context)) => {
+                    answers.push(Ok(prepared.len()));
+                    prepared.push(item);
+                    contexts.push(context);
+                }
+                Err(error) => answers.push(Err(error)),
+            }
+        }
+        self.evaluate(&mut prepared, &mut contexts);
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.map(|at| {
+                    prepared
+                        .get_mut(at)
+                        .map(|item| std::mem::take(&mut item.evaluation))
+                        .unwrap_or_default()
+                })
+            })
+            .collect()
+    }
 
+    /// Runs prepared events through every stage, stage by stage.
+    fn evaluate(&self, items: &mut [Prepared<'_>], contexts: &mut [Context]) {
         let plugins = self.plugins.load_full();
-        let seed: [u8; 32] =
-            Sha256::digest(format!("{}\u{0}{}", event.account_id, event.id)).into();
-        let mut evaluation = Evaluation {
-            event_id: event.id.clone(),
-            account_id: event.account_id.clone(),
-            now,
-            scores: Vec::new(),
-            signals: Vec::new(),
-            intents: Vec::new(),
-            invocations: Vec::new(),
-        };
+        let mut histories: Vec<MetricHistory> = items
+            .iter_mut()
+            .map(|item| std::mem::take(&mut item.state.history))
+            .collect();
 
-        // Scorers see no scores; everything after sees the fresh ones.
-        let mut ctx = Context {
-            account: state.account.clone(),
-            event: event.clone(),
-            now,
-            scores: Vec::new(),
-        };
-        self.run_scorers(&plugins, state, &ctx, seed, &mut evaluation);
-        ctx.scores = fresh_summaries(&evaluation.scores);
-        let call = Call {
-            now,
-            seed,
-            ctx: &ctx,
-        };
+        // Scorers see no scores; everything after sees the fresh ones. A
+        // scorer's score is in the history of the scorers after it.
+        for scorer in &plugins.scorers {
+            let chosen = subscribed(scorer, contexts);
+            let invocations =
+                call_subset(scorer, items, contexts, &mut histories, &chosen, |batch| {
+                    scorer.score_batch(batch)
+                });
+            for (at, invocation) in chosen.into_iter().zip(invocations) {
+                let (Some(item), Some(history)) = (items.get_mut(at), histories.get_mut(at)) else {
+                    continue;
+                };
+                record_score(scorer, item, history, invocation);
+            }
+        }
+        for (item, context) in items.iter().zip(contexts.iter_mut()) {
+            context.scores = fresh_summaries(&item.evaluation.scores);
+        }
 
         // Triggers' signals go to every condition and action; a playbook's
         // are also checked by, and planned by, the playbook itself.
-        let sources = plugins
+        let sources: Vec<(&Arc<Plugin>, Option<&Arc<Plugin>>)> = plugins
             .triggers
             .iter()
             .map(|trigger| (trigger, None))
@@ -416,72 +640,194 @@ impl Pipeline {
                     .playbooks
                     .iter()
                     .map(|playbook| (playbook, Some(playbook))),
-            );
-        for (source, playbook) in sources {
-            if !source.subscribes_to(&event.kind) {
-                continue;
-            }
-            let invocation = source.evaluate(call.input(source, &mut state.history), &ctx);
-            let signals = record(&mut evaluation, invocation).unwrap_or_default();
-            for signal in signals {
-                self.act_on(
-                    &plugins,
-                    state,
-                    &call,
-                    source,
-                    playbook,
-                    signal,
-                    &mut evaluation,
-                );
+            )
+            .collect();
+        let mut raised: Vec<Vec<Raised>> = items.iter().map(|_| Vec::new()).collect();
+        for (source_at, (source, _)) in sources.iter().enumerate() {
+            let chosen = subscribed(source, contexts);
+            let invocations =
+                call_subset(source, items, contexts, &mut histories, &chosen, |batch| {
+                    source.evaluate_batch(batch)
+                });
+            for (at, invocation) in chosen.into_iter().zip(invocations) {
+                if let Some(raised) = raised.get_mut(at) {
+                    raised.push(Raised {
+                        source: source_at,
+                        record: invocation.record,
+                        signals: invocation.output.unwrap_or_default(),
+                    });
+                }
             }
         }
-        state
-            .intent_keys
-            .retain(|_, at| *at > now.saturating_sub(INTENT_KEY_RETENTION_MS));
-        state.cooldowns.retain(|_, until| *until > now);
-        Ok(evaluation)
-    }
 
-    fn run_scorers(
-        &self,
-        plugins: &PluginSet,
-        state: &mut AccountState,
-        ctx: &Context,
-        seed: [u8; 32],
-        evaluation: &mut Evaluation,
-    ) {
-        let call = Call {
-            now: ctx.now,
-            seed,
-            ctx,
+        // Which signals reach the conditions now: those not on cooldown
+        // whose key no earlier signal of the same event and source shares.
+        // A repeated key waits for the earlier signal's outcome (it may put
+        // the key on cooldown), so it is settled alone, in order, below.
+        let mut fates: Vec<Vec<Vec<Fate>>> = Vec::with_capacity(items.len());
+        let mut to_check: Vec<CheckItem> = Vec::new();
+        let mut checked_source: Vec<usize> = Vec::new();
+        for (at, (item, raised)) in items.iter().zip(&raised).enumerate() {
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            let now = item.evaluation.now;
+            fates.push(
+                raised
+                    .iter()
+                    .map(|raised| {
+                        let Some((source, _)) = sources.get(raised.source) else {
+                            return Vec::new();
+                        };
+                        raised
+                            .signals
+                            .iter()
+                            .map(|signal| {
+                                let key = cooldown_key(source, signal);
+                                let on_cooldown = item.state.cooldowns.get(&key).copied();
+                                if !seen.insert(key) {
+                                    return Fate::Alone;
+                                }
+                                match on_cooldown {
+                                    Some(until) if until > now => Fate::Suppressed { until },
+                                    _ => {
+                                        to_check.push(CheckItem {
+                                            context: u32::try_from(at).unwrap_or(u32::MAX),
+                                            signal: signal.clone(),
+                                        });
+                                        checked_source.push(raised.source);
+                                        Fate::Checked(to_check.len() - 1)
+                                    }
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            );
+        }
+
+        // Every condition checks every such signal in one call; a playbook
+        // checks its own signals in another.
+        let inputs = |plugin: &Plugin| -> Vec<ItemInput> {
+            items.iter().map(|item| item.input(plugin)).collect()
         };
-        for scorer in &plugins.scorers {
-            if !scorer.subscribes_to(&ctx.event.kind) {
-                continue;
-            }
-            let invocation = scorer.score(call.input(scorer, &mut state.history), call.ctx);
-            match record(evaluation, invocation) {
-                Some(card) => {
-                    state.history.record(&card.name, ctx.now, card.value);
-                    let score = ScoreState {
-                        card,
-                        plugin: PluginRef::from(scorer.as_ref()),
-                        computed_at: ctx.now,
-                        stale: false,
+        let mut verdicts: Vec<Vec<Option<Invocation<Verdict>>>> = Vec::new();
+        for condition in &plugins.conditions {
+            let answers = if to_check.is_empty() {
+                Vec::new()
+            } else {
+                let inputs = inputs(condition);
+                condition.check_batch(
+                    Batch {
+                        contexts,
+                        inputs: &inputs,
+                        histories: &mut histories,
+                    },
+                    &to_check,
+                )
+            };
+            verdicts.push(answers.into_iter().map(Some).collect());
+        }
+        let mut own_verdicts: Vec<Vec<Option<Invocation<Verdict>>>> = Vec::new();
+        for (source_at, (_, playbook)) in sources.iter().enumerate() {
+            let mut answers: Vec<Option<Invocation<Verdict>>> =
+                to_check.iter().map(|_| None).collect();
+            if let Some(playbook) = playbook {
+                let mine: Vec<usize> = (0..to_check.len())
+                    .filter(|k| checked_source.get(*k) == Some(&source_at))
+                    .collect();
+                if !mine.is_empty() {
+                    let subset: Vec<CheckItem> = mine
+                        .iter()
+                        .filter_map(|k| to_check.get(*k).cloned())
+                        .collect();
+                    let inputs = inputs(playbook);
+                    let batch = Batch {
+                        contexts,
+                        inputs: &inputs,
+                        histories: &mut histories,
                     };
-                    state.scores.insert(score.card.name.clone(), score.clone());
-                    evaluation.scores.push(score);
-                }
-                None => {
-                    // Fail open: keep the last good score, flagged stale.
-                    for score in state.scores.values_mut() {
-                        if score.plugin.name == scorer.name() {
-                            score.stale = true;
-                            evaluation.scores.push(score.clone());
+                    for (k, answer) in mine.into_iter().zip(playbook.check_batch(batch, &subset)) {
+                        if let Some(slot) = answers.get_mut(k) {
+                            *slot = Some(answer);
                         }
                     }
                 }
             }
+            own_verdicts.push(answers);
+        }
+
+        // Settle every signal in order, as the sequential pipeline would.
+        for (item, history) in items.iter_mut().zip(histories) {
+            item.state.history = history;
+        }
+        for (at, ((item, raised), fates)) in items.iter_mut().zip(raised).zip(fates).enumerate() {
+            let Some(context) = contexts.get(at) else {
+                continue;
+            };
+            let call = Call {
+                now: item.evaluation.now,
+                seed: item.seed,
+                ctx: context,
+            };
+            for (raised, fates) in raised.into_iter().zip(fates) {
+                let Some(&(source, playbook)) = sources.get(raised.source) else {
+                    continue;
+                };
+                item.evaluation.invocations.push(raised.record);
+                for (signal, fate) in raised.signals.into_iter().zip(fates) {
+                    match fate {
+                        Fate::Alone => self.act_on(
+                            &plugins,
+                            item.state,
+                            &call,
+                            source,
+                            playbook,
+                            signal,
+                            &mut item.evaluation,
+                        ),
+                        Fate::Suppressed { until } => {
+                            item.evaluation.signals.push(SignalRecord {
+                                plugin: PluginRef::from(source.as_ref()),
+                                signal,
+                                disposition: Disposition::Suppressed { until },
+                            });
+                        }
+                        Fate::Checked(k) => {
+                            let mut checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)> = Vec::new();
+                            for (condition, answers) in plugins.conditions.iter().zip(&mut verdicts)
+                            {
+                                if let Some(answer) = answers.get_mut(k).and_then(Option::take) {
+                                    checks.push((condition, answer));
+                                }
+                            }
+                            if let Some(playbook) = playbook
+                                && let Some(answer) = own_verdicts
+                                    .get_mut(raised.source)
+                                    .and_then(|answers| answers.get_mut(k))
+                                    .and_then(Option::take)
+                            {
+                                checks.push((playbook, answer));
+                            }
+                            let key = cooldown_key(source, &signal);
+                            self.conclude(
+                                &plugins,
+                                item.state,
+                                &call,
+                                source,
+                                playbook,
+                                signal,
+                                key,
+                                checks,
+                                &mut item.evaluation,
+                            );
+                        }
+                    }
+                }
+            }
+            let now = item.evaluation.now;
+            item.state
+                .intent_keys
+                .retain(|_, at| *at > now.saturating_sub(INTENT_KEY_RETENTION_MS));
+            item.state.cooldowns.retain(|_, until| *until > now);
         }
     }
 
@@ -493,35 +839,61 @@ impl Pipeline {
         plugins: &PluginSet,
         state: &mut AccountState,
         call: &Call<'_>,
-        source: &Plugin,
+        source: &Arc<Plugin>,
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
         evaluation: &mut Evaluation,
     ) {
-        let plugin = PluginRef::from(source);
-        // Keys are scoped to the plugin that chose them, so no plugin can
-        // silence another's signals or take over its intents.
-        let cooldown_key = format!("{}/{}", source.name(), signal.dedup_key);
+        let key = cooldown_key(source, &signal);
         if let Some(until) = state
             .cooldowns
-            .get(&cooldown_key)
+            .get(&key)
             .copied()
             .filter(|until| *until > call.now)
         {
             evaluation.signals.push(SignalRecord {
-                plugin,
+                plugin: PluginRef::from(source.as_ref()),
                 signal,
                 disposition: Disposition::Suppressed { until },
             });
             return;
         }
+        let checks = plugins
+            .conditions
+            .iter()
+            .chain(playbook)
+            .map(|condition| {
+                let invocation =
+                    condition.check(call.input(condition, &mut state.history), call.ctx, &signal);
+                (condition, invocation)
+            })
+            .collect();
+        self.conclude(
+            plugins, state, call, source, playbook, signal, key, checks, evaluation,
+        );
+    }
 
+    /// Settles a signal that is not on cooldown, given the conditions'
+    /// answers (in order): whether it applies, the actions' intents, its
+    /// cooldown and its record.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &self,
+        plugins: &PluginSet,
+        state: &mut AccountState,
+        call: &Call<'_>,
+        source: &Plugin,
+        playbook: Option<&Arc<Plugin>>,
+        signal: Signal,
+        cooldown_key: String,
+        checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
+        evaluation: &mut Evaluation,
+    ) {
+        let plugin = PluginRef::from(source);
         let mut applies = true;
         let mut reasons = Vec::new();
         let mut tags = TagSet::default();
-        for condition in plugins.conditions.iter().chain(playbook) {
-            let invocation =
-                condition.check(call.input(condition, &mut state.history), call.ctx, &signal);
+        for (condition, invocation) in checks {
             // Spelled out only for a failure: this runs for every signal.
             let failure = invocation
                 .output

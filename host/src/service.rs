@@ -755,41 +755,63 @@ async fn evaluate_batch(evaluator: &Evaluator, part: i32) -> Result<usize, Store
     // The plugins run on a blocking thread: CPU work off the async runtime.
     let (accounts, writes) = tokio::task::spawn_blocking(move || {
         let mut accounts = accounts;
-        let mut writes = Vec::with_capacity(events.len());
-        for (_, event) in events {
-            let Some(cached) = accounts.get_mut(&event.account_id) else {
-                continue;
-            };
-            let state = &mut cached.state;
+        let events: Vec<Event> = events.into_iter().map(|(_, event)| event).collect();
+        let mut writes: Vec<Option<EvaluationWrite>> = events.iter().map(|_| None).collect();
+        // Waves: every account's first event of the batch, then every
+        // account's second, and so on. A wave is one pipeline batch (one
+        // call per plugin and stage); each account's events stay in order.
+        for wave in waves_by_account(&events) {
+            let mut taken: Vec<(usize, String, CachedAccount)> = wave
+                .into_iter()
+                .filter_map(|at| {
+                    let event = events.get(at)?;
+                    let (id, cached) = accounts.remove_entry(&event.account_id)?;
+                    Some((at, id, cached))
+                })
+                .collect();
+            let mut batch: Vec<(&mut AccountState, &Event)> = taken
+                .iter_mut()
+                .filter_map(|(at, _, cached)| Some((&mut cached.state, events.get(*at)?)))
+                .collect();
+            let results = pipeline.process_batch(&mut batch);
+            drop(batch);
             let evaluated_at = now_ms();
-            let write = match pipeline.process(state, &event) {
-                Ok(evaluation) => {
-                    metrics.pipeline_run(&evaluation.invocations);
-                    observer.observe(&evaluation.invocations);
-                    evaluation_write(&event, state, evaluation, evaluated_at)
+            for ((at, id, cached), result) in taken.into_iter().zip(results) {
+                if let (Some(event), Some(slot)) = (events.get(at), writes.get_mut(at)) {
+                    let state = &cached.state;
+                    *slot = Some(match result {
+                        Ok(evaluation) => {
+                            metrics.pipeline_run(&evaluation.invocations);
+                            observer.observe(&evaluation.invocations);
+                            evaluation_write(event, state, evaluation, evaluated_at)
+                        }
+                        // An event the pipeline cannot take (its payload is
+                        // checked at ingest, so this is rare) is evaluated
+                        // with an audit entry saying why, rather than
+                        // retried for ever.
+                        Err(error) => EvaluationWrite {
+                            event_id: event.id.clone(),
+                            account_id: event.account_id.clone(),
+                            audits: vec![AuditEntry {
+                                at: evaluated_at,
+                                actor: "host".into(),
+                                action: "event.evaluate".into(),
+                                resource: format!("event:{}", event.id),
+                                origin: "pipeline".into(),
+                                success: false,
+                                details: json!({"error": error.to_string()}),
+                            }],
+                            cooldowns: state.cooldowns().map(|(k, u)| (k.to_string(), u)).collect(),
+                            evaluated_at,
+                            ..EvaluationWrite::default()
+                        },
+                    });
                 }
-                // An event the pipeline cannot take (its payload is checked
-                // at ingest, so this is rare) is evaluated with an audit
-                // entry saying why, rather than retried for ever.
-                Err(error) => EvaluationWrite {
-                    event_id: event.id.clone(),
-                    account_id: event.account_id.clone(),
-                    audits: vec![AuditEntry {
-                        at: evaluated_at,
-                        actor: "host".into(),
-                        action: "event.evaluate".into(),
-                        resource: format!("event:{}", event.id),
-                        origin: "pipeline".into(),
-                        success: false,
-                        details: json!({"error": error.to_string()}),
-                    }],
-                    cooldowns: state.cooldowns().map(|(k, u)| (k.to_string(), u)).collect(),
-                    evaluated_at,
-                    ..EvaluationWrite::default()
-                },
-            };
-            writes.push(write);
+                accounts.insert(id, cached);
+            }
         }
+        // In the events' order, as they were committed.
+        let writes: Vec<EvaluationWrite> = writes.into_iter().flatten().collect();
         (accounts, writes)
     })
     .await
@@ -838,6 +860,22 @@ async fn evaluate_batch(evaluator: &Evaluator, part: i32) -> Result<usize, Store
             Err(error)
         }
     }
+}
+
+/// The positions of `events` in waves: the first wave holds each account's
+/// first event, the second each account's second, and so on.
+fn waves_by_account(events: &[Event]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (at, event) in events.iter().enumerate() {
+        let count = seen.entry(event.account_id.as_str()).or_insert(0);
+        match waves.get_mut(*count) {
+            Some(wave) => wave.push(at),
+            None => waves.push(vec![at]),
+        }
+        *count += 1;
+    }
+    waves
 }
 
 /// What one evaluation leaves in the store.

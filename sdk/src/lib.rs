@@ -25,19 +25,20 @@ pub mod builders;
 pub mod env;
 pub mod testing;
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.1.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.2.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.2.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.1.0;
-                import vigil:plugin/host@0.1.0;
-                import vigil:plugin/history@0.1.0;
+                import vigil:plugin/types@0.2.0;
+                import vigil:plugin/host@0.2.0;
+                import vigil:plugin/history@0.2.0;
+                import vigil:plugin/batching@0.2.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -107,4 +108,25 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
+
+    /// Tells the host that the batch export now works on item `index`
+    /// (contract 0.2: the item's clock, history, randomness and limits).
+    /// Natively, where plugin functions are called directly, it does
+    /// nothing.
+    #[inline]
+    pub fn begin_item(index: usize) {
+        #[cfg(target_arch = "wasm32")]
+        crate::wit::vigil::plugin::batching::begin(u32::try_from(index).unwrap_or(u32::MAX));
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = index;
+    }
+
+    /// Tells the host that the batch export is done with its items, so
+    /// what follows (returning the results, freeing the batch) is not
+    /// counted against the last one. Natively it does nothing.
+    #[inline]
+    pub fn end_items() {
+        #[cfg(target_arch = "wasm32")]
+        crate::wit::vigil::plugin::batching::end();
+    }
 }

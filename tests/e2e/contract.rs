@@ -2,10 +2,16 @@
 
 /// SHA-256 of each file of each released version. A breaking change goes
 /// into a new version directory beside these; never edit a released one.
-const RELEASED: &[(&str, &str)] = &[(
-    "v0.1.0/vigil-plugin.wit",
-    "8c96b04f0a6d568c73e390bb12294c7a1e11451a4f9546ee09bdd8118feb8a57",
-)];
+const RELEASED: &[(&str, &str)] = &[
+    (
+        "v0.1.0/vigil-plugin.wit",
+        "8c96b04f0a6d568c73e390bb12294c7a1e11451a4f9546ee09bdd8118feb8a57",
+    ),
+    (
+        "v0.2.0/vigil-plugin.wit",
+        "d1b444de3d5802a07e677c09e4d820a0931a741ce5cd056012f1849763ff1db7",
+    ),
+];
 
 #[test]
 fn released_contract_versions_are_unchanged() {

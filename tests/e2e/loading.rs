@@ -63,7 +63,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
     let report = runtime().inspect(standard("health-score"));
     assert!(report.loads(), "{:?}", report.refused);
     assert_eq!(report.world.as_deref(), Some("scorer"));
-    assert_eq!(report.contract.as_deref(), Some("0.1.0"));
+    assert_eq!(report.contract.as_deref(), Some("0.2.0"));
     let info = report.info.unwrap();
     assert_eq!(info.name, "health-score");
     assert_eq!(info.version, "0.1.0");
@@ -71,7 +71,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .imports
             .iter()
-            .any(|i| i == "vigil:plugin/history@0.1.0"),
+            .any(|i| i == "vigil:plugin/history@0.2.0"),
         "{:?}",
         report.imports
     );
@@ -79,7 +79,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .exports
             .iter()
-            .any(|e| e == "vigil:plugin/scoring@0.1.0")
+            .any(|e| e == "vigil:plugin/scoring@0.2.0")
     );
 }
 
@@ -102,6 +102,6 @@ fn every_standard_plugin_loads_with_the_kind_it_declares() {
     for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
         let plugin = load(&runtime, bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(plugin.name(), *name);
-        assert_eq!(plugin.contract(), "0.1.0");
+        assert_eq!(plugin.contract(), vigil_host::runtime::LATEST_CONTRACT);
     }
 }

@@ -29,13 +29,23 @@ fn engines(c: &mut Criterion) {
         )
         .expect("vigil starts"),
     ));
+    all.push(Box::new(
+        Vigil::new(
+            "vigil one event per call",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )
+        .expect("vigil starts"),
+    ));
     for (name, interruption) in [
         ("vigil fuel only", Interruption::Fuel),
         ("vigil epoch only", Interruption::Epoch),
         ("vigil neither", Interruption::None),
     ] {
         all.push(Box::new(
-            Vigil::new(name, interruption, InstanceMode::Warm).expect("vigil starts"),
+            Vigil::new(name, interruption, InstanceMode::Warm)
+                .expect("vigil starts")
+                .batched(xtask::bench::BATCH),
         ));
     }
     for contender in &mut all {

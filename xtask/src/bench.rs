@@ -48,16 +48,24 @@ impl Default for Options {
     }
 }
 
+/// Events (one per account) per `Pipeline::process_batch` call in vigil's
+/// batched runs.
+pub const BATCH: usize = 256;
+
 /// The four engines of the comparison: native first, then vigil (warm
-/// instances, fuel and epoch: the defaults), rhai and zen-engine.
+/// instances, fuel and epoch: the defaults; `BATCH` accounts' events per
+/// pipeline call), rhai and zen-engine.
 pub fn contenders() -> anyhow::Result<Vec<Box<dyn Contender>>> {
     Ok(vec![
         Box::new(FactsHost::new("native Rust", Native)),
-        Box::new(Vigil::new(
-            "vigil (Wasm plugins)",
-            Interruption::FuelAndEpoch,
-            InstanceMode::Warm,
-        )?),
+        Box::new(
+            Vigil::new(
+                "vigil (Wasm plugins)",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
         Box::new(FactsHost::new("rhai", Rhai::new()?)),
         Box::new(FactsHost::new("zen-engine", Zen::new()?)),
     ])
@@ -69,9 +77,7 @@ pub fn outcomes(
     portfolio: &[GeneratedAccount],
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
-    for account in portfolio {
-        contender.run_account(account, Some(&mut outcomes))?;
-    }
+    contender.run_portfolio(portfolio, Some(&mut outcomes))?;
     Ok(outcomes)
 }
 
@@ -121,9 +127,7 @@ pub fn time_run(
     portfolio: &[GeneratedAccount],
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    for account in portfolio {
-        contender.run_account(account, None)?;
-    }
+    contender.run_portfolio(portfolio, None)?;
     Ok(started.elapsed())
 }
 
@@ -190,8 +194,11 @@ pub fn measure(
 pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyhow::Result<String> {
     let contender: Box<dyn Contender> = match engine {
         "native" => Box::new(FactsHost::new("native Rust", Native)),
-        "vigil" => Box::new(Vigil::new(
-            "vigil",
+        "vigil" => Box::new(
+            Vigil::new("vigil", Interruption::FuelAndEpoch, InstanceMode::Warm)?.batched(BATCH),
+        ),
+        "vigil-single" => Box::new(Vigil::new(
+            "vigil, one event per call",
             Interruption::FuelAndEpoch,
             InstanceMode::Warm,
         )?),
@@ -207,7 +214,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
                 .trim_start_matches("vigil-first-")
                 .parse()
                 .map_err(|_| anyhow!("`{stage}`: expected vigil-first-N"))?;
-            Box::new(Vigil::partial(count)?)
+            Box::new(Vigil::partial(count)?.batched(BATCH))
         }
         "stages" => {
             // The pipeline with 0, 1, … 5 of the bench plugins: what each
@@ -215,7 +222,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             let mut out = String::new();
             for count in 0..=COMPONENTS.len() {
                 out.push_str(&profile_one(
-                    Box::new(Vigil::partial(count)?),
+                    Box::new(Vigil::partial(count)?.batched(BATCH)),
                     accounts,
                     seed,
                     rounds,
@@ -239,7 +246,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             return Ok(out);
         }
         other => bail!(
-            "unknown engine `{other}`: native, vigil, vigil-fresh, vigil-first-N, rhai, zen, stages, calls or instantiate"
+            "unknown engine `{other}`: native, vigil, vigil-single, vigil-fresh, vigil-first-N, rhai, zen, stages, calls or instantiate"
         ),
     };
     profile_one(contender, accounts, seed, rounds)
@@ -530,37 +537,30 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         );
     }
 
+    let warm = |name: &str, interruption: Interruption| -> anyhow::Result<Box<dyn Contender>> {
+        Ok(Box::new(
+            Vigil::new(name, interruption, InstanceMode::Warm)?.batched(BATCH),
+        ))
+    };
     let mut modes: Vec<Box<dyn Contender>> = vec![
+        warm(
+            &format!("batches of {BATCH} events"),
+            Interruption::FuelAndEpoch,
+        )?,
         Box::new(Vigil::new(
-            "warm (reused)",
+            "one event per call",
             Interruption::FuelAndEpoch,
             InstanceMode::Warm,
         )?),
         Box::new(Vigil::new(
-            "fresh per call",
+            "fresh instance per call",
             Interruption::FuelAndEpoch,
             InstanceMode::Fresh,
         )?),
-        Box::new(Vigil::new(
-            "fuel + epoch (default)",
-            Interruption::FuelAndEpoch,
-            InstanceMode::Warm,
-        )?),
-        Box::new(Vigil::new(
-            "fuel only",
-            Interruption::Fuel,
-            InstanceMode::Warm,
-        )?),
-        Box::new(Vigil::new(
-            "epoch only",
-            Interruption::Epoch,
-            InstanceMode::Warm,
-        )?),
-        Box::new(Vigil::new(
-            "neither",
-            Interruption::None,
-            InstanceMode::Warm,
-        )?),
+        warm("fuel + epoch (default)", Interruption::FuelAndEpoch)?,
+        warm("fuel only", Interruption::Fuel)?,
+        warm("epoch only", Interruption::Epoch)?,
+        warm("neither", Interruption::None)?,
     ];
     // Every variant must give the same decisions before it is timed.
     let mut reference: Vec<Box<dyn Contender>> =
@@ -569,8 +569,8 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     check_agreement(&mut reference, &portfolio)?;
     let modes = measure(&mut reference[1..], &portfolio, options.rounds)?;
     for (title, rows) in [
-        ("\nvigil instances", &modes[..2]),
-        ("\nvigil interruption (warm)", &modes[2..]),
+        ("\nvigil calls (warm instances unless said)", &modes[..3]),
+        ("\nvigil interruption (warm, batched)", &modes[3..]),
     ] {
         let _ = writeln!(out, "{title}");
         let base = rows.first().map_or(1.0, Measured::ns_per_event).max(1e-9);

@@ -51,6 +51,21 @@ pub trait Contender {
         account: &GeneratedAccount,
         outcomes: Option<&mut Vec<Outcome>>,
     ) -> anyhow::Result<()>;
+
+    /// Runs every event of every account of `portfolio`, each account's in
+    /// order; pushes the outcomes account by account, each account's in
+    /// event order. By default one account after the other; an engine that
+    /// evaluates many accounts' events together overrides it.
+    fn run_portfolio(
+        &mut self,
+        portfolio: &[GeneratedAccount],
+        mut outcomes: Option<&mut Vec<Outcome>>,
+    ) -> anyhow::Result<()> {
+        for account in portfolio {
+            self.run_account(account, outcomes.as_deref_mut())?;
+        }
+        Ok(())
+    }
 }
 
 /// A rule engine fed with [`Facts`].
@@ -422,6 +437,11 @@ pub fn bench_plugins(
 pub struct Vigil {
     name: String,
     pipeline: Pipeline,
+    /// Events per `Pipeline::process_batch` call: 1 runs the accounts one
+    /// after the other through `Pipeline::process`; more runs the
+    /// portfolio in waves (every account's next event), this many events
+    /// (accounts) per batch.
+    batch: usize,
     /// Events, plugin calls and fuel seen by checked runs (not by timed
     /// ones, which count nothing).
     tally: (u64, u64, u64),
@@ -440,6 +460,7 @@ impl Vigil {
         Ok(Self {
             name: name.into(),
             pipeline: Pipeline::new(PluginSet::new(plugins)),
+            batch: 1,
             tally: (0, 0, 0),
             _runtime: runtime,
         })
@@ -455,9 +476,28 @@ impl Vigil {
         Ok(Self {
             name: format!("vigil, first {count} plugins"),
             pipeline: Pipeline::new(PluginSet::new(plugins.into_iter().take(count))),
+            batch: 1,
             tally: (0, 0, 0),
             _runtime: runtime,
         })
+    }
+
+    /// The same, evaluating `batch` accounts' events per pipeline call.
+    pub fn batched(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Counts an evaluation into the tally and returns its outcome.
+    fn count(&mut self, evaluation: &Evaluation) -> anyhow::Result<Outcome> {
+        self.tally.0 += 1;
+        self.tally.1 += evaluation.invocations.len() as u64;
+        self.tally.2 += evaluation
+            .invocations
+            .iter()
+            .map(|r| r.fuel_used)
+            .sum::<u64>();
+        Self::outcome(evaluation)
     }
 
     /// Events, plugin calls and fuel burned over the checked runs so far.
@@ -526,20 +566,73 @@ impl Contender for Vigil {
         for event in &account.events {
             let evaluation = self.pipeline.process(&mut state, event)?;
             match outcomes.as_deref_mut() {
-                Some(outcomes) => {
-                    self.tally.0 += 1;
-                    self.tally.1 += evaluation.invocations.len() as u64;
-                    self.tally.2 += evaluation
-                        .invocations
-                        .iter()
-                        .map(|r| r.fuel_used)
-                        .sum::<u64>();
-                    outcomes.push(Self::outcome(&evaluation)?);
-                }
+                Some(outcomes) => outcomes.push(self.count(&evaluation)?),
                 None => {
                     black_box(&evaluation);
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn run_portfolio(
+        &mut self,
+        portfolio: &[GeneratedAccount],
+        mut outcomes: Option<&mut Vec<Outcome>>,
+    ) -> anyhow::Result<()> {
+        if self.batch <= 1 {
+            for account in portfolio {
+                self.run_account(account, outcomes.as_deref_mut())?;
+            }
+            return Ok(());
+        }
+        let mut states: Vec<AccountState> = portfolio
+            .iter()
+            .map(|account| AccountState::new(account.account.clone()))
+            .collect();
+        let mut per_account: Vec<Vec<Outcome>> = portfolio.iter().map(|_| Vec::new()).collect();
+        let waves = portfolio.iter().map(|a| a.events.len()).max().unwrap_or(0);
+        for wave in 0..waves {
+            // Every account's `wave`-th event, `batch` accounts at a time.
+            let mut due: Vec<(
+                usize,
+                &mut AccountState,
+                &vigil_host::runtime::bindings::types::Event,
+            )> = states
+                .iter_mut()
+                .zip(portfolio)
+                .enumerate()
+                .filter_map(|(at, (state, account))| {
+                    account.events.get(wave).map(|event| (at, state, event))
+                })
+                .collect();
+            for chunk in due.chunks_mut(self.batch) {
+                let mut batch: Vec<(
+                    &mut AccountState,
+                    &vigil_host::runtime::bindings::types::Event,
+                )> = chunk
+                    .iter_mut()
+                    .map(|(_, state, event)| (&mut **state, *event))
+                    .collect();
+                let evaluations = self.pipeline.process_batch(&mut batch);
+                for ((at, _, _), evaluation) in chunk.iter().zip(evaluations) {
+                    let evaluation = evaluation?;
+                    match outcomes.is_some() {
+                        true => {
+                            let outcome = self.count(&evaluation)?;
+                            if let Some(list) = per_account.get_mut(*at) {
+                                list.push(outcome);
+                            }
+                        }
+                        false => {
+                            black_box(&evaluation);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(outcomes) = outcomes {
+            outcomes.extend(per_account.into_iter().flatten());
         }
         Ok(())
     }

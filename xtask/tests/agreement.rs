@@ -59,6 +59,11 @@ fn every_interruption_mode_and_fresh_instances_decide_like_native_rust() {
         (Interruption::None, InstanceMode::Warm),
     ] {
         engines.push(Box::new(Vigil::new("vigil", interruption, mode).unwrap()));
+        engines.push(Box::new(
+            Vigil::new("vigil batched", interruption, mode)
+                .unwrap()
+                .batched(3),
+        ));
     }
     check_agreement(&mut engines, &portfolio).unwrap();
 }

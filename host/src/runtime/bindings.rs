@@ -1,25 +1,59 @@
-//! Host bindings of the plugin contract `vigil:plugin@0.1.0`.
+//! Host bindings of the plugin contract, one module per supported version:
+//! `v0_1` for `vigil:plugin@0.1.0` (one call per event), `v0_2` for
+//! `vigil:plugin@0.2.0` (one call per batch).
 //!
-//! One host-side world includes every plugin world, so a single set of types
-//! and import traits serves all kinds; which exports a component actually
-//! has is looked up per interface at load time.
+//! In each, one host-side world includes every plugin world, so a single set
+//! of import traits and export handles serves all kinds; which exports a
+//! component actually has is looked up per interface at load time. The data
+//! types did not change between the versions, so version 0.2's bindings use
+//! version 0.1's Rust types (`with`), and the rest of the host has one set of
+//! types, re-exported here.
 
 #![allow(missing_docs, clippy::all)]
 
-wasmtime::component::bindgen!({
-    path: "../wit/v0.1.0",
-    inline: "
-        package vigil:host;
-        world plugin {
-            include vigil:plugin/scorer@0.1.0;
-            include vigil:plugin/playbook@0.1.0;
-        }
-    ",
-    world: "vigil:host/plugin",
-    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
-});
+/// Contract 0.1.0: `score(ctx)`, `evaluate(ctx)`, `check(ctx, signal)`,
+/// `plan(ctx, signal, verdict)`, one event per call.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.1.0;
+                include vigil:plugin/playbook@0.1.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
 
-pub use exports::vigil::plugin::{conditioning, meta, planning, scoring, triggering};
-pub use vigil::plugin::history::MetricWindow;
-pub use vigil::plugin::host::LogLevel;
-pub use vigil::plugin::types;
+    pub use exports::vigil::plugin::{conditioning, meta, planning, scoring, triggering};
+}
+
+/// Contract 0.2.0: the same exports over a batch of contexts, and the
+/// `batching.begin` import between items.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.2.0;
+                include vigil:plugin/playbook@0.2.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        with: {
+            "vigil:plugin/types@0.2.0": super::v0_1::vigil::plugin::types,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::{conditioning, meta, planning, scoring, triggering};
+}
+
+pub use v0_1::vigil::plugin::history::MetricWindow;
+pub use v0_1::vigil::plugin::host::LogLevel;
+pub use v0_1::vigil::plugin::types;
+pub use v0_2::exports::vigil::plugin::conditioning::CheckItem;
+pub use v0_2::exports::vigil::plugin::planning::PlanItem;

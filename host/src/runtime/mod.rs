@@ -20,11 +20,12 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::types::{PluginInfo, PluginKind};
+pub use bindings::{CheckItem, PlanItem};
 pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
-    CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, Outcome, Plugin,
-    kind_name,
+    Batch, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, ItemInput,
+    Outcome, Plugin, kind_name,
 };
 use state::PluginState;
 
@@ -60,10 +61,15 @@ const ALLOWED_VIGIL: &[&str] = &[
     "vigil:plugin/types",
     "vigil:plugin/host",
     "vigil:plugin/history",
+    "vigil:plugin/batching",
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
+
+/// The contract version the SDK builds against and `vigil plugin new`
+/// scaffolds.
+pub const LATEST_CONTRACT: &str = "0.2.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +88,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.1.0` and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.2.0` (or `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -151,7 +157,7 @@ impl Runtime {
             .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
         clock::shadow_monotonic_clock(&mut linker)
             .map_err(|e| RuntimeError(format!("linking the plugin clock: {e:#}")))?;
-        bindings::Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)
+        link_contracts(&mut linker)
             .map_err(|e| RuntimeError(format!("linking the vigil imports: {e:#}")))?;
         let ticker = if limits.interruption.epoch() {
             Some(
@@ -294,6 +300,32 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Provides the imports of every supported contract version: `host` and
+/// `history` of each, and 0.2's `batching.begin` and `end`, which need the store
+/// itself (to read and reset the fuel between items), so it is linked by
+/// hand rather than through a generated trait.
+fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<PluginState>>(linker, |state| state)?;
+    linker.instance("vigil:plugin/types@0.2.0")?;
+    bindings::v0_2::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
+    bindings::v0_2::vigil::plugin::history::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
+    linker
+        .instance("vigil:plugin/batching@0.2.0")?
+        .func_wrap("begin", |store, (index,): (u32,)| {
+            plugin::begin_item(store, index)
+        })?;
+    linker
+        .instance("vigil:plugin/batching@0.2.0")?
+        .func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    Ok(())
+}
+
 /// Checks import names against what vigil provides; refuses with every
 /// offending one named.
 fn check_imports<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<(), LoadError> {
@@ -376,6 +408,7 @@ mod tests {
             "wasi:cli/environment@0.2.12",
             "wasi:clocks/monotonic-clock@0.2.0",
             "vigil:plugin/history@0.1.0",
+            "vigil:plugin/batching@0.2.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

@@ -3,19 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::component::{Component, Instance, InstancePre, Linker};
+use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 
 use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
-use super::bindings::{conditioning, meta, planning, scoring, triggering};
+use super::bindings::{CheckItem, PlanItem, v0_1, v0_2};
 use super::output::PluginOutput;
-use super::state::{PluginState, STDERR_CAPTURE_BYTES};
+use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 
 /// Warm instances kept per plugin; more concurrent calls instantiate and
 /// drop theirs, so the engine's pool is never exhausted by one plugin.
@@ -32,7 +33,8 @@ pub enum InstanceMode {
     /// is discarded after any trap, limit hit or rejected output.
     #[default]
     Warm,
-    /// A fresh instance for every call: what a bit-exact replay uses.
+    /// A fresh instance for every call — for a batch, every batch call:
+    /// what a bit-exact replay uses, one event at a time.
     Fresh,
 }
 
@@ -147,28 +149,163 @@ pub struct CallInput<'a> {
     pub history: &'a mut MetricHistory,
 }
 
-/// The exports a component has, found once at load.
+/// What each context of a batch call needs besides the context itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemInput {
+    /// The evaluation time, which the plugin's clock reads.
+    pub now: i64,
+    /// The seed of the plugin's randomness for this context.
+    pub seed: [u8; 32],
+}
+
+/// A batch call's contexts, with each one's input and its account's
+/// history (lent to the call, in the same order).
+#[derive(Debug)]
+pub struct Batch<'a> {
+    /// The contexts, one per event.
+    pub contexts: &'a [Context],
+    /// Each context's evaluation time and seed.
+    pub inputs: &'a [ItemInput],
+    /// Each context's account history.
+    pub histories: &'a mut [MetricHistory],
+}
+
+/// A plugin's exports, found once at load (`GuestIndices`) or looked up in
+/// one instance (`Guest`), for one contract version.
 #[derive(Clone)]
-struct Indices {
-    meta: meta::GuestIndices,
-    scoring: Option<scoring::GuestIndices>,
-    triggering: Option<triggering::GuestIndices>,
-    conditioning: Option<conditioning::GuestIndices>,
-    planning: Option<planning::GuestIndices>,
+struct Exports<M, S, T, C, P> {
+    meta: M,
+    scoring: Option<S>,
+    triggering: Option<T>,
+    conditioning: Option<C>,
+    planning: Option<P>,
+}
+
+/// Finding and loading the exports is the same code for every contract
+/// version, over that version's generated modules.
+macro_rules! contract_exports {
+    ($version:ident, $indices:ident, $guests:ident) => {
+        type $indices = Exports<
+            $version::meta::GuestIndices,
+            $version::scoring::GuestIndices,
+            $version::triggering::GuestIndices,
+            $version::conditioning::GuestIndices,
+            $version::planning::GuestIndices,
+        >;
+        type $guests = Exports<
+            $version::meta::Guest,
+            $version::scoring::Guest,
+            $version::triggering::Guest,
+            $version::conditioning::Guest,
+            $version::planning::Guest,
+        >;
+
+        impl $indices {
+            fn find(kind: PluginKind, pre: &InstancePre<PluginState>) -> wasmtime::Result<Self> {
+                Ok(Self {
+                    meta: $version::meta::GuestIndices::new(pre)?,
+                    scoring: matches!(kind, PluginKind::Scorer)
+                        .then(|| $version::scoring::GuestIndices::new(pre))
+                        .transpose()?,
+                    triggering: matches!(kind, PluginKind::Trigger | PluginKind::Playbook)
+                        .then(|| $version::triggering::GuestIndices::new(pre))
+                        .transpose()?,
+                    conditioning: matches!(kind, PluginKind::Condition | PluginKind::Playbook)
+                        .then(|| $version::conditioning::GuestIndices::new(pre))
+                        .transpose()?,
+                    planning: matches!(kind, PluginKind::Action | PluginKind::Playbook)
+                        .then(|| $version::planning::GuestIndices::new(pre))
+                        .transpose()?,
+                })
+            }
+
+            fn load(
+                &self,
+                store: &mut Store<PluginState>,
+                instance: &Instance,
+            ) -> wasmtime::Result<$guests> {
+                Ok(Exports {
+                    meta: self.meta.load(&mut *store, instance)?,
+                    scoring: self
+                        .scoring
+                        .as_ref()
+                        .map(|i| i.load(&mut *store, instance))
+                        .transpose()?,
+                    triggering: self
+                        .triggering
+                        .as_ref()
+                        .map(|i| i.load(&mut *store, instance))
+                        .transpose()?,
+                    conditioning: self
+                        .conditioning
+                        .as_ref()
+                        .map(|i| i.load(&mut *store, instance))
+                        .transpose()?,
+                    planning: self
+                        .planning
+                        .as_ref()
+                        .map(|i| i.load(&mut *store, instance))
+                        .transpose()?,
+                })
+            }
+        }
+    };
+}
+
+contract_exports!(v0_1, IndicesV1, GuestsV1);
+contract_exports!(v0_2, IndicesV2, GuestsV2);
+
+/// The exports of a component, by the contract version it targets.
+#[derive(Clone)]
+enum Indices {
+    /// Contract 0.1: one event per call.
+    V1(IndicesV1),
+    /// Contract 0.2: a batch per call.
+    V2(IndicesV2),
 }
 
 /// The typed exports of one instance.
-struct Guests {
-    meta: meta::Guest,
-    scoring: Option<scoring::Guest>,
-    triggering: Option<triggering::Guest>,
-    conditioning: Option<conditioning::Guest>,
-    planning: Option<planning::Guest>,
+enum Guests {
+    V1(GuestsV1),
+    V2(GuestsV2),
+}
+
+impl Guests {
+    fn describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            Guests::V1(guests) => guests.meta.call_describe(store),
+            Guests::V2(guests) => guests.meta.call_describe(store),
+        }
+    }
 }
 
 struct PluginInstance {
     store: Store<PluginState>,
     guests: Guests,
+}
+
+/// A batch export called on a range of a batch's items.
+type BatchCall<'f, R> = dyn Fn(
+        &GuestsV2,
+        &mut Store<PluginState>,
+        Range<usize>,
+    ) -> wasmtime::Result<Vec<Result<R, PluginError>>>
+    + 'f;
+
+/// Why a batch call ended without a result per item.
+struct BatchFault {
+    /// The item in progress when it failed (an index into the batch), if
+    /// the plugin had begun one.
+    at: Option<usize>,
+    /// Whether the fault is the whole range's (instantiation failed, or the
+    /// answer did not match the items), so calling again would not help.
+    whole: bool,
+    /// The fuel the failing item burned.
+    fuel_used: u64,
+    /// How long the failing item ran.
+    duration: Duration,
+    /// How it failed.
+    outcome: Outcome,
 }
 
 /// A checked, described plugin, ready to call. Calls from several threads
@@ -291,24 +428,10 @@ impl Plugin {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
-        let indices = Indices {
-            meta: meta::GuestIndices::new(&pre).map_err(link)?,
-            scoring: matches!(kind, PluginKind::Scorer)
-                .then(|| scoring::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(link)?,
-            triggering: matches!(kind, PluginKind::Trigger | PluginKind::Playbook)
-                .then(|| triggering::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(link)?,
-            conditioning: matches!(kind, PluginKind::Condition | PluginKind::Playbook)
-                .then(|| conditioning::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(link)?,
-            planning: matches!(kind, PluginKind::Action | PluginKind::Playbook)
-                .then(|| planning::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(link)?,
+        let indices = if contract == "0.1.0" {
+            Indices::V1(IndicesV1::find(kind, &pre).map_err(link)?)
+        } else {
+            Indices::V2(IndicesV2::find(kind, &pre).map_err(link)?)
         };
         let mut plugin = Self {
             info: PluginInfo {
@@ -355,7 +478,7 @@ impl Plugin {
             history: &mut history,
         };
         let invocation = self.invoke("describe", input, |guests, store| {
-            guests.meta.call_describe(store).map(Ok)
+            guests.describe(store).map(Ok)
         });
         match invocation.output {
             Some(info) => Ok(info),
@@ -414,42 +537,55 @@ impl Plugin {
                 })
     }
 
-    /// Calls `score` (scorers).
+    /// Calls `score` (scorers) on one context.
     pub fn score(&self, input: CallInput<'_>, ctx: &Context) -> Invocation<ScoreCard> {
-        self.invoke("score", input, |guests, store| match &guests.scoring {
-            Some(scoring) => scoring.call_score(store, ctx),
-            None => Err(wasmtime::format_err!("the plugin does not export scoring")),
-        })
+        let (inputs, histories) = input.split();
+        let batch = Batch {
+            contexts: std::slice::from_ref(ctx),
+            inputs: &inputs,
+            histories,
+        };
+        self.score_batch(batch)
+            .pop()
+            .unwrap_or_else(|| self.lost("score"))
     }
 
-    /// Calls `evaluate` (triggers and playbooks).
+    /// Calls `evaluate` (triggers and playbooks) on one context.
     pub fn evaluate(&self, input: CallInput<'_>, ctx: &Context) -> Invocation<Vec<Signal>> {
-        self.invoke("evaluate", input, |guests, store| {
-            match &guests.triggering {
-                Some(triggering) => triggering.call_evaluate(store, ctx),
-                None => Err(wasmtime::format_err!(
-                    "the plugin does not export triggering"
-                )),
-            }
-        })
+        let (inputs, histories) = input.split();
+        let batch = Batch {
+            contexts: std::slice::from_ref(ctx),
+            inputs: &inputs,
+            histories,
+        };
+        self.evaluate_batch(batch)
+            .pop()
+            .unwrap_or_else(|| self.lost("evaluate"))
     }
 
-    /// Calls `check` (conditions and playbooks).
+    /// Calls `check` (conditions and playbooks) on one signal.
     pub fn check(
         &self,
         input: CallInput<'_>,
         ctx: &Context,
         signal: &Signal,
     ) -> Invocation<Verdict> {
-        self.invoke("check", input, |guests, store| match &guests.conditioning {
-            Some(conditioning) => conditioning.call_check(store, ctx, signal),
-            None => Err(wasmtime::format_err!(
-                "the plugin does not export conditioning"
-            )),
-        })
+        let (inputs, histories) = input.split();
+        let batch = Batch {
+            contexts: std::slice::from_ref(ctx),
+            inputs: &inputs,
+            histories,
+        };
+        let item = CheckItem {
+            context: 0,
+            signal: signal.clone(),
+        };
+        self.check_batch(batch, std::slice::from_ref(&item))
+            .pop()
+            .unwrap_or_else(|| self.lost("check"))
     }
 
-    /// Calls `plan` (actions and playbooks).
+    /// Calls `plan` (actions and playbooks) on one signal.
     pub fn plan(
         &self,
         input: CallInput<'_>,
@@ -457,10 +593,159 @@ impl Plugin {
         signal: &Signal,
         verdict: &Verdict,
     ) -> Invocation<Vec<Intent>> {
-        self.invoke("plan", input, |guests, store| match &guests.planning {
-            Some(planning) => planning.call_plan(store, ctx, signal, verdict),
-            None => Err(wasmtime::format_err!("the plugin does not export planning")),
-        })
+        let (inputs, histories) = input.split();
+        let batch = Batch {
+            contexts: std::slice::from_ref(ctx),
+            inputs: &inputs,
+            histories,
+        };
+        let item = PlanItem {
+            context: 0,
+            signal: signal.clone(),
+            verdict: verdict.clone(),
+        };
+        self.plan_batch(batch, std::slice::from_ref(&item))
+            .pop()
+            .unwrap_or_else(|| self.lost("plan"))
+    }
+
+    /// Calls `score` (scorers) on every context of `batch`: one invocation
+    /// per context, in order.
+    pub fn score_batch(&self, batch: Batch<'_>) -> Vec<Invocation<ScoreCard>> {
+        let Batch {
+            contexts,
+            inputs,
+            histories,
+        } = batch;
+        let items = per_context(inputs);
+        match &self.indices {
+            Indices::V1(_) => {
+                self.call_each("score", &items, histories, |guests, store, at| {
+                    match (&guests.scoring, contexts.get(at.context)) {
+                        (Some(scoring), Some(ctx)) => scoring.call_score(store, ctx),
+                        _ => Err(not_exported("scoring")),
+                    }
+                })
+            }
+            Indices::V2(_) => {
+                self.invoke_batch("score", &items, histories, &|guests, store, range| match (
+                    &guests.scoring,
+                    contexts.get(range),
+                ) {
+                    (Some(scoring), Some(contexts)) => scoring.call_score(store, contexts),
+                    _ => Err(not_exported("scoring")),
+                })
+            }
+        }
+    }
+
+    /// Calls `evaluate` (triggers and playbooks) on every context of
+    /// `batch`: one invocation per context, in order.
+    pub fn evaluate_batch(&self, batch: Batch<'_>) -> Vec<Invocation<Vec<Signal>>> {
+        let Batch {
+            contexts,
+            inputs,
+            histories,
+        } = batch;
+        let items = per_context(inputs);
+        match &self.indices {
+            Indices::V1(_) => self.call_each("evaluate", &items, histories, |guests, store, at| {
+                match (&guests.triggering, contexts.get(at.context)) {
+                    (Some(triggering), Some(ctx)) => triggering.call_evaluate(store, ctx),
+                    _ => Err(not_exported("triggering")),
+                }
+            }),
+            Indices::V2(_) => self.invoke_batch(
+                "evaluate",
+                &items,
+                histories,
+                &|guests, store, range| match (&guests.triggering, contexts.get(range)) {
+                    (Some(triggering), Some(contexts)) => triggering.call_evaluate(store, contexts),
+                    _ => Err(not_exported("triggering")),
+                },
+            ),
+        }
+    }
+
+    /// Calls `check` (conditions and playbooks) on every item: one
+    /// invocation per item, in order. Items name their context in `batch`.
+    pub fn check_batch(&self, batch: Batch<'_>, items: &[CheckItem]) -> Vec<Invocation<Verdict>> {
+        let Batch {
+            contexts,
+            inputs,
+            histories,
+        } = batch;
+        let setup = per_item(inputs, items.iter().map(|item| item.context));
+        match &self.indices {
+            Indices::V1(_) => self.call_each("check", &setup, histories, |guests, store, at| {
+                let item = items.get(at.index);
+                match (&guests.conditioning, contexts.get(at.context), item) {
+                    (Some(conditioning), Some(ctx), Some(item)) => {
+                        conditioning.call_check(store, ctx, &item.signal)
+                    }
+                    _ => Err(not_exported("conditioning")),
+                }
+            }),
+            Indices::V2(_) => {
+                self.invoke_batch("check", &setup, histories, &|guests, store, range| match (
+                    &guests.conditioning,
+                    items.get(range),
+                ) {
+                    (Some(conditioning), Some(items)) => {
+                        conditioning.call_check(store, contexts, items)
+                    }
+                    _ => Err(not_exported("conditioning")),
+                })
+            }
+        }
+    }
+
+    /// Calls `plan` (actions and playbooks) on every item: one invocation
+    /// per item, in order. Items name their context in `batch`.
+    pub fn plan_batch(&self, batch: Batch<'_>, items: &[PlanItem]) -> Vec<Invocation<Vec<Intent>>> {
+        let Batch {
+            contexts,
+            inputs,
+            histories,
+        } = batch;
+        let setup = per_item(inputs, items.iter().map(|item| item.context));
+        match &self.indices {
+            Indices::V1(_) => self.call_each("plan", &setup, histories, |guests, store, at| {
+                let item = items.get(at.index);
+                match (&guests.planning, contexts.get(at.context), item) {
+                    (Some(planning), Some(ctx), Some(item)) => {
+                        planning.call_plan(store, ctx, &item.signal, &item.verdict)
+                    }
+                    _ => Err(not_exported("planning")),
+                }
+            }),
+            Indices::V2(_) => {
+                self.invoke_batch("plan", &setup, histories, &|guests, store, range| match (
+                    &guests.planning,
+                    items.get(range),
+                ) {
+                    (Some(planning), Some(items)) => planning.call_plan(store, contexts, items),
+                    _ => Err(not_exported("planning")),
+                })
+            }
+        }
+    }
+
+    /// The invocation of a call whose result went missing, which a batch of
+    /// one never does; kept so that no path can panic.
+    fn lost<R>(&self, call: &'static str) -> Invocation<R> {
+        Invocation {
+            output: None,
+            record: self.record(
+                call,
+                0,
+                Instant::now(),
+                0,
+                Outcome::InvalidOutput {
+                    reason: "the call returned no result".into(),
+                },
+            ),
+        }
     }
 
     fn instantiate(&self) -> wasmtime::Result<PluginInstance> {
@@ -473,32 +758,9 @@ impl Plugin {
         store.limiter(|state| &mut state.limiter);
         self.arm(&mut store)?;
         let instance = self.pre.instantiate(&mut store)?;
-        let guests = Guests {
-            meta: self.indices.meta.load(&mut store, &instance)?,
-            scoring: self
-                .indices
-                .scoring
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?,
-            triggering: self
-                .indices
-                .triggering
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?,
-            conditioning: self
-                .indices
-                .conditioning
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?,
-            planning: self
-                .indices
-                .planning
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?,
+        let guests = match &self.indices {
+            Indices::V1(indices) => Guests::V1(indices.load(&mut store, &instance)?),
+            Indices::V2(indices) => Guests::V2(indices.load(&mut store, &instance)?),
         };
         Ok(PluginInstance { store, guests })
     }
@@ -549,16 +811,305 @@ impl Plugin {
         logs_dropped: u32,
         outcome: Outcome,
     ) -> InvocationRecord {
+        self.record_spent(call, fuel_used, started.elapsed(), logs_dropped, outcome)
+    }
+
+    fn record_spent(
+        &self,
+        call: &'static str,
+        fuel_used: u64,
+        duration: Duration,
+        logs_dropped: u32,
+        outcome: Outcome,
+    ) -> InvocationRecord {
         InvocationRecord {
             plugin: self.info.name.clone(),
             version: self.info.version.clone(),
             digest: self.digest.clone(),
             call,
             fuel_used,
-            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             logs_dropped,
             outcome,
         }
+    }
+
+    /// A warm instance from the pool, or a new one.
+    fn take_instance(&self) -> wasmtime::Result<PluginInstance> {
+        let pooled = match self.mode {
+            InstanceMode::Warm => self
+                .pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop(),
+            InstanceMode::Fresh => None,
+        };
+        pooled.map(Ok).unwrap_or_else(|| self.instantiate())
+    }
+
+    /// Keeps an instance that ended its call cleanly for the next call.
+    fn put_back(&self, instance: PluginInstance) {
+        let reusable = self.mode == InstanceMode::Warm
+            && instance.store.data().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
+        if reusable {
+            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < MAX_POOLED_INSTANCES {
+                pool.push(instance);
+            }
+        }
+    }
+
+    /// What a result of `call` comes to once the host has checked it.
+    fn check_output<R: PluginOutput>(
+        &self,
+        result: Result<R, PluginError>,
+    ) -> (Option<R>, Outcome) {
+        match result {
+            Ok(output) => {
+                let bytes = output.size();
+                if bytes > self.limits.output_bytes {
+                    (
+                        None,
+                        Outcome::OutputTooLarge {
+                            bytes,
+                            limit: self.limits.output_bytes,
+                        },
+                    )
+                } else if let Err(reason) = output.validate() {
+                    (None, Outcome::InvalidOutput { reason })
+                } else {
+                    (Some(output), Outcome::Ok)
+                }
+            }
+            Err(error) => (None, plugin_error(error)),
+        }
+    }
+
+    /// Contract 0.1 under the batch methods: one call per item.
+    fn call_each<R: PluginOutput>(
+        &self,
+        call: &'static str,
+        items: &[BatchItem],
+        histories: &mut [MetricHistory],
+        f: impl Fn(&GuestsV1, &mut Store<PluginState>, At) -> wasmtime::Result<Result<R, PluginError>>,
+    ) -> Vec<Invocation<R>> {
+        let mut invocations = Vec::with_capacity(items.len());
+        let mut missing = MetricHistory::default();
+        for (index, item) in items.iter().enumerate() {
+            let history = histories.get_mut(item.context).unwrap_or(&mut missing);
+            let input = CallInput {
+                now: item.now,
+                seed: item.seed,
+                history,
+            };
+            let at = At {
+                index,
+                context: item.context,
+            };
+            invocations.push(self.invoke(call, input, |guests, store| match guests {
+                Guests::V1(guests) => f(guests, store, at),
+                Guests::V2(_) => Err(wasmtime::format_err!(
+                    "a contract 0.2 plugin was called one event at a time"
+                )),
+            }));
+        }
+        invocations
+    }
+
+    /// Contract 0.2: the items in as few batch calls as containment allows.
+    /// A fault (trap, limit hit) ends the call it happened in; the item it
+    /// happened on records it, and the items around it are called again,
+    /// so one bad event fails alone. A fault before the first item (the
+    /// batch too large to lower, say) splits the batch in two.
+    fn invoke_batch<R: PluginOutput>(
+        &self,
+        call: &'static str,
+        items: &[BatchItem],
+        histories: &mut [MetricHistory],
+        f: &BatchCall<'_, R>,
+    ) -> Vec<Invocation<R>> {
+        let mut done: Vec<Option<Invocation<R>>> = (0..items.len()).map(|_| None).collect();
+        // Each range with whether it is already a retry: a retried range
+        // that faults again goes on one item at a time, so a plugin that
+        // faults over and over costs at most a few calls per item.
+        let mut pending = vec![(0..items.len(), false)];
+        while let Some((range, retried)) = pending.pop() {
+            if range.is_empty() {
+                continue;
+            }
+            let fault = match self.run_batch(call, items, range.clone(), histories, f) {
+                Ok(invocations) => {
+                    for (slot, invocation) in done[range].iter_mut().zip(invocations) {
+                        *slot = Some(invocation);
+                    }
+                    continue;
+                }
+                Err(fault) => fault,
+            };
+            let failed = |outcome: Outcome| Invocation {
+                output: None,
+                record: self.record_spent(call, fault.fuel_used, fault.duration, 0, outcome),
+            };
+            let mut retry = |range: Range<usize>| {
+                if retried {
+                    pending.extend(range.rev().map(|at| (at..at + 1, true)));
+                } else {
+                    pending.push((range, true));
+                }
+            };
+            match fault.at {
+                Some(at) if !fault.whole => {
+                    done[at] = Some(failed(fault.outcome.clone()));
+                    retry(at + 1..range.end);
+                    retry(range.start..at);
+                }
+                None if !fault.whole && range.len() > 1 => {
+                    let middle = range.start + range.len() / 2;
+                    pending.push((middle..range.end, retried));
+                    pending.push((range.start..middle, retried));
+                }
+                _ => {
+                    for slot in &mut done[range] {
+                        *slot = Some(failed(fault.outcome.clone()));
+                    }
+                }
+            }
+        }
+        done.into_iter()
+            .map(|slot| slot.unwrap_or_else(|| self.lost(call)))
+            .collect()
+    }
+
+    /// One batch call over `items[range]` on one instance.
+    fn run_batch<R: PluginOutput>(
+        &self,
+        call: &'static str,
+        items: &[BatchItem],
+        range: Range<usize>,
+        histories: &mut [MetricHistory],
+        f: &BatchCall<'_, R>,
+    ) -> Result<Vec<Invocation<R>>, BatchFault> {
+        let started = Instant::now();
+        let calls = items.get(range.clone()).unwrap_or(&[]);
+        let mut instance = self.take_instance().map_err(|error| BatchFault {
+            at: None,
+            whole: true,
+            fuel_used: 0,
+            duration: started.elapsed(),
+            outcome: Outcome::Trap {
+                reason: format!("instantiation failed: {error:#}"),
+            },
+        })?;
+        let prepared = self.arm(&mut instance.store);
+        {
+            let state = instance.store.data_mut();
+            let batch = &mut state.batch;
+            batch.items.clear();
+            batch.items.extend_from_slice(calls);
+            batch.next = 0;
+            batch.began = None;
+            batch.spent.clear();
+            batch.fuel = self.limits.interruption.fuel().then_some(self.fuel);
+            batch.deadline_ticks = self
+                .limits
+                .interruption
+                .epoch()
+                .then(|| self.deadline_ticks());
+            batch.log_bytes = self.limits.log_bytes;
+            batch.ended = false;
+            // Lifting the batch before the first item and handing back the
+            // results after `end` may cost what the items' calls could.
+            let items = u64::try_from(calls.len()).unwrap_or(u64::MAX).max(1);
+            batch.glue_fuel = batch.fuel.map(|fuel| fuel.saturating_mul(items));
+            // Until the first `begin`, the world is the first item's.
+            if let Some(first) = calls.first() {
+                state.now = first.now;
+                state.clock.set(first.now);
+                state.rng.reseed(first.seed);
+                state.subject = first.context;
+            }
+            state.log_bytes_left = self.limits.log_bytes;
+            state.log_lines_dropped = 0;
+            state.limiter.exceeded = false;
+            lend(&mut state.histories, histories);
+        }
+        let glue = instance.store.data().batch.glue_fuel;
+        let prepared = match (prepared, glue) {
+            (Ok(()), Some(fuel)) => instance.store.set_fuel(fuel),
+            (prepared, _) => prepared,
+        };
+        let result = prepared.and_then(|()| match &instance.guests {
+            Guests::V2(guests) => f(guests, &mut instance.store, range.clone()),
+            Guests::V1(_) => Err(wasmtime::format_err!(
+                "a contract 0.1 plugin was called with a batch"
+            )),
+        });
+        let current = instance.store.data().batch.current();
+        end_item(&mut instance.store);
+        give_back(&mut instance.store.data_mut().histories, histories);
+
+        let results = match result {
+            Ok(results) => results,
+            Err(error) => {
+                let state = instance.store.data();
+                let outcome = classify_trap(&error, state);
+                let spent = current.and_then(|i| state.batch.spent.get(i)).copied();
+                tracing::warn!(plugin = %self.label, call, %outcome, item = ?current, "plugin call contained");
+                return Err(BatchFault {
+                    at: current.map(|i| range.start + i),
+                    whole: false,
+                    fuel_used: spent.map_or(0, |s| s.fuel),
+                    duration: spent.map_or_else(|| started.elapsed(), |s| s.duration),
+                    outcome,
+                });
+            }
+        };
+        let spent = std::mem::take(&mut instance.store.data_mut().batch.spent);
+        if results.len() != calls.len() || spent.len() != calls.len() {
+            let outcome = Outcome::InvalidOutput {
+                reason: format!(
+                    "the batch export was given {} items, began {} and answered {}",
+                    calls.len(),
+                    spent.len(),
+                    results.len()
+                ),
+            };
+            tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
+            return Err(BatchFault {
+                at: None,
+                whole: true,
+                fuel_used: 0,
+                duration: started.elapsed(),
+                outcome,
+            });
+        }
+        let mut clean = true;
+        let invocations: Vec<Invocation<R>> = results
+            .into_iter()
+            .zip(&spent)
+            .map(|(result, spent)| {
+                let (output, outcome) = self.check_output(result);
+                if outcome.is_fault() {
+                    clean = false;
+                    tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
+                }
+                Invocation {
+                    output,
+                    record: self.record_spent(
+                        call,
+                        spent.fuel,
+                        spent.duration,
+                        spent.logs_dropped,
+                        outcome,
+                    ),
+                }
+            })
+            .collect();
+        instance.store.data_mut().batch.spent = spent;
+        if clean {
+            self.put_back(instance);
+        }
+        Ok(invocations)
     }
 
     /// Runs one call under the limits and contains whatever goes wrong: a
@@ -570,15 +1121,7 @@ impl Plugin {
         f: impl FnOnce(&Guests, &mut Store<PluginState>) -> wasmtime::Result<Result<R, PluginError>>,
     ) -> Invocation<R> {
         let started = Instant::now();
-        let pooled = match self.mode {
-            InstanceMode::Warm => self
-                .pool
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop(),
-            InstanceMode::Fresh => None,
-        };
-        let mut instance = match pooled.map(Ok).unwrap_or_else(|| self.instantiate()) {
+        let mut instance = match self.take_instance() {
             Ok(instance) => instance,
             Err(error) => {
                 let outcome = Outcome::Trap {
@@ -600,11 +1143,15 @@ impl Plugin {
             state.log_bytes_left = self.limits.log_bytes;
             state.log_lines_dropped = 0;
             state.limiter.exceeded = false;
-            std::mem::swap(&mut state.history, input.history);
+            state.subject = 0;
+            lend(&mut state.histories, std::slice::from_mut(input.history));
         }
         let result = prepared.and_then(|()| f(&instance.guests, &mut instance.store));
         let store = &mut instance.store;
-        std::mem::swap(&mut store.data_mut().history, input.history);
+        give_back(
+            &mut store.data_mut().histories,
+            std::slice::from_mut(input.history),
+        );
         let fuel_used = if self.limits.interruption.fuel() {
             self.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
         } else {
@@ -613,42 +1160,173 @@ impl Plugin {
         let logs_dropped = store.data().log_lines_dropped;
 
         let (output, outcome) = match result {
-            Ok(Ok(output)) => {
-                let bytes = output.size();
-                if bytes > self.limits.output_bytes {
-                    (
-                        None,
-                        Outcome::OutputTooLarge {
-                            bytes,
-                            limit: self.limits.output_bytes,
-                        },
-                    )
-                } else if let Err(reason) = output.validate() {
-                    (None, Outcome::InvalidOutput { reason })
-                } else {
-                    (Some(output), Outcome::Ok)
-                }
-            }
-            Ok(Err(error)) => (None, plugin_error(error)),
+            Ok(result) => self.check_output(result),
             Err(error) => (None, classify_trap(&error, store.data())),
         };
-        let reusable = !outcome.is_fault()
-            && self.mode == InstanceMode::Warm
-            && store.data().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
-        if reusable {
-            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < MAX_POOLED_INSTANCES {
-                pool.push(instance);
-            }
-        }
         if outcome.is_fault() {
             tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
+        } else {
+            self.put_back(instance);
         }
         Invocation {
             output,
             record: self.record(call, fuel_used, started, logs_dropped, outcome),
         }
     }
+}
+
+/// Where an item of a batch is: its position, and its context's.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    index: usize,
+    context: usize,
+}
+
+impl<'a> CallInput<'a> {
+    /// The input of a batch of one.
+    fn split(self) -> ([ItemInput; 1], &'a mut [MetricHistory]) {
+        (
+            [ItemInput {
+                now: self.now,
+                seed: self.seed,
+            }],
+            std::slice::from_mut(self.history),
+        )
+    }
+}
+
+/// One item per context, in order.
+fn per_context(inputs: &[ItemInput]) -> Vec<BatchItem> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(context, input)| BatchItem {
+            now: input.now,
+            seed: input.seed,
+            context,
+        })
+        .collect()
+}
+
+/// One item per entry of `contexts` (each naming a context by position),
+/// with that context's input.
+fn per_item(inputs: &[ItemInput], contexts: impl Iterator<Item = u32>) -> Vec<BatchItem> {
+    contexts
+        .map(|context| {
+            let context = usize::try_from(context).unwrap_or(usize::MAX);
+            let input = inputs.get(context).copied().unwrap_or(ItemInput {
+                now: 0,
+                seed: [0; 32],
+            });
+            BatchItem {
+                now: input.now,
+                seed: input.seed,
+                context,
+            }
+        })
+        .collect()
+}
+
+fn not_exported(interface: &str) -> wasmtime::Error {
+    wasmtime::format_err!("the plugin does not export {interface}")
+}
+
+/// Moves the caller's histories into the store's slots for a call (the
+/// caller is left with empty ones, which cost nothing).
+fn lend(slots: &mut Vec<MetricHistory>, histories: &mut [MetricHistory]) {
+    slots.clear();
+    slots.resize_with(histories.len(), MetricHistory::default);
+    slots.swap_with_slice(histories);
+}
+
+/// Moves the histories back to the caller after a call.
+fn give_back(slots: &mut Vec<MetricHistory>, histories: &mut [MetricHistory]) {
+    if slots.len() == histories.len() {
+        slots.swap_with_slice(histories);
+    }
+    slots.clear();
+}
+
+/// `batching.begin(index)`: ends the item in progress, recording what it
+/// spent, and sets up item `index` — its clock, randomness, history, fuel
+/// budget, deadline and log allowance — as if it were a call of its own.
+/// An index other than the next one traps the call.
+pub(super) fn begin_item(
+    mut store: StoreContextMut<'_, PluginState>,
+    index: u32,
+) -> wasmtime::Result<()> {
+    let index = usize::try_from(index).unwrap_or(usize::MAX);
+    let batch = &store.data().batch;
+    let (next, len) = (batch.next, batch.items.len());
+    let Some(item) = batch
+        .items
+        .get(index)
+        .copied()
+        .filter(|_| index == next && !batch.ended)
+    else {
+        return Err(wasmtime::format_err!(
+            "batching.begin({index}) out of order: the batch has {len} items and item {next} is next"
+        ));
+    };
+    let (fuel, deadline, log_bytes) = (batch.fuel, batch.deadline_ticks, batch.log_bytes);
+    end_item(&mut store);
+    if let Some(fuel) = fuel {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(ticks) = deadline {
+        store.set_epoch_deadline(ticks);
+    }
+    let state = store.data_mut();
+    state.now = item.now;
+    state.clock.set(item.now);
+    state.rng.reseed(item.seed);
+    state.subject = item.context;
+    state.log_bytes_left = log_bytes;
+    state.log_lines_dropped = 0;
+    state.batch.next = index + 1;
+    state.batch.began = Some(Instant::now());
+    Ok(())
+}
+
+/// `batching.end()`: ends the last item and gives the rest of the call —
+/// returning the results, freeing the batch — a budget of its own.
+pub(super) fn end_items(mut store: StoreContextMut<'_, PluginState>) -> wasmtime::Result<()> {
+    if store.data().batch.ended {
+        return Err(wasmtime::format_err!("batching.end() called twice"));
+    }
+    end_item(&mut store);
+    let (glue, deadline) = {
+        let batch = &store.data().batch;
+        (batch.glue_fuel, batch.deadline_ticks)
+    };
+    if let Some(fuel) = glue {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(ticks) = deadline {
+        store.set_epoch_deadline(ticks);
+    }
+    store.data_mut().batch.ended = true;
+    Ok(())
+}
+
+/// Records what the item in progress spent, if one is.
+fn end_item(mut store: impl AsContextMut<Data = PluginState>) {
+    let mut store = store.as_context_mut();
+    let Some(began) = store.data().batch.began else {
+        return;
+    };
+    let fuel = match store.data().batch.fuel {
+        Some(budget) => budget.saturating_sub(store.get_fuel().unwrap_or(0)),
+        None => 0,
+    };
+    let state = store.data_mut();
+    let spent = ItemSpent {
+        fuel,
+        logs_dropped: state.log_lines_dropped,
+        duration: began.elapsed(),
+    };
+    state.batch.spent.push(spent);
+    state.batch.began = None;
 }
 
 fn plugin_error(error: PluginError) -> Outcome {

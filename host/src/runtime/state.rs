@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -102,6 +102,60 @@ impl rand::TryRng for InvocationRng {
     }
 }
 
+/// One item of a batch call, as the host set it up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchItem {
+    /// The item's evaluation time.
+    pub(crate) now: i64,
+    /// The seed of the item's randomness.
+    pub(crate) seed: [u8; 32],
+    /// The position of the item's context, and of its account's history.
+    pub(crate) context: usize,
+}
+
+/// What one item of a batch call spent, recorded when the item ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ItemSpent {
+    /// Fuel burned from the item's budget.
+    pub(crate) fuel: u64,
+    /// Log lines dropped over the item's allowance.
+    pub(crate) logs_dropped: u32,
+    /// How long the item ran.
+    pub(crate) duration: Duration,
+}
+
+/// A batch call in progress: the items, which one the plugin is on, and
+/// what the finished ones spent. `batching.begin` moves from one item to
+/// the next; see `Plugin::invoke_batch`.
+#[derive(Debug, Default)]
+pub(crate) struct BatchState {
+    pub(crate) items: Vec<BatchItem>,
+    /// The index the next `begin` must name.
+    pub(crate) next: usize,
+    /// When the current item began.
+    pub(crate) began: Option<Instant>,
+    /// One entry per ended item, in order.
+    pub(crate) spent: Vec<ItemSpent>,
+    /// Each item's fuel budget (`None` when fuel is off).
+    pub(crate) fuel: Option<u64>,
+    /// Each item's deadline in epoch ticks (`None` when the epoch is off).
+    pub(crate) deadline_ticks: Option<u64>,
+    /// Each item's log allowance in bytes.
+    pub(crate) log_bytes: usize,
+    /// The fuel of the batch's own work before the first item and after
+    /// `end` (`None` when fuel is off).
+    pub(crate) glue_fuel: Option<u64>,
+    /// Whether the plugin called `end`.
+    pub(crate) ended: bool,
+}
+
+impl BatchState {
+    /// The item in progress, if any.
+    pub(crate) fn current(&self) -> Option<usize> {
+        self.began.map(|_| self.next.saturating_sub(1))
+    }
+}
+
 /// The store data of one plugin instance.
 pub(crate) struct PluginState {
     wasi: WasiCtx,
@@ -113,8 +167,13 @@ pub(crate) struct PluginState {
     /// `name@version`, on every log line.
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
-    /// The history of the account being evaluated, lent for one call.
-    pub(crate) history: MetricHistory,
+    /// The histories of the accounts being evaluated, lent for one call:
+    /// one for a call of contract 0.1, one per context for a batch.
+    pub(crate) histories: Vec<MetricHistory>,
+    /// Which of `histories` the `history` import reads.
+    pub(crate) subject: usize,
+    /// The items of the batch call in progress (contract 0.2).
+    pub(crate) batch: BatchState,
     pub(crate) now: i64,
     pub(crate) log_bytes_left: usize,
     pub(crate) log_lines_dropped: u32,
@@ -152,7 +211,9 @@ impl PluginState {
             stderr,
             plugin,
             config,
-            history: MetricHistory::default(),
+            histories: Vec::new(),
+            subject: 0,
+            batch: BatchState::default(),
             now: 0,
             log_bytes_left: 0,
             log_lines_dropped: 0,
@@ -186,10 +247,8 @@ impl WasiView for PluginState {
     }
 }
 
-impl bindings::vigil::plugin::types::Host for PluginState {}
-
-impl bindings::vigil::plugin::host::Host for PluginState {
-    fn log(&mut self, level: LogLevel, message: String) {
+impl PluginState {
+    fn log_line(&mut self, level: LogLevel, message: &str) {
         if message.len() > self.log_bytes_left {
             self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
             return;
@@ -205,13 +264,70 @@ impl bindings::vigil::plugin::host::Host for PluginState {
         }
     }
 
+    fn history_window(&self, metric: &str, days: u32, offset_days: u32) -> MetricWindow {
+        match self.histories.get(self.subject) {
+            Some(history) => history.window(metric, self.now, days, offset_days),
+            None => MetricHistory::default().window(metric, self.now, days, offset_days),
+        }
+    }
+}
+
+impl bindings::v0_1::vigil::plugin::types::Host for PluginState {}
+
+impl bindings::v0_1::vigil::plugin::host::Host for PluginState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.log_line(level, &message);
+    }
+
     fn config(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
     }
 }
 
-impl bindings::vigil::plugin::history::Host for PluginState {
+impl bindings::v0_1::vigil::plugin::history::Host for PluginState {
     fn window(&mut self, metric: String, days: u32, offset_days: u32) -> MetricWindow {
-        self.history.window(&metric, self.now, days, offset_days)
+        self.history_window(&metric, days, offset_days)
+    }
+}
+
+impl bindings::v0_2::vigil::plugin::host::Host for PluginState {
+    fn log(&mut self, level: bindings::v0_2::vigil::plugin::host::LogLevel, message: String) {
+        use bindings::v0_2::vigil::plugin::host::LogLevel as Level;
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.log_line(level, &message);
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl bindings::v0_2::vigil::plugin::history::Host for PluginState {
+    fn window(
+        &mut self,
+        metric: String,
+        days: u32,
+        offset_days: u32,
+    ) -> bindings::v0_2::vigil::plugin::history::MetricWindow {
+        self.history_window(&metric, days, offset_days).into()
+    }
+}
+
+impl From<MetricWindow> for bindings::v0_2::vigil::plugin::history::MetricWindow {
+    fn from(window: MetricWindow) -> Self {
+        Self {
+            count: window.count,
+            sum: window.sum,
+            min: window.min,
+            max: window.max,
+            first: window.first,
+            last: window.last,
+        }
     }
 }

@@ -29,9 +29,9 @@ fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("world     scorer"), "{stdout}");
-    assert!(stdout.contains("contract  vigil:plugin@0.1.0"), "{stdout}");
+    assert!(stdout.contains("contract  vigil:plugin@0.2.0"), "{stdout}");
     assert!(stdout.contains("name          health-score"), "{stdout}");
-    assert!(stdout.contains("vigil:plugin/history@0.1.0"), "{stdout}");
+    assert!(stdout.contains("vigil:plugin/history@0.2.0"), "{stdout}");
     assert!(
         stdout.contains("OK: the host loads this plugin"),
         "{stdout}"

@@ -15,7 +15,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.1.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.2.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -126,9 +126,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.1.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.1.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.1.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/types@0.2.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.2.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.2.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.2.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -267,26 +268,22 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     let export = format_ident!("{}", kind.export);
     let bindings = bindings(kind.world);
     let describe = options.describe(kind.kind);
-    let (params, args): (Vec<TokenStream2>, Vec<TokenStream2>) = kind
-        .params
-        .iter()
-        .enumerate()
-        .map(|(i, ty)| {
-            let name = format_ident!("arg{i}");
-            let ty = format_ident!("{ty}");
-            (quote!(#name: ::vigil_sdk::#ty), quote!(&#name))
-        })
-        .unzip();
     let returns: Type = match syn::parse_str(kind.returns) {
         Ok(ty) => ty,
         Err(error) => return error.to_compile_error().into(),
     };
     let module = format_ident!("__vigil_export_{}", function);
+    let args: Vec<TokenStream2> = match kind.params.len() {
+        1 => vec![quote!(ctx)],
+        2 => vec![quote!(ctx), quote!(&item.signal)],
+        _ => vec![quote!(ctx), quote!(&item.signal), quote!(&item.verdict)],
+    };
     // Spanned on the function's return type, so a wrong one is reported there.
     let call = match &item.sig.output {
         ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> super::#function(#(#args),*)),
         ReturnType::Default => quote!(super::#function(#(#args),*)),
     };
+    let glue = batch_export(&interface, &export, &returns, &call, kind.params.len());
     quote! {
         #item
 
@@ -307,11 +304,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
                 }
             }
 
-            impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
-                fn #export(#(#params),*) -> ::std::result::Result<#returns, ::vigil_sdk::PluginError> {
-                    #call
-                }
-            }
+            #glue
 
             // Natively the glue is type-checked but exports nothing, so plugin
             // crates also build as native libraries for unit tests.
@@ -320,6 +313,76 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         }
     }
     .into()
+}
+
+/// The batch export of contract 0.2 around a plugin function: the function
+/// runs once per item, in order, after telling the host which item it is
+/// on. `params` is how many parameters the function takes: 1 (a context:
+/// `score`, `evaluate`), 2 (and a signal: `check`) or 3 (and a verdict:
+/// `plan`); `call` calls it with `ctx` and `item` in scope.
+fn batch_export(
+    interface: &syn::Ident,
+    export: &syn::Ident,
+    returns: &Type,
+    call: &TokenStream2,
+    params: usize,
+) -> TokenStream2 {
+    let result = quote!(::std::result::Result<#returns, ::vigil_sdk::PluginError>);
+    if params == 1 {
+        return quote! {
+            impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
+                fn #export(contexts: ::std::vec::Vec<::vigil_sdk::Context>) -> ::std::vec::Vec<#result> {
+                    let results = contexts
+                        .iter()
+                        .enumerate()
+                        .map(|(index, ctx)| {
+                            ::vigil_sdk::__private::begin_item(index);
+                            let result: #result = #call;
+                            result
+                        })
+                        .collect();
+                    ::vigil_sdk::__private::end_items();
+                    results
+                }
+            }
+        };
+    }
+    let item_type = if params == 2 {
+        quote!(exports::vigil::plugin::conditioning::CheckItem)
+    } else {
+        quote!(exports::vigil::plugin::planning::PlanItem)
+    };
+    quote! {
+        impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
+            fn #export(
+                contexts: ::std::vec::Vec<::vigil_sdk::Context>,
+                items: ::std::vec::Vec<#item_type>,
+            ) -> ::std::vec::Vec<#result> {
+                let results = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        ::vigil_sdk::__private::begin_item(index);
+                        match usize::try_from(item.context).ok().and_then(|at| contexts.get(at)) {
+                            Some(ctx) => {
+                                let result: #result = #call;
+                                result
+                            }
+                            None => ::std::result::Result::Err(::vigil_sdk::PluginError::InvalidInput(
+                                ::std::format!(
+                                    "item {index} names context {} of {}",
+                                    item.context,
+                                    contexts.len()
+                                ),
+                            )),
+                        }
+                    })
+                    .collect();
+                ::vigil_sdk::__private::end_items();
+                results
+            }
+        }
+    }
 }
 
 /// Exports `fn(&Context) -> Result<ScoreCard, PluginError>` as a scorer.
@@ -376,6 +439,31 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     let self_ty = &item.self_ty;
     let bindings = bindings("playbook");
     let describe = options.describe("Playbook");
+    let evaluate = batch_export(
+        &format_ident!("triggering"),
+        &format_ident!("evaluate"),
+        &syn::parse_quote!(::std::vec::Vec<Signal>),
+        &quote!(<Target as ::vigil_sdk::Playbook>::evaluate(ctx)),
+        1,
+    );
+    let check = batch_export(
+        &format_ident!("conditioning"),
+        &format_ident!("check"),
+        &syn::parse_quote!(Verdict),
+        &quote!(<Target as ::vigil_sdk::Playbook>::check(ctx, &item.signal)),
+        2,
+    );
+    let plan = batch_export(
+        &format_ident!("planning"),
+        &format_ident!("plan"),
+        &syn::parse_quote!(::std::vec::Vec<Intent>),
+        &quote!(<Target as ::vigil_sdk::Playbook>::plan(
+            ctx,
+            &item.signal,
+            &item.verdict
+        )),
+        3,
+    );
     quote! {
         #item
 
@@ -397,23 +485,9 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
-            impl exports::vigil::plugin::triggering::Guest for VigilPlugin {
-                fn evaluate(ctx: Context) -> ::std::result::Result<::std::vec::Vec<Signal>, PluginError> {
-                    <Target as ::vigil_sdk::Playbook>::evaluate(&ctx)
-                }
-            }
-
-            impl exports::vigil::plugin::conditioning::Guest for VigilPlugin {
-                fn check(ctx: Context, signal: Signal) -> ::std::result::Result<Verdict, PluginError> {
-                    <Target as ::vigil_sdk::Playbook>::check(&ctx, &signal)
-                }
-            }
-
-            impl exports::vigil::plugin::planning::Guest for VigilPlugin {
-                fn plan(ctx: Context, signal: Signal, verdict: Verdict) -> ::std::result::Result<::std::vec::Vec<Intent>, PluginError> {
-                    <Target as ::vigil_sdk::Playbook>::plan(&ctx, &signal, &verdict)
-                }
-            }
+            #evaluate
+            #check
+            #plan
 
             // Natively the glue is type-checked but exports nothing, so plugin
             // crates also build as native libraries for unit tests.

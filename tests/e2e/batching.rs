@@ -1,0 +1,253 @@
+//! Contract 0.2 batches: many accounts' events in one call per plugin and
+//! stage, each evaluated exactly as it would be alone; faults contained to
+//! the event they happen on; plugins built against contract 0.1 still
+//! loaded and called once per event.
+
+use vigil_host::demo::{GeneratedAccount, generate_portfolio};
+use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
+use vigil_host::runtime::bindings::types::{Event, Industry, Tier};
+use vigil_host::runtime::{InstanceMode, Outcome};
+
+use crate::support::*;
+
+/// An evaluation without what varies from run to run or between a call
+/// and a batch: durations, and the fuel of the guest's own glue around the
+/// item (lifting the batch, the loop).
+fn comparable(mut evaluation: Evaluation) -> Evaluation {
+    for record in &mut evaluation.invocations {
+        record.fuel_used = 0;
+        record.duration_us = 0;
+    }
+    evaluation
+}
+
+/// Runs the portfolio's events through `pipeline` in waves — every
+/// account's next event — `size` events per `process_batch`; returns each
+/// account's evaluations in order, and the account states.
+fn run_batched(
+    pipeline: &Pipeline,
+    portfolio: &[GeneratedAccount],
+    size: usize,
+) -> (Vec<Vec<Evaluation>>, Vec<AccountState>) {
+    let mut states: Vec<AccountState> = portfolio
+        .iter()
+        .map(|a| AccountState::new(a.account.clone()))
+        .collect();
+    let mut evaluations: Vec<Vec<Evaluation>> = portfolio.iter().map(|_| Vec::new()).collect();
+    let waves = portfolio.iter().map(|a| a.events.len()).max().unwrap();
+    for wave in 0..waves {
+        let mut due: Vec<(usize, &mut AccountState, &Event)> = states
+            .iter_mut()
+            .zip(portfolio)
+            .enumerate()
+            .filter_map(|(at, (state, a))| a.events.get(wave).map(|e| (at, state, e)))
+            .collect();
+        for chunk in due.chunks_mut(size) {
+            let mut batch: Vec<(&mut AccountState, &Event)> = chunk
+                .iter_mut()
+                .map(|(_, state, event)| (&mut **state, *event))
+                .collect();
+            let results = pipeline.process_batch(&mut batch);
+            assert_eq!(results.len(), chunk.len());
+            for ((at, _, _), result) in chunk.iter().zip(results) {
+                evaluations[*at].push(comparable(result.unwrap()));
+            }
+        }
+    }
+    (evaluations, states)
+}
+
+#[test]
+fn a_batch_evaluates_every_event_as_it_would_be_evaluated_alone() {
+    let portfolio = generate_portfolio(12, 7);
+    let runtime = runtime();
+    let alone = standard_pipeline(&runtime, InstanceMode::Warm);
+    let batched = standard_pipeline(&runtime, InstanceMode::Warm);
+
+    let mut expected = Vec::new();
+    let mut expected_states = Vec::new();
+    for account in &portfolio {
+        let mut state = AccountState::new(account.account.clone());
+        let evaluations: Vec<Evaluation> = account
+            .events
+            .iter()
+            .map(|event| comparable(alone.process(&mut state, event).unwrap()))
+            .collect();
+        expected.push(evaluations);
+        expected_states.push(state);
+    }
+    let (got, states) = run_batched(&batched, &portfolio, 5);
+
+    let signals: usize = expected.iter().flatten().map(|e| e.signals.len()).sum();
+    let intents: usize = expected.iter().flatten().map(|e| e.intents.len()).sum();
+    assert!(
+        signals > 100 && intents > 10,
+        "a portfolio that exercises the stages: {signals} signals, {intents} intents"
+    );
+    for (account, (want, have)) in portfolio.iter().zip(expected.iter().zip(&got)) {
+        assert_eq!(want.len(), have.len());
+        for (want, have) in want.iter().zip(have) {
+            assert_eq!(
+                want, have,
+                "account {} event {}",
+                account.account.id, want.event_id
+            );
+        }
+    }
+    assert_eq!(
+        expected_states, states,
+        "the accounts' states after the run"
+    );
+}
+
+#[test]
+fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("panicker")).unwrap();
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids = ["first", "second", "boom", "fourth", "fifth"];
+    let mut states: Vec<AccountState> = ids
+        .iter()
+        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
+        .collect();
+    let events: Vec<Event> = ids
+        .iter()
+        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let results = pipeline.process_batch(&mut batch);
+
+    for (id, result) in ids.iter().zip(results) {
+        let evaluation = result.unwrap();
+        let record = &evaluation.invocations[0];
+        if *id == "boom" {
+            assert!(
+                matches!(&record.outcome, Outcome::Trap { reason } if reason.contains("account boom is not supported")),
+                "{record:?}"
+            );
+            assert!(evaluation.scores.is_empty());
+        } else {
+            assert_eq!(record.outcome, Outcome::Ok, "{id}");
+            assert_eq!(evaluation.scores[0].card.value, 50.0, "{id}");
+        }
+    }
+}
+
+#[test]
+fn each_event_of_a_batch_gets_its_own_clock() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("clock-and-dice")).unwrap();
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids = ["a", "b", "c"];
+    let mut states: Vec<AccountState> = ids
+        .iter()
+        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
+        .collect();
+    let events: Vec<Event> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            event(
+                id,
+                1,
+                "login",
+                NOW - n as i64 * 60_000,
+                serde_json::json!({}),
+            )
+        })
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let results = pipeline.process_batch(&mut batch);
+
+    for (event, result) in events.iter().zip(results) {
+        let evaluation = result.unwrap();
+        let clock = &evaluation.scores[0].card.factors[0];
+        assert_eq!(clock.name, "clock");
+        assert_eq!(clock.raw, event.occurred_at as f64, "{}", event.id);
+        assert!(evaluation.invocations[0].fuel_used > 0);
+    }
+}
+
+#[test]
+fn a_batch_answered_without_beginning_its_items_is_refused() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("batch-skipper")).unwrap();
+    assert_eq!(plugin.contract(), "0.2.0");
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let mut states: Vec<AccountState> = ["a", "b"]
+        .iter()
+        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
+        .collect();
+    let events: Vec<Event> = ["a", "b"]
+        .iter()
+        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    for result in pipeline.process_batch(&mut batch) {
+        let evaluation = result.unwrap();
+        assert!(evaluation.scores.is_empty());
+        match &evaluation.invocations[0].outcome {
+            Outcome::InvalidOutput { reason } => {
+                assert!(reason.contains("given 2 items, began 0"), "{reason}")
+            }
+            other => panic!("expected the answer refused, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn plugins_built_against_contract_0_1_are_still_loaded_and_called_once_per_event() {
+    let runtime = runtime();
+    let scorer = load(&runtime, &component("legacy-scorer")).unwrap();
+    let playbook = load(&runtime, &component("legacy-playbook")).unwrap();
+    assert_eq!(scorer.contract(), "0.1.0");
+    assert_eq!(playbook.contract(), "0.1.0");
+    let pipeline = Pipeline::new(PluginSet::new([
+        std::sync::Arc::new(scorer),
+        std::sync::Arc::new(playbook),
+    ]));
+    let tiers = [
+        ("big", Tier::Enterprise, 6),
+        ("small", Tier::SmallBusiness, 2),
+    ];
+    let mut states: Vec<AccountState> = tiers
+        .iter()
+        .map(|(id, tier, _)| AccountState::new(account(id, *tier, Industry::Technology, 10, 5)))
+        .collect();
+    // Earlier logins, recorded one event at a time.
+    for ((id, _, logins), state) in tiers.iter().zip(&mut states) {
+        for n in 0..*logins {
+            let at = NOW - (n as i64 + 1) * 86_400_000;
+            pipeline
+                .process(state, &event(id, n, "login", at, serde_json::json!({})))
+                .unwrap();
+        }
+    }
+    let events: Vec<Event> = tiers
+        .iter()
+        .map(|(id, _, _)| event(id, 99, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let results = pipeline.process_batch(&mut batch);
+
+    let big = results[0].as_ref().unwrap();
+    assert_eq!(
+        big.scores[0].card.value, 70.0,
+        "six earlier logins and this one"
+    );
+    assert_eq!(big.scores[0].card.band, "engaged");
+    assert_eq!(big.signals.len(), 1);
+    assert_eq!(big.intents.len(), 1);
+    assert_eq!(big.intents[0].intent.idempotency_key, "login-big-99");
+    let calls: Vec<&str> = big.invocations.iter().map(|r| r.call).collect();
+    assert_eq!(calls, ["score", "evaluate", "check", "plan"]);
+    assert!(big.invocations.iter().all(|r| r.outcome == Outcome::Ok));
+
+    let small = results[1].as_ref().unwrap();
+    assert_eq!(small.scores[0].card.value, 30.0);
+    assert_eq!(small.scores[0].card.band, "quiet");
+    assert!(
+        small.intents.is_empty(),
+        "the playbook's condition leaves small business out"
+    );
+}
