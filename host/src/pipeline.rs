@@ -52,23 +52,25 @@ pub enum PipelineError {
     },
 }
 
-/// Which plugin version produced something.
+/// Which plugin version produced something (the strings are shared with
+/// the plugin, not copied per result).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginRef {
     /// The plugin's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// The plugin's version.
-    pub version: String,
+    pub version: Arc<str>,
     /// The component's digest.
-    pub digest: String,
+    pub digest: Arc<str>,
 }
 
 impl From<&Plugin> for PluginRef {
     fn from(plugin: &Plugin) -> Self {
+        let (name, version, digest) = plugin.names();
         Self {
-            name: plugin.name().to_string(),
-            version: plugin.info().version.clone(),
-            digest: plugin.digest().to_string(),
+            name: Arc::clone(name),
+            version: Arc::clone(version),
+            digest: Arc::clone(digest),
         }
     }
 }
@@ -512,7 +514,7 @@ fn record_score(
         }
         None => {
             for score in item.state.scores.values_mut() {
-                if score.plugin.name == scorer.name() {
+                if *score.plugin.name == *scorer.name() {
                     score.stale = true;
                     item.evaluation.scores.push(score.clone());
                 }

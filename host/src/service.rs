@@ -944,7 +944,7 @@ fn evaluation_write(
             account_id: event.account_id.clone(),
             event_id: Some(event.id.clone()),
             source: format!("plugin:{}@{}", planned.plugin.name, planned.plugin.version),
-            plugin_digest: Some(planned.plugin.digest.clone()),
+            plugin_digest: Some(planned.plugin.digest.to_string()),
             signal: planned.signal,
             kind: intent_kind_name(&planned.intent.kind).to_string(),
             timing: timing_name(planned.intent.timing).to_string(),

@@ -343,7 +343,7 @@ async fn a_plugin_file_dropped_in_the_watched_directory_is_deployed_a_bad_one_re
             .lifecycle()
             .serving()
             .iter()
-            .any(|p| p.name == "lead-score")
+            .any(|p| &*p.name == "lead-score")
     });
     let (_, _, detail) = send(&app, "GET", "/api/v1/plugins/lead-score", None).await;
     assert_eq!(detail["versions"][0]["state"], "inactive", "{detail}");

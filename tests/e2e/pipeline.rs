@@ -45,7 +45,7 @@ fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() 
     let health = &state.scores["health"];
     assert_eq!(health.card.band, "critical", "{}", health.card.value);
     assert!(!health.stale);
-    assert_eq!(health.plugin.name, "health-score");
+    assert_eq!(&*health.plugin.name, "health-score");
     let intents: Vec<_> = evaluations.iter().flat_map(|e| &e.intents).collect();
     assert!(intents.iter().any(
         |p| matches!(&p.intent.kind, IntentKind::Escalate(e) if e.level == EscalationLevel::L3)
@@ -183,7 +183,7 @@ fn a_failing_action_emits_nothing_while_the_other_actions_go_on() {
     let broken: Vec<_> = evaluation
         .invocations
         .iter()
-        .filter(|r| r.plugin == "broken-action")
+        .filter(|r| &*r.plugin == "broken-action")
         .collect();
     assert!(!broken.is_empty());
     assert!(
@@ -196,7 +196,7 @@ fn a_failing_action_emits_nothing_while_the_other_actions_go_on() {
         evaluation
             .intents
             .iter()
-            .all(|p| p.plugin.name == "escalation-actions")
+            .all(|p| &*p.plugin.name == "escalation-actions")
     );
 }
 

@@ -275,7 +275,7 @@ fn health_at(at: i64, value: f64) -> ScoreState {
         plugin: PluginRef {
             name: "health-score".into(),
             version: "0.1.0".into(),
-            digest: "ab".repeat(32),
+            digest: "ab".repeat(32).into(),
         },
         computed_at: at,
         stale: false,

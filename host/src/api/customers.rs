@@ -301,9 +301,9 @@ pub(super) async fn health_score(
         trend: Trend { d7, d30, d90 },
         computed_at: format_time(score.computed_at),
         plugin: PluginInfo {
-            name: score.plugin.name,
-            version: score.plugin.version,
-            digest: score.plugin.digest,
+            name: score.plugin.name.to_string(),
+            version: score.plugin.version.to_string(),
+            digest: score.plugin.digest.to_string(),
         },
         stale: score.stale,
     }))

@@ -176,10 +176,10 @@ fn serving_of(state: &AppState, name: &str) -> Option<Serving> {
         .lifecycle()
         .serving()
         .into_iter()
-        .find(|p| p.name == name)
+        .find(|p| &*p.name == name)
         .map(|p| Serving {
-            version: p.version,
-            digest: p.digest,
+            version: p.version.to_string(),
+            digest: p.digest.to_string(),
         })
 }
 

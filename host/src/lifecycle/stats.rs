@@ -100,15 +100,15 @@ impl Stats {
         let mut trips = Vec::new();
         for record in records {
             // Looked up before inserting: no copy of the digest per call.
-            if !versions.contains_key(&record.digest) {
-                versions.insert(record.digest.clone(), VersionStats::default());
+            if !versions.contains_key(&*record.digest) {
+                versions.insert(record.digest.to_string(), VersionStats::default());
             }
-            let Some(stats) = versions.get_mut(&record.digest) else {
+            let Some(stats) = versions.get_mut(&*record.digest) else {
                 continue;
             };
             if stats.name.is_empty() {
-                stats.name.clone_from(&record.plugin);
-                stats.version.clone_from(&record.version);
+                stats.name = record.plugin.to_string();
+                stats.version = record.version.to_string();
             }
             stats.invocations += 1;
             stats.fuel += record.fuel_used;
@@ -130,7 +130,7 @@ impl Stats {
                 if !stats.tripped && stats.recent_faults.len() >= self.breaker.faults {
                     stats.tripped = true;
                     trips.push(Trip {
-                        digest: record.digest.clone(),
+                        digest: record.digest.to_string(),
                         name: stats.name.clone(),
                         version: stats.version.clone(),
                         reason: format!(

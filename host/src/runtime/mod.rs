@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, WasmStr};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::types::{PluginInfo, PluginKind};
@@ -305,16 +305,31 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 /// itself (to read and reset the fuel between items), so it is linked by
 /// hand rather than through a generated trait.
 fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<PluginState>>(linker, |state| state)?;
+    linker.instance("vigil:plugin/types@0.1.0")?;
     linker.instance("vigil:plugin/types@0.2.0")?;
+    bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
     bindings::v0_2::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
     )?;
-    bindings::v0_2::vigil::plugin::history::add_to_linker::<_, HasSelf<PluginState>>(
-        linker,
-        |state| state,
-    )?;
+    // `history.window` is linked by hand to read the metric name in place
+    // in the guest's memory: a plugin asks for a dozen windows an event,
+    // and the generated binding would copy each name into a new `String`.
+    // Its record is the same in both versions.
+    for version in ["0.1.0", "0.2.0"] {
+        linker
+            .instance(&format!("vigil:plugin/history@{version}"))?
+            .func_wrap(
+                "window",
+                |store, (metric, days, offset_days): (WasmStr, u32, u32)| {
+                    let metric = metric.to_str(&store)?;
+                    Ok((store.data().history_window(&metric, days, offset_days),))
+                },
+            )?;
+    }
     linker
         .instance("vigil:plugin/batching@0.2.0")?
         .func_wrap("begin", |store, (index,): (u32,)| {

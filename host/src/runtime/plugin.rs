@@ -107,15 +107,16 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// One call into one plugin, as recorded for the audit trail.
+/// One call into one plugin, as recorded for the audit trail. The plugin's
+/// name, version and digest are shared with the plugin, not copied per call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InvocationRecord {
     /// The plugin's name.
-    pub plugin: String,
+    pub plugin: Arc<str>,
     /// The plugin's version.
-    pub version: String,
+    pub version: Arc<str>,
     /// The SHA-256 digest of the component.
-    pub digest: String,
+    pub digest: Arc<str>,
     /// The export called: `score`, `evaluate`, `check`, `plan` or `describe`.
     pub call: &'static str,
     /// Fuel burned (deterministic: the cost of the call).
@@ -312,6 +313,8 @@ struct BatchFault {
 /// share a pool of warm instances.
 pub struct Plugin {
     info: PluginInfo,
+    /// The name, version and digest, shared by every record of a call.
+    shared: (Arc<str>, Arc<str>, Arc<str>),
     contract: String,
     digest: String,
     label: Arc<str>,
@@ -444,6 +447,11 @@ impl Plugin {
                 default_fuel: limits.max_fuel,
             },
             contract,
+            shared: (
+                Arc::from("(loading)"),
+                Arc::from("0.0.0"),
+                Arc::from(digest.as_str()),
+            ),
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             digest,
             engine: engine.clone(),
@@ -465,6 +473,8 @@ impl Plugin {
         }
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
+        plugin.shared.0 = Arc::from(info.name.as_str());
+        plugin.shared.1 = Arc::from(info.version.as_str());
         plugin.info = info;
         Ok(plugin)
     }
@@ -502,6 +512,12 @@ impl Plugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The name, version and digest as shared strings: what records of
+    /// the plugin's calls and results hold.
+    pub fn names(&self) -> (&Arc<str>, &Arc<str>, &Arc<str>) {
+        (&self.shared.0, &self.shared.1, &self.shared.2)
     }
 
     /// The SHA-256 digest of the component.
@@ -822,10 +838,11 @@ impl Plugin {
         logs_dropped: u32,
         outcome: Outcome,
     ) -> InvocationRecord {
+        let (plugin, version, digest) = self.names();
         InvocationRecord {
-            plugin: self.info.name.clone(),
-            version: self.info.version.clone(),
-            digest: self.digest.clone(),
+            plugin: Arc::clone(plugin),
+            version: Arc::clone(version),
+            digest: Arc::clone(digest),
             call,
             fuel_used,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),

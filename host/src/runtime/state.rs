@@ -264,15 +264,14 @@ impl PluginState {
         }
     }
 
-    fn history_window(&self, metric: &str, days: u32, offset_days: u32) -> MetricWindow {
+    /// `history.window` for the item being evaluated.
+    pub(crate) fn history_window(&self, metric: &str, days: u32, offset_days: u32) -> MetricWindow {
         match self.histories.get(self.subject) {
             Some(history) => history.window(metric, self.now, days, offset_days),
             None => MetricHistory::default().window(metric, self.now, days, offset_days),
         }
     }
 }
-
-impl bindings::v0_1::vigil::plugin::types::Host for PluginState {}
 
 impl bindings::v0_1::vigil::plugin::host::Host for PluginState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -281,12 +280,6 @@ impl bindings::v0_1::vigil::plugin::host::Host for PluginState {
 
     fn config(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
-    }
-}
-
-impl bindings::v0_1::vigil::plugin::history::Host for PluginState {
-    fn window(&mut self, metric: String, days: u32, offset_days: u32) -> MetricWindow {
-        self.history_window(&metric, days, offset_days)
     }
 }
 
@@ -305,29 +298,5 @@ impl bindings::v0_2::vigil::plugin::host::Host for PluginState {
 
     fn config(&mut self, key: String) -> Option<String> {
         self.config.get(&key).cloned()
-    }
-}
-
-impl bindings::v0_2::vigil::plugin::history::Host for PluginState {
-    fn window(
-        &mut self,
-        metric: String,
-        days: u32,
-        offset_days: u32,
-    ) -> bindings::v0_2::vigil::plugin::history::MetricWindow {
-        self.history_window(&metric, days, offset_days).into()
-    }
-}
-
-impl From<MetricWindow> for bindings::v0_2::vigil::plugin::history::MetricWindow {
-    fn from(window: MetricWindow) -> Self {
-        Self {
-            count: window.count,
-            sum: window.sum,
-            min: window.min,
-            max: window.max,
-            first: window.first,
-            last: window.last,
-        }
     }
 }

@@ -547,9 +547,9 @@ fn score_state(
     Ok(ScoreState {
         card,
         plugin: crate::pipeline::PluginRef {
-            name,
-            version,
-            digest,
+            name: name.into(),
+            version: version.into(),
+            digest: digest.into(),
         },
         computed_at,
         stale,

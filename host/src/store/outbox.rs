@@ -284,9 +284,9 @@ macro_rules! write_outbox_for {
                             .push_bind(score.card.value)
                             .push_bind(&score.card.band)
                             .push_bind(card)
-                            .push_bind(&score.plugin.name)
-                            .push_bind(&score.plugin.version)
-                            .push_bind(&score.plugin.digest)
+                            .push_bind(&*score.plugin.name)
+                            .push_bind(&*score.plugin.version)
+                            .push_bind(&*score.plugin.digest)
                             .push_bind(score.computed_at)
                             .push_bind(score.stale)
                             .push_bind(*event);
