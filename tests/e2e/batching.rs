@@ -57,6 +57,19 @@ fn run_batched(
     (evaluations, states)
 }
 
+/// A mid-market account per id, each with one `login` event at `NOW`.
+fn one_login_each(ids: &[String]) -> (Vec<AccountState>, Vec<Event>) {
+    let states = ids
+        .iter()
+        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
+        .collect();
+    let events = ids
+        .iter()
+        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    (states, events)
+}
+
 #[test]
 fn a_batch_evaluates_every_event_as_it_would_be_evaluated_alone() {
     let portfolio = generate_portfolio(12, 7);
@@ -105,15 +118,8 @@ fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, &component("panicker")).unwrap();
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
-    let ids = ["first", "second", "boom", "fourth", "fifth"];
-    let mut states: Vec<AccountState> = ids
-        .iter()
-        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
-        .collect();
-    let events: Vec<Event> = ids
-        .iter()
-        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
-        .collect();
+    let ids = ["first", "second", "boom", "fourth", "fifth"].map(String::from);
+    let (mut states, events) = one_login_each(&ids);
     let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
     let results = pipeline.process_batch(&mut batch);
 
@@ -174,21 +180,15 @@ fn a_batch_answered_without_beginning_its_items_is_refused() {
     let plugin = load(&runtime, &component("batch-skipper")).unwrap();
     assert_eq!(plugin.contract(), "0.2.0");
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
-    let mut states: Vec<AccountState> = ["a", "b"]
-        .iter()
-        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
-        .collect();
-    let events: Vec<Event> = ["a", "b"]
-        .iter()
-        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
-        .collect();
+    let (mut states, events) = one_login_each(&["a".into(), "b".into()]);
     let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
     for result in pipeline.process_batch(&mut batch) {
         let evaluation = result.unwrap();
         assert!(evaluation.scores.is_empty());
         match &evaluation.invocations[0].outcome {
             Outcome::InvalidOutput { reason } => {
-                assert!(reason.contains("given 2 items, began 0"), "{reason}")
+                // Narrowed down to each item alone, which fails the same way.
+                assert!(reason.contains("given 1 items, began 0"), "{reason}")
             }
             other => panic!("expected the answer refused, got {other:?}"),
         }
@@ -250,4 +250,22 @@ fn plugins_built_against_contract_0_1_are_still_loaded_and_called_once_per_event
         small.intents.is_empty(),
         "the playbook's condition leaves small business out"
     );
+}
+
+#[test]
+fn a_plugin_writing_to_stderr_for_every_item_of_a_large_batch_keeps_working() {
+    // About 240 bytes of stderr an item: a batch of 600 fills the 64 KiB
+    // capture several times over, so the host retires instances mid-batch.
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("chatty")).unwrap();
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids: Vec<String> = (0..600).map(|n| format!("acct-{n}")).collect();
+    let (mut states, events) = one_login_each(&ids);
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    for (n, result) in pipeline.process_batch(&mut batch).into_iter().enumerate() {
+        let evaluation = result.unwrap();
+        assert_eq!(evaluation.invocations.len(), 1, "item {n}");
+        assert_eq!(evaluation.invocations[0].outcome, Outcome::Ok, "item {n}");
+        assert_eq!(evaluation.scores[0].card.value, 60.0, "item {n}");
+    }
 }

@@ -303,6 +303,8 @@ struct BatchFault {
     whole: bool,
     /// The fuel the failing item burned.
     fuel_used: u64,
+    /// The log lines the failing item had dropped.
+    logs_dropped: u32,
     /// How long the failing item ran.
     duration: Duration,
     /// How it failed.
@@ -965,7 +967,13 @@ impl Plugin {
             };
             let failed = |outcome: Outcome| Invocation {
                 output: None,
-                record: self.record_spent(call, fault.fuel_used, fault.duration, 0, outcome),
+                record: self.record_spent(
+                    call,
+                    fault.fuel_used,
+                    fault.duration,
+                    fault.logs_dropped,
+                    outcome,
+                ),
             };
             let mut retry = |range: Range<usize>| {
                 if retried {
@@ -1012,6 +1020,7 @@ impl Plugin {
             at: None,
             whole: true,
             fuel_used: 0,
+            logs_dropped: 0,
             duration: started.elapsed(),
             outcome: Outcome::Trap {
                 reason: format!("instantiation failed: {error:#}"),
@@ -1034,6 +1043,7 @@ impl Plugin {
                 .then(|| self.deadline_ticks());
             batch.log_bytes = self.limits.log_bytes;
             batch.ended = false;
+            batch.retired = false;
             // Lifting the batch before the first item and handing back the
             // results after `end` may cost what the items' calls could.
             let items = u64::try_from(calls.len()).unwrap_or(u64::MAX).max(1);
@@ -1067,6 +1077,21 @@ impl Plugin {
 
         let results = match result {
             Ok(results) => results,
+            Err(_) if instance.store.data().batch.retired => {
+                // Not a fault: the items from the one about to begin are
+                // called again on a fresh instance; the ones before it, too
+                // (their results went with the call).
+                return Err(BatchFault {
+                    at: None,
+                    whole: false,
+                    fuel_used: 0,
+                    logs_dropped: 0,
+                    duration: started.elapsed(),
+                    outcome: Outcome::Trap {
+                        reason: "stderr capture full".into(),
+                    },
+                });
+            }
             Err(error) => {
                 let state = instance.store.data();
                 let outcome = classify_trap(&error, state);
@@ -1076,6 +1101,7 @@ impl Plugin {
                     at: current.map(|i| range.start + i),
                     whole: false,
                     fuel_used: spent.map_or(0, |s| s.fuel),
+                    logs_dropped: spent.map_or(0, |s| s.logs_dropped),
                     duration: spent.map_or_else(|| started.elapsed(), |s| s.duration),
                     outcome,
                 });
@@ -1092,10 +1118,13 @@ impl Plugin {
                 ),
             };
             tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
+            // Narrowed down by halves: an item whose content makes the
+            // plugin miscount fails alone.
             return Err(BatchFault {
                 at: None,
-                whole: true,
+                whole: calls.len() <= 1,
                 fuel_used: 0,
+                logs_dropped: 0,
                 duration: started.elapsed(),
                 outcome,
             });
@@ -1281,12 +1310,25 @@ pub(super) fn begin_item(
         .copied()
         .filter(|_| index == next && !batch.ended)
     else {
+        // The item in progress is done; the fault is the batch's, not its,
+        // so the host narrows it down by calling halves of the batch.
+        end_item(&mut store);
         return Err(wasmtime::format_err!(
             "batching.begin({index}) out of order: the batch has {len} items and item {next} is next"
         ));
     };
     let (fuel, deadline, log_bytes) = (batch.fuel, batch.deadline_ticks, batch.log_bytes);
     end_item(&mut store);
+    // An instance that has used half of its stderr capture is retired
+    // between calls; a batch checks between items too, so that a chatty
+    // plugin never meets the end of the capture mid-item. The items left
+    // are called again on another instance.
+    if store.data().stderr_used() > STDERR_CAPTURE_BYTES / 2 {
+        store.data_mut().batch.retired = true;
+        return Err(wasmtime::format_err!(
+            "the instance's stderr capture is half full; retiring it"
+        ));
+    }
     if let Some(fuel) = fuel {
         store.set_fuel(fuel)?;
     }

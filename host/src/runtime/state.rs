@@ -147,6 +147,8 @@ pub(crate) struct BatchState {
     pub(crate) glue_fuel: Option<u64>,
     /// Whether the plugin called `end`.
     pub(crate) ended: bool,
+    /// Whether `begin` retired the instance (its stderr capture half full).
+    pub(crate) retired: bool,
 }
 
 impl BatchState {
