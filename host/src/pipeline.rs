@@ -370,8 +370,9 @@ struct Raised {
 enum Fate {
     /// On cooldown from an earlier event.
     Suppressed { until: i64 },
-    /// Checked with the batch: the position of its check item.
-    Checked(usize),
+    /// Checked with the batch: the position of its check item, and its
+    /// cooldown key.
+    Checked { at: usize, key: String },
     /// Its key repeats an earlier signal of the same event, so it is
     /// settled alone, after that one.
     Alone,
@@ -523,6 +524,15 @@ fn record_score(
     }
 }
 
+/// The record of a signal whose dedup key is on cooldown until `until`.
+fn suppressed(source: &Plugin, signal: Signal, until: i64) -> SignalRecord {
+    SignalRecord {
+        plugin: PluginRef::from(source),
+        signal,
+        disposition: Disposition::Suppressed { until },
+    }
+}
+
 /// The key a signal's cooldown is kept under: scoped to the plugin that
 /// chose it, so no plugin can silence another's signals.
 fn cooldown_key(source: &Plugin, signal: &Signal) -> String {
@@ -670,7 +680,10 @@ impl Pipeline {
         let mut to_check: Vec<CheckItem> = Vec::new();
         let mut checked_source: Vec<usize> = Vec::new();
         for (at, (item, raised)) in items.iter().zip(&raised).enumerate() {
-            let mut seen: BTreeSet<String> = BTreeSet::new();
+            // Cooldown keys seen so far in this event, as (plugin name,
+            // dedup key) without building the string (a plugin name has no
+            // `/`, so the pair is as distinct as the key).
+            let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
             let now = item.evaluation.now;
             fates.push(
                 raised
@@ -683,12 +696,11 @@ impl Pipeline {
                             .signals
                             .iter()
                             .map(|signal| {
-                                let key = cooldown_key(source, signal);
-                                let on_cooldown = item.state.cooldowns.get(&key).copied();
-                                if !seen.insert(key) {
+                                if !seen.insert((source.name(), signal.dedup_key.as_str())) {
                                     return Fate::Alone;
                                 }
-                                match on_cooldown {
+                                let key = cooldown_key(source, signal);
+                                match item.state.cooldowns.get(&key).copied() {
                                     Some(until) if until > now => Fate::Suppressed { until },
                                     _ => {
                                         to_check.push(CheckItem {
@@ -696,7 +708,10 @@ impl Pipeline {
                                             signal: signal.clone(),
                                         });
                                         checked_source.push(raised.source);
-                                        Fate::Checked(to_check.len() - 1)
+                                        Fate::Checked {
+                                            at: to_check.len() - 1,
+                                            key,
+                                        }
                                     }
                                 }
                             })
@@ -786,14 +801,11 @@ impl Pipeline {
                             signal,
                             &mut item.evaluation,
                         ),
-                        Fate::Suppressed { until } => {
-                            item.evaluation.signals.push(SignalRecord {
-                                plugin: PluginRef::from(source.as_ref()),
-                                signal,
-                                disposition: Disposition::Suppressed { until },
-                            });
-                        }
-                        Fate::Checked(k) => {
+                        Fate::Suppressed { until } => item
+                            .evaluation
+                            .signals
+                            .push(suppressed(source, signal, until)),
+                        Fate::Checked { at: k, key } => {
                             let mut checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)> = Vec::new();
                             for (condition, answers) in plugins.conditions.iter().zip(&mut verdicts)
                             {
@@ -809,7 +821,6 @@ impl Pipeline {
                             {
                                 checks.push((playbook, answer));
                             }
-                            let key = cooldown_key(source, &signal);
                             self.conclude(
                                 &plugins,
                                 item.state,
@@ -853,11 +864,7 @@ impl Pipeline {
             .copied()
             .filter(|until| *until > call.now)
         {
-            evaluation.signals.push(SignalRecord {
-                plugin: PluginRef::from(source.as_ref()),
-                signal,
-                disposition: Disposition::Suppressed { until },
-            });
+            evaluation.signals.push(suppressed(source, signal, until));
             return;
         }
         let checks = plugins
