@@ -5,7 +5,12 @@
 //! sample under each numeric top-level payload field (dashes for
 //! underscores); for every score, its value under the score's name.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
 
 use crate::runtime::bindings::MetricWindow;
 
@@ -44,18 +49,17 @@ impl MetricHistory {
 
     /// Records what an event contributes: `1` under its kind and each numeric
     /// top-level field of its JSON object payload.
-    pub fn record_event(&mut self, kind: &str, at: i64, payload: &serde_json::Value) {
+    pub fn record_event(&mut self, kind: &str, at: i64, payload: &PayloadNumbers<'_>) {
         self.record(kind, at, 1.0);
-        if let Some(fields) = payload.as_object() {
-            for (field, value) in fields {
-                if let Some(number) = value.as_f64() {
-                    // Most fields need no renaming: skip the copy then.
-                    if field.contains('_') {
-                        self.record(&metric_name(field), at, number);
-                    } else {
-                        self.record(field, at, number);
-                    }
-                }
+        for (field, number) in payload.iter() {
+            let Some(number) = number.as_f64() else {
+                continue;
+            };
+            // Most fields need no renaming: skip the copy then.
+            if field.contains('_') {
+                self.record(&metric_name(field), at, number);
+            } else {
+                self.record(field, at, number);
             }
         }
     }
@@ -92,6 +96,155 @@ impl MetricHistory {
     /// Whether no sample is held.
     pub fn is_empty(&self) -> bool {
         self.series.values().all(Vec::is_empty)
+    }
+}
+
+/// The numeric top-level fields of an event's JSON object payload: all the
+/// host takes from a payload. Read straight from the text, without building
+/// the document (nested values and strings are skipped, not kept), since it
+/// is read for every event evaluated.
+///
+/// Fields are in name order; a name given twice counts once, with its last
+/// value, as in a parsed JSON object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PayloadNumbers<'a> {
+    fields: Vec<(Cow<'a, str>, Number)>,
+}
+
+impl<'a> PayloadNumbers<'a> {
+    /// Reads `payload`, which must be one JSON object.
+    pub fn parse(payload: &'a str) -> Result<Self, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(payload);
+        let mut fields = deserializer.deserialize_map(FieldsVisitor)?;
+        deserializer.end()?;
+        // A stable sort keeps repeats in document order, so the last one of
+        // each name is the one that stays.
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: Vec<(Cow<'a, str>, Option<Number>)> = Vec::with_capacity(fields.len());
+        for field in fields {
+            if kept.last().is_some_and(|last| last.0 == field.0) {
+                kept.pop();
+            }
+            kept.push(field);
+        }
+        Ok(Self {
+            fields: kept
+                .into_iter()
+                .filter_map(|(name, number)| number.map(|number| (name, number)))
+                .collect(),
+        })
+    }
+
+    /// The numeric fields, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Number)> {
+        self.fields
+            .iter()
+            .map(|(name, number)| (name.as_ref(), number))
+    }
+
+    /// The field `name`, if it is a number.
+    pub fn get(&self, name: &str) -> Option<&Number> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, number)| number)
+    }
+}
+
+/// Collects an object's fields: each name, with its value if a number.
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Cow<'de, str>, Option<Number>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::new();
+        while let Some(FieldName(name)) = map.next_key()? {
+            let FieldValue(number) = map.next_value()?;
+            fields.push((name, number));
+        }
+        Ok(fields)
+    }
+}
+
+/// A field name, borrowed from the payload unless it has escapes.
+struct FieldName<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = FieldName<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// A field's value: its number, or nothing for any other JSON value (which
+/// is read through and dropped).
+struct FieldValue(Option<Number>);
+
+impl<'de> de::Deserialize<'de> for FieldValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = FieldValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(FieldValue(Some(Number::from(v))))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(FieldValue(Some(Number::from(v))))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(FieldValue(Number::from_f64(v)))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(FieldValue(None))
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(FieldValue(None))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FieldValue(None))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FieldValue(None))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(FieldValue(None))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
@@ -157,15 +310,58 @@ mod tests {
         assert_eq!(window.sum, 0.0);
     }
 
+    fn numbers(payload: &str) -> PayloadNumbers<'_> {
+        match PayloadNumbers::parse(payload) {
+            Ok(numbers) => numbers,
+            Err(error) => panic!("{payload}: {error}"),
+        }
+    }
+
     #[test]
     fn an_event_records_its_kind_and_numeric_fields() {
         let mut history = MetricHistory::default();
-        let payload = serde_json::json!({"active_users": 42, "logins": 300, "note": "x"});
+        let payload = numbers(r#"{"active_users": 42, "logins": 300, "note": "x"}"#);
         history.record_event("usage.daily", NOW, &payload);
         assert_eq!(history.window("usage.daily", NOW, 1, 0).count, 1);
         assert_eq!(history.window("active-users", NOW, 1, 0).last, 42.0);
         assert_eq!(history.window("logins", NOW, 1, 0).sum, 300.0);
         assert_eq!(history.len(), 3);
+    }
+
+    #[test]
+    fn a_payload_gives_the_numbers_a_parsed_json_object_gives() {
+        let payloads = [
+            r#"{"logins": 3, "nested": {"logins": 9, "deep": [1, {"x": 2}]}, "list": [1, 2]}"#,
+            r#"{"b": 1, "a": -2.5, "c": "3", "d": true, "e": null, "f": 1e3}"#,
+            r#"{"x": 1, "x": "no longer a number", "y": "a", "y": 7}"#,
+            r#"{"esc\u0061ped": 4, "big": 18446744073709551615, "neg": -9223372036854775808}"#,
+            r#"  {"active_users": 12, "active-users": 13}  "#,
+            "{}",
+        ];
+        for payload in payloads {
+            let value: serde_json::Value = match serde_json::from_str(payload) {
+                Ok(value) => value,
+                Err(error) => panic!("{payload}: {error}"),
+            };
+            let expected: Vec<(String, serde_json::Number)> = value
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, value)| value.as_number().map(|n| (name.clone(), n.clone())))
+                .collect();
+            let read: Vec<(String, serde_json::Number)> = numbers(payload)
+                .iter()
+                .map(|(name, number)| (name.to_string(), number.clone()))
+                .collect();
+            assert_eq!(read, expected, "{payload}");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_not_one_json_object_is_refused() {
+        for payload in ["[1]", "3", "\"x\"", "{\"a\": 1} {}", "{\"a\": }", ""] {
+            assert!(PayloadNumbers::parse(payload).is_err(), "{payload}");
+        }
     }
 
     #[test]

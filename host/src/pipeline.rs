@@ -14,9 +14,9 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::history::MetricHistory;
+use crate::history::{MetricHistory, PayloadNumbers};
 use crate::runtime::bindings::types::{
-    Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Signal, Verdict,
+    Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Severity, Signal, Verdict,
 };
 use crate::runtime::{
     Batch, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, Plugin,
@@ -125,7 +125,7 @@ impl AccountState {
     /// rebuilding a state from stored events, instead of) evaluating it: its
     /// metrics into the history, and a numeric `active_users` into the
     /// snapshot.
-    pub fn record_event(&mut self, kind: &str, at: i64, payload: &serde_json::Value) {
+    pub fn record_event(&mut self, kind: &str, at: i64, payload: &PayloadNumbers<'_>) {
         self.history.record_event(kind, at, payload);
         if let Some(active) = payload.get("active_users").and_then(whole_number) {
             self.account.active_users = u32::try_from(active).unwrap_or(u32::MAX);
@@ -370,9 +370,8 @@ struct Raised {
 enum Fate {
     /// On cooldown from an earlier event.
     Suppressed { until: i64 },
-    /// Checked with the batch: the position of its check item, and its
-    /// cooldown key.
-    Checked { at: usize, key: String },
+    /// Checked with the batch: the position of its check item.
+    Checked { at: usize },
     /// Its key repeats an earlier signal of the same event, so it is
     /// settled alone, after that one.
     Alone,
@@ -391,20 +390,14 @@ fn prepare<'a>(
             account: state.account.id.clone(),
         });
     }
-    let payload: serde_json::Value =
-        serde_json::from_str(&event.payload).map_err(|e| PipelineError::InvalidPayload {
+    let payload =
+        PayloadNumbers::parse(&event.payload).map_err(|e| PipelineError::InvalidPayload {
             event: event.id.clone(),
             reason: e.to_string(),
         })?;
-    if !payload.is_object() {
-        return Err(PipelineError::InvalidPayload {
-            event: event.id.clone(),
-            reason: "expected an object".into(),
-        });
-    }
     let now = event.occurred_at;
     state.record_event(&event.kind, now, &payload);
-    let seed: [u8; 32] = Sha256::digest(format!("{}\u{0}{}", event.account_id, event.id)).into();
+    let seed = evaluation_seed(&event.account_id, &event.id);
     let evaluation = Evaluation {
         event_id: event.id.clone(),
         account_id: event.account_id.clone(),
@@ -425,6 +418,17 @@ fn prepare<'a>(
         },
         context,
     ))
+}
+
+/// The seed of an evaluation's randomness: SHA-256 of the account id, a NUL
+/// and the event id (hashed in pieces, so the text is not built).
+fn evaluation_seed(account_id: &str, event_id: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(account_id)
+        .chain_update([0u8])
+        .chain_update(event_id)
+        .finalize()
+        .into()
 }
 
 /// The positions of the contexts whose event `plugin` subscribes to.
@@ -537,6 +541,31 @@ fn suppressed(source: &Plugin, signal: Signal, until: i64) -> SignalRecord {
 /// chose it, so no plugin can silence another's signals.
 fn cooldown_key(source: &Plugin, signal: &Signal) -> String {
     format!("{}/{}", source.name(), signal.dedup_key)
+}
+
+/// What is left in a signal's place while it is moved into a check item:
+/// empty, and allocating nothing.
+fn moved_signal() -> Signal {
+    Signal {
+        name: String::new(),
+        severity: Severity::Info,
+        reason: String::new(),
+        dedup_key: String::new(),
+        cooldown_secs: 0,
+    }
+}
+
+/// Until when `signal` is on cooldown at `now`, if it is. The key is only
+/// built when some key is on cooldown: most accounts have none.
+fn on_cooldown(state: &AccountState, source: &Plugin, signal: &Signal, now: i64) -> Option<i64> {
+    if state.cooldowns.is_empty() {
+        return None;
+    }
+    state
+        .cooldowns
+        .get(&cooldown_key(source, signal))
+        .copied()
+        .filter(|until| *until > now)
 }
 
 impl Pipeline {
@@ -677,9 +706,8 @@ impl Pipeline {
         // A repeated key waits for the earlier signal's outcome (it may put
         // the key on cooldown), so it is settled alone, in order, below.
         let mut fates: Vec<Vec<Vec<Fate>>> = Vec::with_capacity(items.len());
-        let mut to_check: Vec<CheckItem> = Vec::new();
         let mut checked_source: Vec<usize> = Vec::new();
-        for (at, (item, raised)) in items.iter().zip(&raised).enumerate() {
+        for (item, raised) in items.iter().zip(&raised) {
             // Cooldown keys seen so far in this event, as (plugin name,
             // dedup key) without building the string (a plugin name has no
             // `/`, so the pair is as distinct as the key).
@@ -699,18 +727,12 @@ impl Pipeline {
                                 if !seen.insert((source.name(), signal.dedup_key.as_str())) {
                                     return Fate::Alone;
                                 }
-                                let key = cooldown_key(source, signal);
-                                match item.state.cooldowns.get(&key).copied() {
-                                    Some(until) if until > now => Fate::Suppressed { until },
+                                match on_cooldown(item.state, source, signal, now) {
+                                    Some(until) => Fate::Suppressed { until },
                                     _ => {
-                                        to_check.push(CheckItem {
-                                            context: u32::try_from(at).unwrap_or(u32::MAX),
-                                            signal: signal.clone(),
-                                        });
                                         checked_source.push(raised.source);
                                         Fate::Checked {
-                                            at: to_check.len() - 1,
-                                            key,
+                                            at: checked_source.len() - 1,
                                         }
                                     }
                                 }
@@ -719,6 +741,21 @@ impl Pipeline {
                     })
                     .collect(),
             );
+        }
+        // The signals to check move into the check items (in the order of
+        // their fates) and come back out to be settled: not copied.
+        let mut to_check: Vec<CheckItem> = Vec::with_capacity(checked_source.len());
+        for (at, (raised, fates)) in raised.iter_mut().zip(&fates).enumerate() {
+            for (raised, fates) in raised.iter_mut().zip(fates) {
+                for (signal, fate) in raised.signals.iter_mut().zip(fates) {
+                    if let Fate::Checked { .. } = fate {
+                        to_check.push(CheckItem {
+                            context: u32::try_from(at).unwrap_or(u32::MAX),
+                            signal: std::mem::replace(signal, moved_signal()),
+                        });
+                    }
+                }
+            }
         }
 
         // Every condition checks every such signal in one call; a playbook
@@ -805,7 +842,12 @@ impl Pipeline {
                             .evaluation
                             .signals
                             .push(suppressed(source, signal, until)),
-                        Fate::Checked { at: k, key } => {
+                        Fate::Checked { at: k } => {
+                            // Back from its check item.
+                            let signal = match to_check.get_mut(k) {
+                                Some(item) => std::mem::replace(&mut item.signal, moved_signal()),
+                                None => signal,
+                            };
                             let mut checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)> = Vec::new();
                             for (condition, answers) in plugins.conditions.iter().zip(&mut verdicts)
                             {
@@ -828,7 +870,6 @@ impl Pipeline {
                                 source,
                                 playbook,
                                 signal,
-                                key,
                                 checks,
                                 &mut item.evaluation,
                             );
@@ -857,13 +898,7 @@ impl Pipeline {
         signal: Signal,
         evaluation: &mut Evaluation,
     ) {
-        let key = cooldown_key(source, &signal);
-        if let Some(until) = state
-            .cooldowns
-            .get(&key)
-            .copied()
-            .filter(|until| *until > call.now)
-        {
+        if let Some(until) = on_cooldown(state, source, &signal, call.now) {
             evaluation.signals.push(suppressed(source, signal, until));
             return;
         }
@@ -878,7 +913,7 @@ impl Pipeline {
             })
             .collect();
         self.conclude(
-            plugins, state, call, source, playbook, signal, key, checks, evaluation,
+            plugins, state, call, source, playbook, signal, checks, evaluation,
         );
     }
 
@@ -894,7 +929,6 @@ impl Pipeline {
         source: &Plugin,
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
-        cooldown_key: String,
         checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
         evaluation: &mut Evaluation,
     ) {
@@ -998,9 +1032,10 @@ impl Pipeline {
         }
         let cooldown_ms = (i64::from(signal.cooldown_secs) * 1000).min(MAX_COOLDOWN_MS);
         if cooldown_ms > 0 {
-            state
-                .cooldowns
-                .insert(cooldown_key, call.now.saturating_add(cooldown_ms));
+            state.cooldowns.insert(
+                cooldown_key(source, &signal),
+                call.now.saturating_add(cooldown_ms),
+            );
         }
         evaluation.signals.push(SignalRecord {
             plugin,
@@ -1013,7 +1048,7 @@ impl Pipeline {
 }
 
 /// A non-negative whole JSON number, written `8` or `8.0`.
-fn whole_number(value: &serde_json::Value) -> Option<u64> {
+fn whole_number(value: &serde_json::Number) -> Option<u64> {
     value.as_u64().or_else(|| {
         value
             .as_f64()
@@ -1064,7 +1099,21 @@ fn record<R>(evaluation: &mut Evaluation, invocation: Invocation<R>) -> Option<R
 
 #[cfg(test)]
 mod tests {
-    use super::TagSet;
+    use sha2::{Digest, Sha256};
+
+    use super::{TagSet, evaluation_seed};
+
+    #[test]
+    fn an_evaluation_seed_is_the_hash_of_the_account_a_nul_and_the_event() {
+        // Replays depend on it: an audited decision's randomness must be
+        // seeded as it was when the decision was made.
+        let expected: [u8; 32] = Sha256::digest("acct-7\u{0}evt-42").into();
+        assert_eq!(evaluation_seed("acct-7", "evt-42"), expected);
+        assert_ne!(
+            evaluation_seed("acct-7", "evt-42"),
+            evaluation_seed("acct-7e", "vt-42")
+        );
+    }
 
     fn tags(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| (*n).to_string()).collect()

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::connectors::{Attempt, Connectors};
+use crate::history::PayloadNumbers;
 use crate::metrics::Metrics;
 use crate::names::{channel_name, intent_kind_name, level_name, severity_name, timing_name};
 use crate::pipeline::{AccountState, Disposition, Evaluation, Pipeline};
@@ -1000,7 +1001,7 @@ pub async fn rebuild(store: &Store, account_id: &str) -> Result<AccountState, St
         })?;
     let mut state = AccountState::new(profile);
     for event in store.evaluated_events_for(account_id).await? {
-        if let Ok(payload) = serde_json::from_str::<serde_json::Value>(&event.payload) {
+        if let Ok(payload) = PayloadNumbers::parse(&event.payload) {
             state.record_event(&event.kind, event.occurred_at, &payload);
         }
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
+use vigil_host::history::PayloadNumbers;
 use vigil_host::runtime::{InstanceMode, Interruption};
 
 use crate::engines::{COMPONENTS, Contender, FactsHost, Native, Rhai, Vigil, Zen, bench_plugins};
@@ -320,7 +321,7 @@ pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
         .ok_or_else(|| anyhow!("empty portfolio"))?;
     let mut state = AccountState::new(account.account.clone());
     for event in &account.events {
-        let payload: serde_json::Value = serde_json::from_str(&event.payload)?;
+        let payload = PayloadNumbers::parse(&event.payload)?;
         state.record_event(&event.kind, event.occurred_at, &payload);
     }
     let event = account.events.last().ok_or_else(|| anyhow!("no event"))?;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use vigil_host::demo::GeneratedAccount;
+use vigil_host::history::PayloadNumbers;
 use vigil_host::names::{industry_name, severity_name, tier_name};
 use vigil_host::pipeline::{AccountState, Disposition, Evaluation, Pipeline, PluginSet};
 use vigil_host::runtime::{
@@ -106,11 +107,8 @@ impl<E: FactsEngine> Contender for FactsHost<E> {
     ) -> anyhow::Result<()> {
         let mut state = AccountState::new(account.account.clone());
         for event in &account.events {
-            let payload: serde_json::Value = serde_json::from_str(&event.payload)
+            let payload = PayloadNumbers::parse(&event.payload)
                 .with_context(|| format!("payload of {}", event.id))?;
-            if !payload.is_object() {
-                bail!("payload of {} is not an object", event.id);
-            }
             let now = event.occurred_at;
             state.record_event(&event.kind, now, &payload);
             let facts = Facts::gather(&state.account, &state.history, now);

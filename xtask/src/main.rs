@@ -2,6 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// The allocator the `vigil` binary serves with, so that the engines are
+/// timed as they would run in it (every engine of the run shares it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// vigil's task runner.
 #[derive(Debug, Parser)]
 #[command(name = "xtask")]
