@@ -19,7 +19,7 @@ use crate::runtime::bindings::types::{
     Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Severity, Signal, Verdict,
 };
 use crate::runtime::{
-    Batch, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, Plugin,
+    Batch, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, PlanItem, Plugin,
 };
 
 /// Intent keys older than this are forgotten (keys carry the day, so a
@@ -543,6 +543,40 @@ fn cooldown_key(source: &Plugin, signal: &Signal) -> String {
     format!("{}/{}", source.name(), signal.dedup_key)
 }
 
+/// How `conclude` gets an action's plan for a signal and its combined
+/// verdict: by calling the action, or from a batch call made before.
+type Planner<'a> =
+    dyn FnMut(&mut AccountState, &Arc<Plugin>, &Signal, &Verdict) -> Invocation<Vec<Intent>> + 'a;
+
+/// The reason of the combined verdict the actions see.
+const ALL_CONDITIONS_APPLY: &str = "all conditions apply";
+
+/// One action's (or playbook's) `plan` call over a batch.
+struct PlannerBatch<'p> {
+    /// The action.
+    plugin: &'p Arc<Plugin>,
+    /// What it plans, in order.
+    items: Vec<PlanItem>,
+    /// The check item (signal) each of `items` is for.
+    checks: Vec<usize>,
+    /// Its plans, by check item, until each is settled.
+    plans: Vec<Option<Invocation<Vec<Intent>>>>,
+}
+
+/// The policy tags of the combined verdict, when every condition's answer
+/// applies; `None` when one does not or failed. Merged as `conclude`
+/// merges them.
+fn combined_tags<'v>(
+    answers: impl Iterator<Item = &'v Invocation<Verdict>>,
+) -> Option<Vec<String>> {
+    let mut tags = TagSet::default();
+    for answer in answers {
+        let verdict = answer.output.as_ref().filter(|verdict| verdict.applies)?;
+        tags.extend(verdict.policy_tags.clone());
+    }
+    Some(tags.into_vec())
+}
+
 /// What is left in a signal's place while it is moved into a check item:
 /// empty, and allocating nothing.
 fn moved_signal() -> Signal {
@@ -809,6 +843,80 @@ impl Pipeline {
             own_verdicts.push(answers);
         }
 
+        // What the actions plan for each checked signal that applies, in
+        // one call per action over the batch: a plan depends only on the
+        // context, the signal and the combined verdict, all known now. A
+        // playbook's signals are planned by the playbook alone.
+        let mut planners: Vec<PlannerBatch<'_>> = Vec::new();
+        for (k, check) in to_check.iter().enumerate() {
+            let source_at = checked_source.get(k).copied().unwrap_or(usize::MAX);
+            let Some(&(_, playbook)) = sources.get(source_at) else {
+                continue;
+            };
+            let answers = verdicts
+                .iter()
+                .filter_map(|answers| answers.get(k).and_then(Option::as_ref))
+                .chain(playbook.and_then(|_| {
+                    own_verdicts
+                        .get(source_at)
+                        .and_then(|answers| answers.get(k))
+                        .and_then(Option::as_ref)
+                }));
+            let Some(policy_tags) = combined_tags(answers) else {
+                continue;
+            };
+            let acting: Vec<&Arc<Plugin>> = match playbook {
+                Some(playbook) => vec![playbook],
+                None => plugins.actions.iter().collect(),
+            };
+            for action in acting {
+                let at = match planners
+                    .iter()
+                    .position(|planner| Arc::ptr_eq(planner.plugin, action))
+                {
+                    Some(at) => at,
+                    None => {
+                        planners.push(PlannerBatch {
+                            plugin: action,
+                            items: Vec::new(),
+                            checks: Vec::new(),
+                            plans: Vec::new(),
+                        });
+                        planners.len() - 1
+                    }
+                };
+                if let Some(planner) = planners.get_mut(at) {
+                    planner.items.push(PlanItem {
+                        context: check.context,
+                        signal: check.signal.clone(),
+                        verdict: Verdict {
+                            applies: true,
+                            reason: ALL_CONDITIONS_APPLY.into(),
+                            policy_tags: policy_tags.clone(),
+                        },
+                    });
+                    planner.checks.push(k);
+                }
+            }
+        }
+        for planner in &mut planners {
+            let inputs = inputs(planner.plugin);
+            let answers = planner.plugin.plan_batch(
+                Batch {
+                    contexts,
+                    inputs: &inputs,
+                    histories: &mut histories,
+                },
+                &planner.items,
+            );
+            planner.plans = to_check.iter().map(|_| None).collect();
+            for (k, answer) in planner.checks.iter().zip(answers) {
+                if let Some(slot) = planner.plans.get_mut(*k) {
+                    *slot = Some(answer);
+                }
+            }
+        }
+
         // Settle every signal in order, as the sequential pipeline would.
         for (item, history) in items.iter_mut().zip(histories) {
             item.state.history = history;
@@ -863,6 +971,27 @@ impl Pipeline {
                             {
                                 checks.push((playbook, answer));
                             }
+                            // The plans made with the batch; one missing (none
+                            // is) would be asked for now.
+                            let mut plan =
+                                |state: &mut AccountState,
+                                 action: &Arc<Plugin>,
+                                 signal: &Signal,
+                                 verdict: &Verdict| {
+                                    let planned = planners
+                                        .iter_mut()
+                                        .find(|planner| Arc::ptr_eq(planner.plugin, action))
+                                        .and_then(|planner| planner.plans.get_mut(k))
+                                        .and_then(Option::take);
+                                    planned.unwrap_or_else(|| {
+                                        action.plan(
+                                            call.input(action, &mut state.history),
+                                            call.ctx,
+                                            signal,
+                                            verdict,
+                                        )
+                                    })
+                                };
                             self.conclude(
                                 &plugins,
                                 item.state,
@@ -871,6 +1000,7 @@ impl Pipeline {
                                 playbook,
                                 signal,
                                 checks,
+                                &mut plan,
                                 &mut item.evaluation,
                             );
                         }
@@ -912,8 +1042,17 @@ impl Pipeline {
                 (condition, invocation)
             })
             .collect();
+        let mut plan =
+            |state: &mut AccountState, action: &Arc<Plugin>, signal: &Signal, verdict: &Verdict| {
+                action.plan(
+                    call.input(action, &mut state.history),
+                    call.ctx,
+                    signal,
+                    verdict,
+                )
+            };
         self.conclude(
-            plugins, state, call, source, playbook, signal, checks, evaluation,
+            plugins, state, call, source, playbook, signal, checks, &mut plan, evaluation,
         );
     }
 
@@ -930,6 +1069,7 @@ impl Pipeline {
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
         checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
+        plan: &mut Planner<'_>,
         evaluation: &mut Evaluation,
     ) {
         let plugin = PluginRef::from(source);
@@ -988,15 +1128,10 @@ impl Pipeline {
         for action in &planners {
             let verdict = verdict.get_or_insert_with(|| Verdict {
                 applies: true,
-                reason: "all conditions apply".into(),
+                reason: ALL_CONDITIONS_APPLY.into(),
                 policy_tags: ordered_tags.clone(),
             });
-            let invocation = action.plan(
-                call.input(action, &mut state.history),
-                call.ctx,
-                &signal,
-                verdict,
-            );
+            let invocation = plan(state, action, &signal, verdict);
             let Some(intents) = invocation.output else {
                 let outcome = invocation.record.outcome.to_string();
                 evaluation.invocations.push(invocation.record);

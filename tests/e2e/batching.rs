@@ -114,6 +114,53 @@ fn a_batch_evaluates_every_event_as_it_would_be_evaluated_alone() {
 }
 
 #[test]
+fn actions_planning_a_batch_settle_every_signal_as_they_would_alone_even_when_one_traps() {
+    // The standard plugins and an action that traps on every plan: the
+    // actions' plans are made once per action over the batch's signals,
+    // and each signal still gets its own plans, records and intents.
+    let portfolio = generate_portfolio(10, 11);
+    let runtime = runtime();
+    let with_broken_action = || {
+        let standard = standard_pipeline(&runtime, InstanceMode::Warm).plugins();
+        let broken = load(&runtime, &component("broken-action")).unwrap();
+        let plugins = standard
+            .iter()
+            .cloned()
+            .chain([std::sync::Arc::new(broken)]);
+        Pipeline::new(PluginSet::new(plugins))
+    };
+    let alone = with_broken_action();
+    let batched = with_broken_action();
+
+    let mut expected = Vec::new();
+    for account in &portfolio {
+        let mut state = AccountState::new(account.account.clone());
+        for event in &account.events {
+            expected.push(comparable(alone.process(&mut state, event).unwrap()));
+        }
+    }
+    let (got, _) = run_batched(&batched, &portfolio, 7);
+    let got: Vec<Evaluation> = got.into_iter().flatten().collect();
+    // run_batched returns each account's evaluations in order, as above.
+    assert_eq!(expected.len(), got.len());
+    let mut traps = 0;
+    let mut intents = 0;
+    for (want, have) in expected.iter().zip(&got) {
+        assert_eq!(want, have, "event {}", want.event_id);
+        traps += have
+            .invocations
+            .iter()
+            .filter(|r| &*r.plugin == "broken-action" && matches!(r.outcome, Outcome::Trap { .. }))
+            .count();
+        intents += have.intents.len();
+    }
+    assert!(
+        traps > 10 && intents > 10,
+        "the failing action was asked and the others planned: {traps} traps, {intents} intents"
+    );
+}
+
+#[test]
 fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, &component("panicker")).unwrap();
