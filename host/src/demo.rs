@@ -407,6 +407,11 @@ pub fn intent_label(kind: &IntentKind) -> String {
     }
 }
 
+/// The most accounts a worker takes at a time. Their events run in waves
+/// (every account's next event) through `Pipeline::process_batch`, as the
+/// service's evaluator runs them.
+const ACCOUNTS_PER_GROUP: usize = 256;
+
 /// Runs `portfolio` through `pipeline` on `threads` workers, each account's
 /// events in order on one worker.
 pub fn run(pipeline: &Pipeline, portfolio: Vec<GeneratedAccount>, threads: usize) -> DemoReport {
@@ -415,6 +420,8 @@ pub fn run(pipeline: &Pipeline, portfolio: Vec<GeneratedAccount>, threads: usize
     let threads = threads.max(1);
     let accounts = portfolio.len();
     let next = AtomicUsize::new(0);
+    // Small portfolios still give every worker a share.
+    let group_size = ACCOUNTS_PER_GROUP.min(accounts.div_ceil(threads)).max(1);
     let slots: Vec<Mutex<Option<GeneratedAccount>>> =
         portfolio.into_iter().map(|a| Mutex::new(Some(a))).collect();
     let finished: Vec<Mutex<Option<AccountState>>> =
@@ -426,22 +433,42 @@ pub fn run(pipeline: &Pipeline, portfolio: Vec<GeneratedAccount>, threads: usize
                 scope.spawn(|| {
                     let mut report = DemoReport::default();
                     loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(slot) = slots.get(index) else { break };
-                        let Some(generated) = slot.lock().ok().and_then(|mut s| s.take()) else {
-                            continue;
-                        };
-                        let mut state = AccountState::new(generated.account);
-                        for event in &generated.events {
-                            match pipeline.process(&mut state, event) {
-                                Ok(evaluation) => report.absorb(&evaluation),
-                                Err(error) => report.rejected.push(error),
+                        let first = next.fetch_add(group_size, Ordering::Relaxed);
+                        if first >= accounts {
+                            break;
+                        }
+                        let mut group: Vec<(usize, AccountState, Vec<Event>)> = (first
+                            ..accounts.min(first + group_size))
+                            .filter_map(|index| {
+                                let generated = slots.get(index)?.lock().ok()?.take()?;
+                                Some((
+                                    index,
+                                    AccountState::new(generated.account),
+                                    generated.events,
+                                ))
+                            })
+                            .collect();
+                        let waves = group.iter().map(|(_, _, events)| events.len()).max();
+                        for wave in 0..waves.unwrap_or(0) {
+                            let mut batch: Vec<(&mut AccountState, &Event)> = group
+                                .iter_mut()
+                                .filter_map(|(_, state, events)| {
+                                    events.get(wave).map(|event| (state, event))
+                                })
+                                .collect();
+                            for result in pipeline.process_batch(&mut batch) {
+                                match result {
+                                    Ok(evaluation) => report.absorb(&evaluation),
+                                    Err(error) => report.rejected.push(error),
+                                }
                             }
                         }
-                        if let Some(done) = finished.get(index)
-                            && let Ok(mut done) = done.lock()
-                        {
-                            *done = Some(state);
+                        for (index, state, _) in group {
+                            if let Some(done) = finished.get(index)
+                                && let Ok(mut done) = done.lock()
+                            {
+                                *done = Some(state);
+                            }
                         }
                     }
                     report

@@ -862,12 +862,16 @@ impl Pipeline {
                         .and_then(|answers| answers.get(k))
                         .and_then(Option::as_ref)
                 }));
-            let Some(policy_tags) = combined_tags(answers) else {
-                continue;
-            };
             let acting: Vec<&Arc<Plugin>> = match playbook {
                 Some(playbook) => vec![playbook],
                 None => plugins.actions.iter().collect(),
+            };
+            // The tags are copied for the plans only when some action plans.
+            if acting.is_empty() {
+                continue;
+            }
+            let Some(policy_tags) = combined_tags(answers) else {
+                continue;
             };
             for action in acting {
                 let at = match planners
