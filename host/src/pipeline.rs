@@ -548,6 +548,15 @@ fn cooldown_key(source: &Plugin, signal: &Signal) -> String {
 type Planner<'a> =
     dyn FnMut(&mut AccountState, &Arc<Plugin>, &Signal, &Verdict) -> Invocation<Vec<Intent>> + 'a;
 
+/// The plugins that plan a signal: a playbook's own signals by the playbook
+/// alone, every other signal by every action.
+fn planners_of<'a>(plugins: &'a PluginSet, playbook: Option<&'a Arc<Plugin>>) -> &'a [Arc<Plugin>] {
+    match playbook {
+        Some(playbook) => std::slice::from_ref(playbook),
+        None => &plugins.actions,
+    }
+}
+
 /// The reason of the combined verdict the actions see.
 const ALL_CONDITIONS_APPLY: &str = "all conditions apply";
 
@@ -862,10 +871,7 @@ impl Pipeline {
                         .and_then(|answers| answers.get(k))
                         .and_then(Option::as_ref)
                 }));
-            let acting: Vec<&Arc<Plugin>> = match playbook {
-                Some(playbook) => vec![playbook],
-                None => plugins.actions.iter().collect(),
-            };
+            let acting = planners_of(&plugins, playbook);
             // The tags are copied for the plans only when some action plans.
             if acting.is_empty() {
                 continue;
@@ -874,32 +880,29 @@ impl Pipeline {
                 continue;
             };
             for action in acting {
-                let at = match planners
-                    .iter()
-                    .position(|planner| Arc::ptr_eq(planner.plugin, action))
-                {
-                    Some(at) => at,
-                    None => {
-                        planners.push(PlannerBatch {
-                            plugin: action,
-                            items: Vec::new(),
-                            checks: Vec::new(),
-                            plans: Vec::new(),
-                        });
-                        planners.len() - 1
-                    }
+                let item = PlanItem {
+                    context: check.context,
+                    signal: check.signal.clone(),
+                    verdict: Verdict {
+                        applies: true,
+                        reason: ALL_CONDITIONS_APPLY.into(),
+                        policy_tags: policy_tags.clone(),
+                    },
                 };
-                if let Some(planner) = planners.get_mut(at) {
-                    planner.items.push(PlanItem {
-                        context: check.context,
-                        signal: check.signal.clone(),
-                        verdict: Verdict {
-                            applies: true,
-                            reason: ALL_CONDITIONS_APPLY.into(),
-                            policy_tags: policy_tags.clone(),
-                        },
-                    });
-                    planner.checks.push(k);
+                match planners
+                    .iter_mut()
+                    .find(|planner| Arc::ptr_eq(planner.plugin, action))
+                {
+                    Some(planner) => {
+                        planner.items.push(item);
+                        planner.checks.push(k);
+                    }
+                    None => planners.push(PlannerBatch {
+                        plugin: action,
+                        items: vec![item],
+                        checks: vec![k],
+                        plans: Vec::new(),
+                    }),
                 }
             }
         }
@@ -1120,16 +1123,13 @@ impl Pipeline {
             return;
         }
 
-        let planners: Vec<&Arc<Plugin>> = match playbook {
-            Some(playbook) => vec![playbook],
-            None => plugins.actions.iter().collect(),
-        };
+        let planners = planners_of(plugins, playbook);
         // The combined verdict the actions see; built when the first action
         // needs it, as it copies every tag.
         let mut verdict = None;
         let mut planned = planners.is_empty();
         let mut failures = Vec::new();
-        for action in &planners {
+        for action in planners {
             let verdict = verdict.get_or_insert_with(|| Verdict {
                 applies: true,
                 reason: ALL_CONDITIONS_APPLY.into(),
