@@ -11,6 +11,7 @@ mod contract;
 mod determinism;
 mod lifecycle;
 mod loading;
+mod lowering;
 mod pipeline;
 mod scaffold;
 mod service;

@@ -6,6 +6,7 @@ pub mod bindings;
 mod cache;
 mod clock;
 pub mod limits;
+mod lower;
 pub mod output;
 mod plugin;
 mod state;
@@ -316,8 +317,9 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         |state| state,
     )?;
     // `history.window` is linked by hand to read the metric name in place
-    // in the guest's memory: a plugin asks for a dozen windows an event,
-    // and the generated binding would copy each name into a new `String`.
+    // in the guest's memory and to write the window with one copy: a
+    // plugin asks for a dozen windows an event, and the generated binding
+    // would copy each name into a new `String` and write field by field.
     // Its record is the same in both versions.
     for version in ["0.1.0", "0.2.0"] {
         linker
@@ -326,7 +328,8 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
                 "window",
                 |store, (metric, days, offset_days): (WasmStr, u32, u32)| {
                     let metric = metric.to_str(&store)?;
-                    Ok((store.data().history_window(&metric, days, offset_days),))
+                    let window = store.data().history_window(&metric, days, offset_days);
+                    Ok((lower::LoweredWindow(window),))
                 },
             )?;
     }

@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{Component, Instance, InstancePre, Linker};
+use wasmtime::component::{
+    Component, ComponentExportIndex, Func, Instance, InstancePre, Linker, TypedFunc,
+};
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 
 use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
 use super::bindings::{CheckItem, PlanItem, v0_1, v0_2};
+use super::lower::{Lowered, lowered};
 use super::output::PluginOutput;
 use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 
@@ -283,11 +286,127 @@ impl Guests {
 struct PluginInstance {
     store: Store<PluginState>,
     guests: Guests,
+    batch: BatchFuncs,
+}
+
+/// Where a contract 0.2 plugin's batch exports are, found once at load.
+#[derive(Clone, Copy, Default)]
+struct BatchIndices {
+    score: Option<ComponentExportIndex>,
+    evaluate: Option<ComponentExportIndex>,
+    check: Option<ComponentExportIndex>,
+    plan: Option<ComponentExportIndex>,
+}
+
+impl BatchIndices {
+    /// The batch exports of a component that targets contract `version`.
+    fn find(component: &Component, version: &str) -> Self {
+        let export = |interface: &str, function: &str| {
+            let interface =
+                component.get_export_index(None, format!("vigil:plugin/{interface}@{version}"))?;
+            component.get_export_index(Some(&interface), function)
+        };
+        Self {
+            score: export("scoring", "score"),
+            evaluate: export("triggering", "evaluate"),
+            check: export("conditioning", "check"),
+            plan: export("planning", "plan"),
+        }
+    }
+
+    /// The exports in `instance`.
+    fn load(&self, store: &mut Store<PluginState>, instance: &Instance) -> BatchFuncs {
+        let mut func = |index: Option<ComponentExportIndex>| {
+            index.and_then(|index| instance.get_func(&mut *store, index))
+        };
+        BatchFuncs {
+            score: func(self.score),
+            evaluate: func(self.evaluate),
+            check: func(self.check),
+            plan: func(self.plan),
+        }
+    }
+}
+
+/// One instance's batch exports (contract 0.2), called with the contexts
+/// lowered by [`Lowered`], one copy per record. Their types are those of
+/// the [`BatchFuncs::check`]ed signatures below, checked at load.
+#[derive(Clone, Copy, Default)]
+struct BatchFuncs {
+    score: Option<Func>,
+    evaluate: Option<Func>,
+    check: Option<Func>,
+    plan: Option<Func>,
+}
+
+/// `score: func(contexts: list<context>) -> list<result<score-card, plugin-error>>`.
+type ScoreFunc<'a, 'c> = TypedFunc<(&'a [Lowered<'c>],), (Vec<Result<ScoreCard, PluginError>>,)>;
+/// `evaluate: func(contexts: list<context>) -> list<result<list<signal>, plugin-error>>`.
+type EvaluateFunc<'a, 'c> =
+    TypedFunc<(&'a [Lowered<'c>],), (Vec<Result<Vec<Signal>, PluginError>>,)>;
+/// `check: func(contexts: list<context>, items: list<check-item>) -> list<result<verdict, plugin-error>>`.
+type CheckFunc<'a, 'c> =
+    TypedFunc<(&'a [Lowered<'c>], &'a [CheckItem]), (Vec<Result<Verdict, PluginError>>,)>;
+/// `plan: func(contexts: list<context>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
+type PlanFunc<'a, 'c> =
+    TypedFunc<(&'a [Lowered<'c>], &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
+
+impl BatchFuncs {
+    /// Checks each export's type against the signature it is called with,
+    /// so that the calls below may skip the check.
+    fn check(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
+        if let Some(func) = self.score {
+            func.typed::<(&[Lowered<'_>],), (Vec<Result<ScoreCard, PluginError>>,)>(store)?;
+        }
+        if let Some(func) = self.evaluate {
+            func.typed::<(&[Lowered<'_>],), (Vec<Result<Vec<Signal>, PluginError>>,)>(store)?;
+        }
+        if let Some(func) = self.check {
+            func.typed::<(&[Lowered<'_>], &[CheckItem]), (Vec<Result<Verdict, PluginError>>,)>(
+                store,
+            )?;
+        }
+        if let Some(func) = self.plan {
+            func.typed::<(&[Lowered<'_>], &[PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>(
+                store,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn score<'a, 'c>(&self) -> wasmtime::Result<ScoreFunc<'a, 'c>> {
+        let func = self.score.ok_or_else(|| not_exported("scoring"))?;
+        // SAFETY: the type was checked at load (`BatchFuncs::check`) on an
+        // instance of the same component.
+        #[allow(unsafe_code)]
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
+    fn evaluate<'a, 'c>(&self) -> wasmtime::Result<EvaluateFunc<'a, 'c>> {
+        let func = self.evaluate.ok_or_else(|| not_exported("triggering"))?;
+        // SAFETY: as for `score`.
+        #[allow(unsafe_code)]
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
+    fn check_func<'a, 'c>(&self) -> wasmtime::Result<CheckFunc<'a, 'c>> {
+        let func = self.check.ok_or_else(|| not_exported("conditioning"))?;
+        // SAFETY: as for `score`.
+        #[allow(unsafe_code)]
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
+    fn plan<'a, 'c>(&self) -> wasmtime::Result<PlanFunc<'a, 'c>> {
+        let func = self.plan.ok_or_else(|| not_exported("planning"))?;
+        // SAFETY: as for `score`.
+        #[allow(unsafe_code)]
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
 }
 
 /// A batch export called on a range of a batch's items.
 type BatchCall<'f, R> = dyn Fn(
-        &GuestsV2,
+        &BatchFuncs,
         &mut Store<PluginState>,
         Range<usize>,
     ) -> wasmtime::Result<Vec<Result<R, PluginError>>>
@@ -323,6 +442,7 @@ pub struct Plugin {
     engine: Engine,
     pre: InstancePre<PluginState>,
     indices: Indices,
+    batch: BatchIndices,
     config: Arc<BTreeMap<String, String>>,
     limits: Limits,
     fuel: u64,
@@ -433,10 +553,16 @@ impl Plugin {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
-        let indices = if contract == "0.1.0" {
-            Indices::V1(IndicesV1::find(kind, &pre).map_err(link)?)
+        let (indices, batch) = if contract == "0.1.0" {
+            (
+                Indices::V1(IndicesV1::find(kind, &pre).map_err(link)?),
+                BatchIndices::default(),
+            )
         } else {
-            Indices::V2(IndicesV2::find(kind, &pre).map_err(link)?)
+            (
+                Indices::V2(IndicesV2::find(kind, &pre).map_err(link)?),
+                BatchIndices::find(&component, &contract),
+            )
         };
         let mut plugin = Self {
             info: PluginInfo {
@@ -459,6 +585,7 @@ impl Plugin {
             engine: engine.clone(),
             pre,
             indices,
+            batch,
             config,
             limits,
             fuel: limits.max_fuel,
@@ -466,6 +593,9 @@ impl Plugin {
             pool: Mutex::new(Vec::new()),
         };
         let info = plugin.describe_fresh()?;
+        // The batch exports are called without a type check per call.
+        let instance = plugin.instantiate().map_err(link)?;
+        instance.batch.check(&instance.store).map_err(link)?;
         if info.kind != kind {
             return Err(LoadError::Describe(format!(
                 "says the plugin is a {}, but the component targets the {} world",
@@ -646,12 +776,10 @@ impl Plugin {
                 })
             }
             Indices::V2(_) => {
-                self.invoke_batch("score", &items, histories, &|guests, store, range| match (
-                    &guests.scoring,
-                    contexts.get(range),
-                ) {
-                    (Some(scoring), Some(contexts)) => scoring.call_score(store, contexts),
-                    _ => Err(not_exported("scoring")),
+                let contexts = lowered(contexts);
+                self.invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let contexts = contexts.get(range).unwrap_or(&[]);
+                    Ok(funcs.score()?.call(store, (contexts,))?.0)
                 })
             }
         }
@@ -673,15 +801,13 @@ impl Plugin {
                     _ => Err(not_exported("triggering")),
                 }
             }),
-            Indices::V2(_) => self.invoke_batch(
-                "evaluate",
-                &items,
-                histories,
-                &|guests, store, range| match (&guests.triggering, contexts.get(range)) {
-                    (Some(triggering), Some(contexts)) => triggering.call_evaluate(store, contexts),
-                    _ => Err(not_exported("triggering")),
-                },
-            ),
+            Indices::V2(_) => {
+                let contexts = lowered(contexts);
+                self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
+                    let contexts = contexts.get(range).unwrap_or(&[]);
+                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
+                })
+            }
         }
     }
 
@@ -705,14 +831,10 @@ impl Plugin {
                 }
             }),
             Indices::V2(_) => {
-                self.invoke_batch("check", &setup, histories, &|guests, store, range| match (
-                    &guests.conditioning,
-                    items.get(range),
-                ) {
-                    (Some(conditioning), Some(items)) => {
-                        conditioning.call_check(store, contexts, items)
-                    }
-                    _ => Err(not_exported("conditioning")),
+                let contexts = lowered(contexts);
+                self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let items = items.get(range).unwrap_or(&[]);
+                    Ok(funcs.check_func()?.call(store, (&contexts, items))?.0)
                 })
             }
         }
@@ -738,12 +860,10 @@ impl Plugin {
                 }
             }),
             Indices::V2(_) => {
-                self.invoke_batch("plan", &setup, histories, &|guests, store, range| match (
-                    &guests.planning,
-                    items.get(range),
-                ) {
-                    (Some(planning), Some(items)) => planning.call_plan(store, contexts, items),
-                    _ => Err(not_exported("planning")),
+                let contexts = lowered(contexts);
+                self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
+                    let items = items.get(range).unwrap_or(&[]);
+                    Ok(funcs.plan()?.call(store, (&contexts, items))?.0)
                 })
             }
         }
@@ -780,7 +900,12 @@ impl Plugin {
             Indices::V1(indices) => Guests::V1(indices.load(&mut store, &instance)?),
             Indices::V2(indices) => Guests::V2(indices.load(&mut store, &instance)?),
         };
-        Ok(PluginInstance { store, guests })
+        let batch = self.batch.load(&mut store, &instance);
+        Ok(PluginInstance {
+            store,
+            guests,
+            batch,
+        })
     }
 
     /// Gives a store a call's fuel budget and deadline, as far as the
@@ -1066,7 +1191,7 @@ impl Plugin {
             (prepared, _) => prepared,
         };
         let result = prepared.and_then(|()| match &instance.guests {
-            Guests::V2(guests) => f(guests, &mut instance.store, range.clone()),
+            Guests::V2(_) => f(&instance.batch, &mut instance.store, range.clone()),
             Guests::V1(_) => Err(wasmtime::format_err!(
                 "a contract 0.1 plugin was called with a batch"
             )),

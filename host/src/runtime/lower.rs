@@ -1,0 +1,565 @@
+//! Contexts (and history windows) lowered into a guest with one write of
+//! each record.
+//!
+//! wasmtime's derived lowering of a record writes field by field, and every
+//! write looks up the guest's memory again (`options_memory_mut`): for a
+//! context that is some thirty lookups, the largest single cost of a batch
+//! call on the host side (perf over `cargo xtask profile vigil`). [`Lowered`]
+//! lowers the same `context` type, byte for byte where the guest can read
+//! it, making the same `realloc` calls in the same order (so the guest's
+//! allocator, its fuel and its memory end up as they would), but builds each
+//! record in a host buffer and copies it into the guest once.
+//!
+//! The canonical layout is computed from the field types' own ABI
+//! information at compile time, and checked against the derived type's
+//! size, so a contract change that this code does not follow fails to
+//! compile rather than lowering garbage.
+
+use std::mem::MaybeUninit;
+
+use wasmtime::component::__internal::{
+    CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext, wasmtime_environ,
+};
+use wasmtime::component::{ComponentType, Lower};
+
+use super::bindings::MetricWindow;
+use super::bindings::types::{Account, Attribute, Context, Event, ScoreSummary};
+
+/// The longest string the canonical ABI lowers (wasmtime's limit).
+const MAX_STRING_BYTES: usize = (1 << 31) - 1;
+
+/// Where a field goes in a record: its offset, then the record's size so far.
+const fn field(offset: usize, abi: CanonicalAbiInfo) -> (usize, usize) {
+    let align = abi.align32 as usize;
+    let at = offset.div_ceil(align) * align;
+    (at, at + abi.size32 as usize)
+}
+
+/// A record's size: its fields' end rounded up to its alignment.
+const fn record_size(end: usize, abi: CanonicalAbiInfo) -> usize {
+    let align = abi.align32 as usize;
+    end.div_ceil(align) * align
+}
+
+const STRING: CanonicalAbiInfo = <String as ComponentType>::ABI;
+const LIST: CanonicalAbiInfo = <Vec<Attribute> as ComponentType>::ABI;
+const BYTE: CanonicalAbiInfo = <u8 as ComponentType>::ABI;
+const U32: CanonicalAbiInfo = <u32 as ComponentType>::ABI;
+const U64: CanonicalAbiInfo = <u64 as ComponentType>::ABI;
+const OPTION_S64: CanonicalAbiInfo = <Option<i64> as ComponentType>::ABI;
+/// Where an `option<s64>`'s value sits after its discriminant.
+const OPTION_S64_VALUE: usize = field(1, U64).0;
+
+/// Field offsets of `account`.
+struct AccountLayout {
+    id: usize,
+    name: usize,
+    tier: usize,
+    industry: usize,
+    licensed_seats: usize,
+    active_users: usize,
+    arr: usize,
+    contract_start: usize,
+    renewal_date: usize,
+    attributes: usize,
+    size: usize,
+}
+
+const ACCOUNT: AccountLayout = {
+    let (id, end) = field(0, STRING);
+    let (name, end) = field(end, STRING);
+    let (tier, end) = field(end, BYTE);
+    let (industry, end) = field(end, BYTE);
+    let (licensed_seats, end) = field(end, U32);
+    let (active_users, end) = field(end, U32);
+    let (arr, end) = field(end, U64);
+    let (contract_start, end) = field(end, OPTION_S64);
+    let (renewal_date, end) = field(end, OPTION_S64);
+    let (attributes, end) = field(end, LIST);
+    AccountLayout {
+        id,
+        name,
+        tier,
+        industry,
+        licensed_seats,
+        active_users,
+        arr,
+        contract_start,
+        renewal_date,
+        attributes,
+        size: record_size(end, <Account as ComponentType>::ABI),
+    }
+};
+
+/// Field offsets of `attribute`.
+struct AttributeLayout {
+    key: usize,
+    value: usize,
+    size: usize,
+}
+
+const ATTRIBUTE: AttributeLayout = {
+    let (key, end) = field(0, STRING);
+    let (value, end) = field(end, STRING);
+    AttributeLayout {
+        key,
+        value,
+        size: record_size(end, <Attribute as ComponentType>::ABI),
+    }
+};
+
+/// Field offsets of `event`.
+struct EventLayout {
+    id: usize,
+    account_id: usize,
+    kind: usize,
+    occurred_at: usize,
+    payload: usize,
+    size: usize,
+}
+
+const EVENT: EventLayout = {
+    let (id, end) = field(0, STRING);
+    let (account_id, end) = field(end, STRING);
+    let (kind, end) = field(end, STRING);
+    let (occurred_at, end) = field(end, U64);
+    let (payload, end) = field(end, STRING);
+    EventLayout {
+        id,
+        account_id,
+        kind,
+        occurred_at,
+        payload,
+        size: record_size(end, <Event as ComponentType>::ABI),
+    }
+};
+
+/// Field offsets of `score-summary`.
+struct ScoreLayout {
+    name: usize,
+    value: usize,
+    band: usize,
+    rag: usize,
+    size: usize,
+}
+
+const SCORE: ScoreLayout = {
+    let (name, end) = field(0, STRING);
+    let (value, end) = field(end, U64);
+    let (band, end) = field(end, STRING);
+    let (rag, end) = field(end, BYTE);
+    ScoreLayout {
+        name,
+        value,
+        band,
+        rag,
+        size: record_size(end, <ScoreSummary as ComponentType>::ABI),
+    }
+};
+
+/// Field offsets of `metric-window`.
+struct WindowLayout {
+    count: usize,
+    sum: usize,
+    min: usize,
+    max: usize,
+    first: usize,
+    last: usize,
+    size: usize,
+}
+
+const WINDOW: WindowLayout = {
+    let (count, end) = field(0, U32);
+    let (sum, end) = field(end, U64);
+    let (min, end) = field(end, U64);
+    let (max, end) = field(end, U64);
+    let (first, end) = field(end, U64);
+    let (last, end) = field(end, U64);
+    WindowLayout {
+        count,
+        sum,
+        min,
+        max,
+        first,
+        last,
+        size: record_size(end, <MetricWindow as ComponentType>::ABI),
+    }
+};
+
+/// Field offsets of `context`.
+struct ContextLayout {
+    account: usize,
+    event: usize,
+    now: usize,
+    scores: usize,
+    size: usize,
+}
+
+const CONTEXT: ContextLayout = {
+    let (account, end) = field(0, <Account as ComponentType>::ABI);
+    let (event, end) = field(end, <Event as ComponentType>::ABI);
+    let (now, end) = field(end, U64);
+    let (scores, end) = field(end, LIST);
+    ContextLayout {
+        account,
+        event,
+        now,
+        scores,
+        size: record_size(end, <Context as ComponentType>::ABI),
+    }
+};
+
+// The layouts above must be the derived types' own: a field added, removed
+// or retyped in the contract fails here.
+const _: () = {
+    assert!(ACCOUNT.size == <Account as ComponentType>::SIZE32);
+    assert!(ATTRIBUTE.size == <Attribute as ComponentType>::SIZE32);
+    assert!(EVENT.size == <Event as ComponentType>::SIZE32);
+    assert!(SCORE.size == <ScoreSummary as ComponentType>::SIZE32);
+    assert!(CONTEXT.size == <Context as ComponentType>::SIZE32);
+    assert!(WINDOW.size == <MetricWindow as ComponentType>::SIZE32);
+};
+
+/// A context to lower into a guest: the contract's `context` type, lowered
+/// with one copy per record (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lowered<'a>(pub(crate) &'a Context);
+
+/// Lowers every context of `contexts` this way.
+pub(crate) fn lowered(contexts: &[Context]) -> Vec<Lowered<'_>> {
+    contexts.iter().map(Lowered).collect()
+}
+
+// SAFETY: `Lowered` is the component type `context`, exactly as `Context`
+// is: it takes `Context`'s ABI, flat representation and type check.
+#[allow(unsafe_code)]
+unsafe impl ComponentType for Lowered<'_> {
+    type Lower = <Context as ComponentType>::Lower;
+
+    const ABI: CanonicalAbiInfo = <Context as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <Context as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: this writes the record wasmtime's derived lowering of `Context`
+// writes (the layout is checked against it at compile time), and the
+// strings and lists it points to, allocated through the guest's `realloc`
+// (whose answer wasmtime bounds-checks); every copy is bounds-checked.
+#[allow(unsafe_code)]
+unsafe impl Lower for Lowered<'_> {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        // A context is never passed flat (it has too many fields); this is
+        // the derived lowering, for completeness.
+        self.0.linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        if !matches!(
+            cx.options().string_encoding,
+            wasmtime_environ::component::StringEncoding::Utf8
+        ) {
+            // Only UTF-8 strings are copied as they are; the derived
+            // lowering transcodes the rest.
+            return self.0.linear_lower_to_memory(cx, ty, offset);
+        }
+        let ctx = self.0;
+        let mut record = [0u8; CONTEXT.size];
+        let mut pending = Pending::new();
+        // The same realloc calls, in field order, as the derived lowering.
+        let account = &ctx.account;
+        let at = CONTEXT.account;
+        put_string(cx, &mut pending, &mut record, at + ACCOUNT.id, &account.id)?;
+        put_string(
+            cx,
+            &mut pending,
+            &mut record,
+            at + ACCOUNT.name,
+            &account.name,
+        )?;
+        put(&mut record, at + ACCOUNT.tier, &[account.tier as u8]);
+        put(
+            &mut record,
+            at + ACCOUNT.industry,
+            &[account.industry as u8],
+        );
+        put(
+            &mut record,
+            at + ACCOUNT.licensed_seats,
+            &account.licensed_seats.to_le_bytes(),
+        );
+        put(
+            &mut record,
+            at + ACCOUNT.active_users,
+            &account.active_users.to_le_bytes(),
+        );
+        put(&mut record, at + ACCOUNT.arr, &account.arr.to_le_bytes());
+        put_option(
+            &mut record,
+            at + ACCOUNT.contract_start,
+            account.contract_start,
+        );
+        put_option(&mut record, at + ACCOUNT.renewal_date, account.renewal_date);
+        put_list(
+            cx,
+            &mut pending,
+            &mut record,
+            at + ACCOUNT.attributes,
+            &account.attributes,
+            <Attribute as ComponentType>::ALIGN32,
+            |cx, pending, element: &mut [u8; ATTRIBUTE.size], attribute| {
+                put_string(cx, pending, element, ATTRIBUTE.key, &attribute.key)?;
+                put_string(cx, pending, element, ATTRIBUTE.value, &attribute.value)
+            },
+        )?;
+
+        let event = &ctx.event;
+        let at = CONTEXT.event;
+        put_string(cx, &mut pending, &mut record, at + EVENT.id, &event.id)?;
+        put_string(
+            cx,
+            &mut pending,
+            &mut record,
+            at + EVENT.account_id,
+            &event.account_id,
+        )?;
+        put_string(cx, &mut pending, &mut record, at + EVENT.kind, &event.kind)?;
+        put(
+            &mut record,
+            at + EVENT.occurred_at,
+            &event.occurred_at.to_le_bytes(),
+        );
+        put_string(
+            cx,
+            &mut pending,
+            &mut record,
+            at + EVENT.payload,
+            &event.payload,
+        )?;
+
+        put(&mut record, CONTEXT.now, &ctx.now.to_le_bytes());
+        put_list(
+            cx,
+            &mut pending,
+            &mut record,
+            CONTEXT.scores,
+            &ctx.scores,
+            <ScoreSummary as ComponentType>::ALIGN32,
+            |cx, pending, element: &mut [u8; SCORE.size], score| {
+                put_string(cx, pending, element, SCORE.name, &score.name)?;
+                put(element, SCORE.value, &score.value.to_bits().to_le_bytes());
+                put_string(cx, pending, element, SCORE.band, &score.band)?;
+                put(element, SCORE.rag, &[score.rag as u8]);
+                Ok(())
+            },
+        )?;
+        pending.push(cx, offset, &record)?;
+        pending.flush(cx)
+    }
+}
+
+/// Copies `bytes` into `record` at `at` (every offset is a constant within
+/// the record, so the range is always there).
+fn put(record: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(slot) = record.get_mut(at..at + bytes.len()) {
+        slot.copy_from_slice(bytes);
+    }
+}
+
+/// An `option<s64>`: the discriminant, then the value when there is one.
+fn put_option(record: &mut [u8], at: usize, value: Option<i64>) {
+    match value {
+        None => put(record, at, &[0]),
+        Some(value) => {
+            put(record, at, &[1]);
+            put(record, at + OPTION_S64_VALUE, &value.to_le_bytes());
+        }
+    }
+}
+
+/// A (pointer, length) pair, as 32-bit little-endian words.
+fn put_pair(record: &mut [u8], at: usize, ptr: usize, len: usize) -> wasmtime::Result<()> {
+    put(record, at, &u32::try_from(ptr)?.to_le_bytes());
+    put(record, at + 4, &u32::try_from(len)?.to_le_bytes());
+    Ok(())
+}
+
+/// String copies into the guest waiting for one look-up of its memory:
+/// each string's `realloc` comes first, then the copies together.
+struct Pending<'s> {
+    copies: [(usize, &'s [u8]); Pending::CAPACITY],
+    len: usize,
+}
+
+impl<'s> Pending<'s> {
+    /// More than a context's strings with a few attributes; past that the
+    /// copies are made in groups.
+    const CAPACITY: usize = 16;
+
+    fn new() -> Self {
+        Self {
+            copies: [(0, &[]); Pending::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Copies `bytes` to `at` in the guest's memory, now or with the rest.
+    fn push<T>(
+        &mut self,
+        cx: &mut LowerContext<'_, T>,
+        at: usize,
+        bytes: &'s [u8],
+    ) -> wasmtime::Result<()> {
+        if self.len == Self::CAPACITY {
+            self.flush(cx)?;
+        }
+        if let Some(slot) = self.copies.get_mut(self.len) {
+            *slot = (at, bytes);
+            self.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes every copy waiting, with one look-up of the guest's memory.
+    fn flush<T>(&mut self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<()> {
+        let memory = cx.as_slice_mut();
+        for (at, bytes) in self.copies.get(..self.len).unwrap_or(&[]) {
+            copy_into(memory, *at, bytes)?;
+        }
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// Allocates room for `text` in the guest (through its `realloc`, as
+/// wasmtime does for every string, even an empty one), queues the copy and
+/// points `record` at it.
+fn put_string<'s, T>(
+    cx: &mut LowerContext<'_, T>,
+    pending: &mut Pending<'s>,
+    record: &mut [u8],
+    at: usize,
+    text: &'s str,
+) -> wasmtime::Result<()> {
+    if text.len() > MAX_STRING_BYTES {
+        wasmtime::bail!(
+            "string length of {} too large to copy into wasm",
+            text.len()
+        );
+    }
+    let ptr = cx.realloc(0, 0, 1, text.len())?;
+    pending.push(cx, ptr, text.as_bytes())?;
+    put_pair(record, at, ptr, text.len())
+}
+
+/// Allocates a list of `items` in the guest (elements of `SIZE` bytes,
+/// aligned to `align`), fills each element in a host buffer, copies it in
+/// once, and points `record` at the list.
+fn put_list<'s, T, I, const SIZE: usize>(
+    cx: &mut LowerContext<'_, T>,
+    pending: &mut Pending<'s>,
+    record: &mut [u8],
+    at: usize,
+    items: &'s [I],
+    align: u32,
+    mut fill: impl FnMut(
+        &mut LowerContext<'_, T>,
+        &mut Pending<'s>,
+        &mut [u8; SIZE],
+        &'s I,
+    ) -> wasmtime::Result<()>,
+) -> wasmtime::Result<()> {
+    let bytes = items
+        .len()
+        .checked_mul(SIZE)
+        .ok_or_else(|| wasmtime::format_err!("size overflow copying a list"))?;
+    let ptr = cx.realloc(0, 0, align, bytes)?;
+    for (index, item) in items.iter().enumerate() {
+        let mut element = [0u8; SIZE];
+        fill(cx, pending, &mut element, item)?;
+        write(cx, ptr + index * SIZE, &element)?;
+    }
+    put_pair(record, at, ptr, items.len())
+}
+
+/// Copies `bytes` into the guest's memory at `at`.
+fn write<T>(cx: &mut LowerContext<'_, T>, at: usize, bytes: &[u8]) -> wasmtime::Result<()> {
+    copy_into(cx.as_slice_mut(), at, bytes)
+}
+
+/// Copies `bytes` into `memory` at `at`, if they fit.
+fn copy_into(memory: &mut [u8], at: usize, bytes: &[u8]) -> wasmtime::Result<()> {
+    memory
+        .get_mut(at..)
+        .and_then(|memory| memory.get_mut(..bytes.len()))
+        .ok_or_else(|| {
+            wasmtime::format_err!("lowering into a guest: pointer out of bounds of memory")
+        })?
+        .copy_from_slice(bytes);
+    Ok(())
+}
+
+/// A `history.window` result, lowered with one copy: a plugin asks for a
+/// dozen windows an event, and the derived lowering looks up the guest's
+/// memory once per field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoweredWindow(pub(crate) MetricWindow);
+
+// SAFETY: `LoweredWindow` is the component type `metric-window`, exactly as
+// `MetricWindow` is.
+#[allow(unsafe_code)]
+unsafe impl ComponentType for LoweredWindow {
+    type Lower = <MetricWindow as ComponentType>::Lower;
+
+    const ABI: CanonicalAbiInfo = <MetricWindow as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <MetricWindow as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: writes the record the derived lowering of `MetricWindow` writes
+// (the layout is checked against it at compile time).
+#[allow(unsafe_code)]
+unsafe impl Lower for LoweredWindow {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        self.0.linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        let window = &self.0;
+        let mut record = [0u8; WINDOW.size];
+        put(&mut record, WINDOW.count, &window.count.to_le_bytes());
+        for (at, value) in [
+            (WINDOW.sum, window.sum),
+            (WINDOW.min, window.min),
+            (WINDOW.max, window.max),
+            (WINDOW.first, window.first),
+            (WINDOW.last, window.last),
+        ] {
+            put(&mut record, at, &value.to_bits().to_le_bytes());
+        }
+        write(cx, offset, &record)
+    }
+}
