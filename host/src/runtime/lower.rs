@@ -11,9 +11,9 @@
 //! record in a host buffer and copies it into the guest once.
 //!
 //! The canonical layout is computed from the field types' own ABI
-//! information at compile time, and checked against the derived type's
-//! size, so a contract change that this code does not follow fails to
-//! compile rather than lowering garbage.
+//! information at compile time (`layout!`), and checked against the
+//! derived type's size, so a contract change that this code does not
+//! follow fails to compile rather than lowering garbage.
 
 use std::mem::MaybeUninit;
 
@@ -50,175 +50,95 @@ const OPTION_S64: CanonicalAbiInfo = <Option<i64> as ComponentType>::ABI;
 /// Where an `option<s64>`'s value sits after its discriminant.
 const OPTION_S64_VALUE: usize = field(1, U64).0;
 
-/// Field offsets of `account`.
-struct AccountLayout {
-    id: usize,
-    name: usize,
-    tier: usize,
-    industry: usize,
-    licensed_seats: usize,
-    active_users: usize,
-    arr: usize,
-    contract_start: usize,
-    renewal_date: usize,
-    attributes: usize,
-    size: usize,
+/// Declares the layout of a contract record: a struct of its field
+/// offsets, computed in field order from each field's ABI, and its size,
+/// checked against the size wasmtime derives for `$ty` (so a field added,
+/// removed or retyped in the contract fails to build here).
+macro_rules! layout {
+    ($(#[$doc:meta])* $layout:ident: $name:ident for $ty:ty { $($field:ident: $abi:expr),* $(,)? }) => {
+        $(#[$doc])*
+        struct $name {
+            $($field: usize,)*
+            size: usize,
+        }
+
+        $(#[$doc])*
+        const $layout: $name = {
+            let end = 0;
+            $(let ($field, end) = field(end, $abi);)*
+            $name {
+                $($field,)*
+                size: record_size(end, <$ty as ComponentType>::ABI),
+            }
+        };
+
+        const _: () = assert!($layout.size == <$ty as ComponentType>::SIZE32);
+    };
 }
 
-const ACCOUNT: AccountLayout = {
-    let (id, end) = field(0, STRING);
-    let (name, end) = field(end, STRING);
-    let (tier, end) = field(end, BYTE);
-    let (industry, end) = field(end, BYTE);
-    let (licensed_seats, end) = field(end, U32);
-    let (active_users, end) = field(end, U32);
-    let (arr, end) = field(end, U64);
-    let (contract_start, end) = field(end, OPTION_S64);
-    let (renewal_date, end) = field(end, OPTION_S64);
-    let (attributes, end) = field(end, LIST);
-    AccountLayout {
-        id,
-        name,
-        tier,
-        industry,
-        licensed_seats,
-        active_users,
-        arr,
-        contract_start,
-        renewal_date,
-        attributes,
-        size: record_size(end, <Account as ComponentType>::ABI),
+layout! {
+    /// Field offsets of `account`.
+    ACCOUNT: AccountLayout for Account {
+        id: STRING,
+        name: STRING,
+        tier: BYTE,
+        industry: BYTE,
+        licensed_seats: U32,
+        active_users: U32,
+        arr: U64,
+        contract_start: OPTION_S64,
+        renewal_date: OPTION_S64,
+        attributes: LIST,
     }
-};
-
-/// Field offsets of `attribute`.
-struct AttributeLayout {
-    key: usize,
-    value: usize,
-    size: usize,
 }
 
-const ATTRIBUTE: AttributeLayout = {
-    let (key, end) = field(0, STRING);
-    let (value, end) = field(end, STRING);
-    AttributeLayout {
-        key,
-        value,
-        size: record_size(end, <Attribute as ComponentType>::ABI),
-    }
-};
-
-/// Field offsets of `event`.
-struct EventLayout {
-    id: usize,
-    account_id: usize,
-    kind: usize,
-    occurred_at: usize,
-    payload: usize,
-    size: usize,
+layout! {
+    /// Field offsets of `attribute`.
+    ATTRIBUTE: AttributeLayout for Attribute { key: STRING, value: STRING }
 }
 
-const EVENT: EventLayout = {
-    let (id, end) = field(0, STRING);
-    let (account_id, end) = field(end, STRING);
-    let (kind, end) = field(end, STRING);
-    let (occurred_at, end) = field(end, U64);
-    let (payload, end) = field(end, STRING);
-    EventLayout {
-        id,
-        account_id,
-        kind,
-        occurred_at,
-        payload,
-        size: record_size(end, <Event as ComponentType>::ABI),
+layout! {
+    /// Field offsets of `event`.
+    EVENT: EventLayout for Event {
+        id: STRING,
+        account_id: STRING,
+        kind: STRING,
+        occurred_at: U64,
+        payload: STRING,
     }
-};
-
-/// Field offsets of `score-summary`.
-struct ScoreLayout {
-    name: usize,
-    value: usize,
-    band: usize,
-    rag: usize,
-    size: usize,
 }
 
-const SCORE: ScoreLayout = {
-    let (name, end) = field(0, STRING);
-    let (value, end) = field(end, U64);
-    let (band, end) = field(end, STRING);
-    let (rag, end) = field(end, BYTE);
-    ScoreLayout {
-        name,
-        value,
-        band,
-        rag,
-        size: record_size(end, <ScoreSummary as ComponentType>::ABI),
+layout! {
+    /// Field offsets of `score-summary`.
+    SCORE: ScoreLayout for ScoreSummary {
+        name: STRING,
+        value: U64,
+        band: STRING,
+        rag: BYTE,
     }
-};
-
-/// Field offsets of `metric-window`.
-struct WindowLayout {
-    count: usize,
-    sum: usize,
-    min: usize,
-    max: usize,
-    first: usize,
-    last: usize,
-    size: usize,
 }
 
-const WINDOW: WindowLayout = {
-    let (count, end) = field(0, U32);
-    let (sum, end) = field(end, U64);
-    let (min, end) = field(end, U64);
-    let (max, end) = field(end, U64);
-    let (first, end) = field(end, U64);
-    let (last, end) = field(end, U64);
-    WindowLayout {
-        count,
-        sum,
-        min,
-        max,
-        first,
-        last,
-        size: record_size(end, <MetricWindow as ComponentType>::ABI),
+layout! {
+    /// Field offsets of `metric-window`.
+    WINDOW: WindowLayout for MetricWindow {
+        count: U32,
+        sum: U64,
+        min: U64,
+        max: U64,
+        first: U64,
+        last: U64,
     }
-};
-
-/// Field offsets of `context`.
-struct ContextLayout {
-    account: usize,
-    event: usize,
-    now: usize,
-    scores: usize,
-    size: usize,
 }
 
-const CONTEXT: ContextLayout = {
-    let (account, end) = field(0, <Account as ComponentType>::ABI);
-    let (event, end) = field(end, <Event as ComponentType>::ABI);
-    let (now, end) = field(end, U64);
-    let (scores, end) = field(end, LIST);
-    ContextLayout {
-        account,
-        event,
-        now,
-        scores,
-        size: record_size(end, <Context as ComponentType>::ABI),
+layout! {
+    /// Field offsets of `context`.
+    CONTEXT: ContextLayout for Context {
+        account: <Account as ComponentType>::ABI,
+        event: <Event as ComponentType>::ABI,
+        now: U64,
+        scores: LIST,
     }
-};
-
-// The layouts above must be the derived types' own: a field added, removed
-// or retyped in the contract fails here.
-const _: () = {
-    assert!(ACCOUNT.size == <Account as ComponentType>::SIZE32);
-    assert!(ATTRIBUTE.size == <Attribute as ComponentType>::SIZE32);
-    assert!(EVENT.size == <Event as ComponentType>::SIZE32);
-    assert!(SCORE.size == <ScoreSummary as ComponentType>::SIZE32);
-    assert!(CONTEXT.size == <Context as ComponentType>::SIZE32);
-    assert!(WINDOW.size == <MetricWindow as ComponentType>::SIZE32);
-};
+}
 
 /// A context to lower into a guest: the contract's `context` type, lowered
 /// with one copy per record (see the module docs).
