@@ -150,18 +150,25 @@ pub(crate) fn lowered(contexts: &[Context]) -> Vec<Lowered<'_>> {
     contexts.iter().map(Lowered).collect()
 }
 
-// SAFETY: `Lowered` is the component type `context`, exactly as `Context`
-// is: it takes `Context`'s ABI, flat representation and type check.
-#[allow(unsafe_code)]
-unsafe impl ComponentType for Lowered<'_> {
-    type Lower = <Context as ComponentType>::Lower;
+/// Makes `$wrapper` the same component type as `$ty`.
+macro_rules! same_component_type {
+    ($wrapper:ty => $ty:ty) => {
+        // SAFETY: `$wrapper` is the component type `$ty` is: it takes
+        // `$ty`'s ABI, flat representation and type check.
+        #[allow(unsafe_code)]
+        unsafe impl ComponentType for $wrapper {
+            type Lower = <$ty as ComponentType>::Lower;
 
-    const ABI: CanonicalAbiInfo = <Context as ComponentType>::ABI;
+            const ABI: CanonicalAbiInfo = <$ty as ComponentType>::ABI;
 
-    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        <Context as ComponentType>::typecheck(ty, types)
-    }
+            fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+                <$ty as ComponentType>::typecheck(ty, types)
+            }
+        }
+    };
 }
+
+same_component_type!(Lowered<'_> => Context);
 
 // SAFETY: this writes the record wasmtime's derived lowering of `Context`
 // writes (the layout is checked against it at compile time), and the
@@ -436,18 +443,7 @@ fn copy_into(memory: &mut [u8], at: usize, bytes: &[u8]) -> wasmtime::Result<()>
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LoweredWindow(pub(crate) MetricWindow);
 
-// SAFETY: `LoweredWindow` is the component type `metric-window`, exactly as
-// `MetricWindow` is.
-#[allow(unsafe_code)]
-unsafe impl ComponentType for LoweredWindow {
-    type Lower = <MetricWindow as ComponentType>::Lower;
-
-    const ABI: CanonicalAbiInfo = <MetricWindow as ComponentType>::ABI;
-
-    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        <MetricWindow as ComponentType>::typecheck(ty, types)
-    }
-}
+same_component_type!(LoweredWindow => MetricWindow);
 
 // SAFETY: writes the record the derived lowering of `MetricWindow` writes
 // (the layout is checked against it at compile time).

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::{
-    Component, ComponentExportIndex, Func, Instance, InstancePre, Linker, TypedFunc,
+    Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Linker,
+    Lower, TypedFunc,
 };
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 
@@ -174,8 +175,19 @@ pub struct Batch<'a> {
     pub histories: &'a mut [MetricHistory],
 }
 
-/// A plugin's exports, found once at load (`GuestIndices`) or looked up in
-/// one instance (`Guest`), for one contract version.
+/// Which of `scoring`, `triggering`, `conditioning` and `planning` a
+/// plugin of `kind` exports, in that order.
+fn interfaces_of(kind: PluginKind) -> [bool; 4] {
+    [
+        matches!(kind, PluginKind::Scorer),
+        matches!(kind, PluginKind::Trigger | PluginKind::Playbook),
+        matches!(kind, PluginKind::Condition | PluginKind::Playbook),
+        matches!(kind, PluginKind::Action | PluginKind::Playbook),
+    ]
+}
+
+/// A contract 0.1 plugin's exports, found once at load (`GuestIndices`) or
+/// looked up in one instance (`Guest`).
 #[derive(Clone)]
 struct Exports<M, S, T, C, P> {
     meta: M,
@@ -185,8 +197,8 @@ struct Exports<M, S, T, C, P> {
     planning: Option<P>,
 }
 
-/// Finding and loading the exports is the same code for every contract
-/// version, over that version's generated modules.
+/// Finding and loading the exports of a contract version whose exports are
+/// called through its generated bindings (0.1), over its generated modules.
 macro_rules! contract_exports {
     ($version:ident, $indices:ident, $guests:ident) => {
         type $indices = Exports<
@@ -206,18 +218,19 @@ macro_rules! contract_exports {
 
         impl $indices {
             fn find(kind: PluginKind, pre: &InstancePre<PluginState>) -> wasmtime::Result<Self> {
+                let [scoring, triggering, conditioning, planning] = interfaces_of(kind);
                 Ok(Self {
                     meta: $version::meta::GuestIndices::new(pre)?,
-                    scoring: matches!(kind, PluginKind::Scorer)
+                    scoring: scoring
                         .then(|| $version::scoring::GuestIndices::new(pre))
                         .transpose()?,
-                    triggering: matches!(kind, PluginKind::Trigger | PluginKind::Playbook)
+                    triggering: triggering
                         .then(|| $version::triggering::GuestIndices::new(pre))
                         .transpose()?,
-                    conditioning: matches!(kind, PluginKind::Condition | PluginKind::Playbook)
+                    conditioning: conditioning
                         .then(|| $version::conditioning::GuestIndices::new(pre))
                         .transpose()?,
-                    planning: matches!(kind, PluginKind::Action | PluginKind::Playbook)
+                    planning: planning
                         .then(|| $version::planning::GuestIndices::new(pre))
                         .transpose()?,
                 })
@@ -257,7 +270,46 @@ macro_rules! contract_exports {
 }
 
 contract_exports!(v0_1, IndicesV1, GuestsV1);
-contract_exports!(v0_2, IndicesV2, GuestsV2);
+
+/// A contract 0.2 plugin's exports, found once at load: `meta` through its
+/// generated bindings, the batch exports by index (they are called with
+/// [`Lowered`] contexts, not through the bindings).
+#[derive(Clone)]
+struct IndicesV2 {
+    meta: v0_2::meta::GuestIndices,
+    batch: BatchIndices,
+}
+
+impl IndicesV2 {
+    fn find(
+        kind: PluginKind,
+        component: &Component,
+        version: &str,
+        pre: &InstancePre<PluginState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(Self {
+            meta: v0_2::meta::GuestIndices::new(pre)?,
+            batch: BatchIndices::find(kind, component, version)?,
+        })
+    }
+
+    fn load(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<GuestsV2> {
+        Ok(GuestsV2 {
+            meta: self.meta.load(&mut *store, instance)?,
+            batch: self.batch.load(store, instance)?,
+        })
+    }
+}
+
+/// A contract 0.2 plugin's exports in one instance.
+struct GuestsV2 {
+    meta: v0_2::meta::Guest,
+    batch: BatchFuncs,
+}
 
 /// The exports of a component, by the contract version it targets.
 #[derive(Clone)]
@@ -286,11 +338,10 @@ impl Guests {
 struct PluginInstance {
     store: Store<PluginState>,
     guests: Guests,
-    batch: BatchFuncs,
 }
 
 /// Where a contract 0.2 plugin's batch exports are, found once at load.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct BatchIndices {
     score: Option<ComponentExportIndex>,
     evaluate: Option<ComponentExportIndex>,
@@ -299,39 +350,60 @@ struct BatchIndices {
 }
 
 impl BatchIndices {
-    /// The batch exports of a component that targets contract `version`.
-    fn find(component: &Component, version: &str) -> Self {
-        let export = |interface: &str, function: &str| {
-            let interface =
-                component.get_export_index(None, format!("vigil:plugin/{interface}@{version}"))?;
-            component.get_export_index(Some(&interface), function)
+    /// The batch exports a plugin of `kind` that targets contract `version`
+    /// must have; a missing one refuses the component.
+    fn find(kind: PluginKind, component: &Component, version: &str) -> wasmtime::Result<Self> {
+        let export = |needed: bool, interface: &str, function: &str| {
+            if !needed {
+                return Ok(None);
+            }
+            let interface = format!("vigil:plugin/{interface}@{version}");
+            component
+                .get_export_index(None, &interface)
+                .and_then(|at| component.get_export_index(Some(&at), function))
+                .map(Some)
+                .ok_or_else(|| {
+                    wasmtime::format_err!("the component exports no `{function}` in `{interface}`")
+                })
         };
-        Self {
-            score: export("scoring", "score"),
-            evaluate: export("triggering", "evaluate"),
-            check: export("conditioning", "check"),
-            plan: export("planning", "plan"),
-        }
+        let [scoring, triggering, conditioning, planning] = interfaces_of(kind);
+        Ok(Self {
+            score: export(scoring, "scoring", "score")?,
+            evaluate: export(triggering, "triggering", "evaluate")?,
+            check: export(conditioning, "conditioning", "check")?,
+            plan: export(planning, "planning", "plan")?,
+        })
     }
 
     /// The exports in `instance`.
-    fn load(&self, store: &mut Store<PluginState>, instance: &Instance) -> BatchFuncs {
+    fn load(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<BatchFuncs> {
         let mut func = |index: Option<ComponentExportIndex>| {
-            index.and_then(|index| instance.get_func(&mut *store, index))
+            index
+                .map(|index| {
+                    instance
+                        .get_func(&mut *store, index)
+                        .ok_or_else(|| wasmtime::format_err!("a batch export is not a function"))
+                })
+                .transpose()
         };
-        BatchFuncs {
-            score: func(self.score),
-            evaluate: func(self.evaluate),
-            check: func(self.check),
-            plan: func(self.plan),
-        }
+        Ok(BatchFuncs {
+            score: func(self.score)?,
+            evaluate: func(self.evaluate)?,
+            check: func(self.check)?,
+            plan: func(self.plan)?,
+        })
     }
 }
 
 /// One instance's batch exports (contract 0.2), called with the contexts
-/// lowered by [`Lowered`], one copy per record. Their types are those of
-/// the [`BatchFuncs::check`]ed signatures below, checked at load.
-#[derive(Clone, Copy, Default)]
+/// lowered by [`Lowered`], one copy per record. Their types are checked
+/// once, at load, against the signatures below ([`BatchFuncs::check_types`]);
+/// each call then skips the check.
+#[derive(Clone, Copy)]
 struct BatchFuncs {
     score: Option<Func>,
     evaluate: Option<Func>,
@@ -352,56 +424,60 @@ type PlanFunc<'a, 'c> =
     TypedFunc<(&'a [Lowered<'c>], &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
 
 impl BatchFuncs {
-    /// Checks each export's type against the signature it is called with,
-    /// so that the calls below may skip the check.
-    fn check(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
+    /// Checks each export's type against the signature it is called with.
+    fn check_types(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
         if let Some(func) = self.score {
-            func.typed::<(&[Lowered<'_>],), (Vec<Result<ScoreCard, PluginError>>,)>(store)?;
+            let _: ScoreFunc<'_, '_> = func.typed(store)?;
         }
         if let Some(func) = self.evaluate {
-            func.typed::<(&[Lowered<'_>],), (Vec<Result<Vec<Signal>, PluginError>>,)>(store)?;
+            let _: EvaluateFunc<'_, '_> = func.typed(store)?;
         }
         if let Some(func) = self.check {
-            func.typed::<(&[Lowered<'_>], &[CheckItem]), (Vec<Result<Verdict, PluginError>>,)>(
-                store,
-            )?;
+            let _: CheckFunc<'_, '_> = func.typed(store)?;
         }
         if let Some(func) = self.plan {
-            func.typed::<(&[Lowered<'_>], &[PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>(
-                store,
-            )?;
+            let _: PlanFunc<'_, '_> = func.typed(store)?;
         }
         Ok(())
     }
 
     fn score<'a, 'c>(&self) -> wasmtime::Result<ScoreFunc<'a, 'c>> {
-        let func = self.score.ok_or_else(|| not_exported("scoring"))?;
-        // SAFETY: the type was checked at load (`BatchFuncs::check`) on an
-        // instance of the same component.
-        #[allow(unsafe_code)]
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
+        checked_at_load(self.score, "scoring")
     }
 
     fn evaluate<'a, 'c>(&self) -> wasmtime::Result<EvaluateFunc<'a, 'c>> {
-        let func = self.evaluate.ok_or_else(|| not_exported("triggering"))?;
-        // SAFETY: as for `score`.
-        #[allow(unsafe_code)]
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
+        checked_at_load(self.evaluate, "triggering")
     }
 
-    fn check_func<'a, 'c>(&self) -> wasmtime::Result<CheckFunc<'a, 'c>> {
-        let func = self.check.ok_or_else(|| not_exported("conditioning"))?;
-        // SAFETY: as for `score`.
-        #[allow(unsafe_code)]
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    fn check<'a, 'c>(&self) -> wasmtime::Result<CheckFunc<'a, 'c>> {
+        checked_at_load(self.check, "conditioning")
     }
 
     fn plan<'a, 'c>(&self) -> wasmtime::Result<PlanFunc<'a, 'c>> {
-        let func = self.plan.ok_or_else(|| not_exported("planning"))?;
-        // SAFETY: as for `score`.
-        #[allow(unsafe_code)]
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
+        checked_at_load(self.plan, "planning")
     }
+}
+
+/// A batch export as the typed function whose signature
+/// [`BatchFuncs::check_types`] checked at load; only `BatchFuncs`' own
+/// accessors call this, each with its checked signature.
+fn checked_at_load<P, R>(func: Option<Func>, interface: &str) -> wasmtime::Result<TypedFunc<P, R>>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
+    let func = func.ok_or_else(|| not_exported(interface))?;
+    // SAFETY: the type was checked at load, on an instance of the same
+    // component, against the signature the calling accessor asks for.
+    #[allow(unsafe_code)]
+    Ok(unsafe { TypedFunc::new_unchecked(func) })
+}
+
+/// The part `range` of a batch's contexts or items.
+fn part<T>(all: &[T], range: Range<usize>) -> wasmtime::Result<&[T]> {
+    let len = all.len();
+    all.get(range.clone())
+        .ok_or_else(|| wasmtime::format_err!("items {range:?} are outside a batch of {len}"))
 }
 
 /// A batch export called on a range of a batch's items.
@@ -442,7 +518,6 @@ pub struct Plugin {
     engine: Engine,
     pre: InstancePre<PluginState>,
     indices: Indices,
-    batch: BatchIndices,
     config: Arc<BTreeMap<String, String>>,
     limits: Limits,
     fuel: u64,
@@ -553,16 +628,10 @@ impl Plugin {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
-        let (indices, batch) = if contract == "0.1.0" {
-            (
-                Indices::V1(IndicesV1::find(kind, &pre).map_err(link)?),
-                BatchIndices::default(),
-            )
+        let indices = if contract == "0.1.0" {
+            Indices::V1(IndicesV1::find(kind, &pre).map_err(link)?)
         } else {
-            (
-                Indices::V2(IndicesV2::find(kind, &pre).map_err(link)?),
-                BatchIndices::find(&component, &contract),
-            )
+            Indices::V2(IndicesV2::find(kind, &component, &contract, &pre).map_err(link)?)
         };
         let mut plugin = Self {
             info: PluginInfo {
@@ -585,7 +654,6 @@ impl Plugin {
             engine: engine.clone(),
             pre,
             indices,
-            batch,
             config,
             limits,
             fuel: limits.max_fuel,
@@ -595,7 +663,9 @@ impl Plugin {
         let info = plugin.describe_fresh()?;
         // The batch exports are called without a type check per call.
         let instance = plugin.instantiate().map_err(link)?;
-        instance.batch.check(&instance.store).map_err(link)?;
+        if let Guests::V2(guests) = &instance.guests {
+            guests.batch.check_types(&instance.store).map_err(link)?;
+        }
         if info.kind != kind {
             return Err(LoadError::Describe(format!(
                 "says the plugin is a {}, but the component targets the {} world",
@@ -778,8 +848,7 @@ impl Plugin {
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
-                    let contexts = contexts.get(range).unwrap_or(&[]);
-                    Ok(funcs.score()?.call(store, (contexts,))?.0)
+                    Ok(funcs.score()?.call(store, (part(&contexts, range)?,))?.0)
                 })
             }
         }
@@ -804,8 +873,7 @@ impl Plugin {
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
-                    let contexts = contexts.get(range).unwrap_or(&[]);
-                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
+                    Ok(funcs.evaluate()?.call(store, (part(&contexts, range)?,))?.0)
                 })
             }
         }
@@ -833,8 +901,10 @@ impl Plugin {
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
-                    let items = items.get(range).unwrap_or(&[]);
-                    Ok(funcs.check_func()?.call(store, (&contexts, items))?.0)
+                    Ok(funcs
+                        .check()?
+                        .call(store, (&contexts, part(items, range)?))?
+                        .0)
                 })
             }
         }
@@ -862,8 +932,10 @@ impl Plugin {
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
-                    let items = items.get(range).unwrap_or(&[]);
-                    Ok(funcs.plan()?.call(store, (&contexts, items))?.0)
+                    Ok(funcs
+                        .plan()?
+                        .call(store, (&contexts, part(items, range)?))?
+                        .0)
                 })
             }
         }
@@ -900,12 +972,7 @@ impl Plugin {
             Indices::V1(indices) => Guests::V1(indices.load(&mut store, &instance)?),
             Indices::V2(indices) => Guests::V2(indices.load(&mut store, &instance)?),
         };
-        let batch = self.batch.load(&mut store, &instance);
-        Ok(PluginInstance {
-            store,
-            guests,
-            batch,
-        })
+        Ok(PluginInstance { store, guests })
     }
 
     /// Gives a store a call's fuel budget and deadline, as far as the
@@ -1191,7 +1258,7 @@ impl Plugin {
             (prepared, _) => prepared,
         };
         let result = prepared.and_then(|()| match &instance.guests {
-            Guests::V2(_) => f(&instance.batch, &mut instance.store, range.clone()),
+            Guests::V2(guests) => f(&guests.batch, &mut instance.store, range.clone()),
             Guests::V1(_) => Err(wasmtime::format_err!(
                 "a contract 0.1 plugin was called with a batch"
             )),
