@@ -672,6 +672,14 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
             println!("    subscribes    {subscribes}");
             println!("    config schema {}", info.config_schema);
             println!("    default fuel  {}", info.default_fuel);
+            let windows: Vec<String> = report
+                .windows
+                .iter()
+                .map(|w| format!("{} {}d ending {}d ago", w.metric, w.days, w.offset_days))
+                .collect();
+            if !windows.is_empty() {
+                println!("    windows       {}", windows.join(", "));
+            }
         }
         if let Some(fuel) = report.fuel_budget {
             println!("  fuel budget {fuel} per call");

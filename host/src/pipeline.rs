@@ -648,7 +648,7 @@ impl Pipeline {
 
     /// Records each event into its account's state and evaluates them all,
     /// one batch call per plugin and stage instead of one call per event
-    /// (contract 0.2 plugins; a 0.1 plugin is still called once per
+    /// (contract 0.2 and 0.3 plugins; a 0.1 plugin is still called once per
     /// event). Each event is evaluated exactly as [`Pipeline::process`]
     /// would evaluate it alone — the same scores, signals, dispositions,
     /// intents and invocation records in the same order — so a batch holds

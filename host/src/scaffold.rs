@@ -159,7 +159,13 @@ const TRIGGER: &str = r#"//! {{name}}: a vigil trigger.
 use vigil_sdk::prelude::*;
 
 /// Signals when logins in the last 7 days fall below half of the 7 before.
-#[vigil_sdk::trigger(name = "{{name}}", description = "Weekly login drop.")]
+/// The windows it reads are declared, so the host hands them over with
+/// each event instead of being asked for each.
+#[vigil_sdk::trigger(
+    name = "{{name}}",
+    description = "Weekly login drop.",
+    windows = [("logins", 7, 0), ("logins", 7, 7)]
+)]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let recent = window("logins", 7, 0).sum;
     let earlier = window("logins", 7, 7).sum;
@@ -256,7 +262,11 @@ use vigil_sdk::prelude::*;
 /// accounts for an audit-trail review.
 pub struct Playbook;
 
-#[vigil_sdk::playbook(name = "{{name}}", description = "Overdue payments in financial services.")]
+#[vigil_sdk::playbook(
+    name = "{{name}}",
+    description = "Overdue payments in financial services.",
+    windows = [("payment-days-overdue", 30, 0)]
+)]
 impl vigil_sdk::Playbook for Playbook {
     fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
         let overdue = window("payment-days-overdue", 30, 0);

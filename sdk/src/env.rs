@@ -25,11 +25,58 @@ pub fn config(key: &str) -> Option<String> {
 /// Aggregates `metric` over the `days` days that end `offset_days` days
 /// before the evaluation time: `window("logins", 30, 0)` is the last 30 days,
 /// `window("logins", 30, 30)` the 30 days before those.
+///
+/// A window the plugin declares (the macros' `windows` option) came with the
+/// item and is answered here; any other is one call to the host.
 pub fn window(metric: &str, days: u32, offset_days: u32) -> MetricWindow {
     #[cfg(target_arch = "wasm32")]
-    return crate::wit::vigil::plugin::history::window(metric, days, offset_days);
+    return item_windows::get(metric, days, offset_days)
+        .unwrap_or_else(|| crate::wit::vigil::plugin::history::window(metric, days, offset_days));
     #[cfg(not(target_arch = "wasm32"))]
     return crate::testing::fixture_window(metric, days, offset_days);
+}
+
+/// The declared windows of the item in progress, as `batching.begin`
+/// returned them.
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod item_windows {
+    use std::cell::RefCell;
+
+    use crate::__private::Declared;
+    use crate::MetricWindow;
+
+    /// What the windows are of, and their values, in the same order.
+    type Current = (&'static [Declared], Vec<MetricWindow>);
+
+    thread_local! {
+        static CURRENT: RefCell<Current> = const { RefCell::new((&[], Vec::new())) };
+    }
+
+    /// Keeps the item's windows until the next item or the end of the batch.
+    pub(crate) fn set(declared: &'static [Declared], windows: Vec<MetricWindow>) {
+        CURRENT.with(|current| *current.borrow_mut() = (declared, windows));
+    }
+
+    /// Forgets the last item's windows.
+    pub(crate) fn clear() {
+        set(&[], Vec::new());
+    }
+
+    /// The item's value of a declared window, if `metric`, `days` and
+    /// `offset_days` name one (and the host returned one per declaration).
+    pub(crate) fn get(metric: &str, days: u32, offset_days: u32) -> Option<MetricWindow> {
+        CURRENT.with(|current| {
+            let (declared, windows) = &*current.borrow();
+            if declared.len() != windows.len() {
+                return None;
+            }
+            declared
+                .iter()
+                .position(|(m, d, o)| *d == days && *o == offset_days && *m == metric)
+                .and_then(|at| windows.get(at))
+                .cloned()
+        })
+    }
 }
 
 impl MetricWindow {

@@ -25,20 +25,20 @@ pub mod builders;
 pub mod env;
 pub mod testing;
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.2.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.3.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.2.0",
+        path: "../wit/v0.3.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.2.0;
-                import vigil:plugin/host@0.2.0;
-                import vigil:plugin/history@0.2.0;
-                import vigil:plugin/batching@0.2.0;
+                import vigil:plugin/types@0.3.0;
+                import vigil:plugin/host@0.3.0;
+                import vigil:plugin/history@0.3.0;
+                import vigil:plugin/batching@0.3.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -54,6 +54,7 @@ pub use wit::vigil::plugin::types::{
     Account, Attribute, Channel, Context, Escalate, EscalationLevel, Event, Factor, Freeze,
     Industry, Intent, IntentKind, Notify, PluginError, PluginInfo, PluginKind, Rag, Schedule,
     ScoreCard, ScoreSummary, Severity, Signal, Task, Tier, Timestamp, Timing, Verdict, Webhook,
+    WindowSpec,
 };
 
 pub use builders::{
@@ -64,7 +65,13 @@ pub use env::{config, log, window};
 
 /// Exports a function `fn(&Context) -> Result<ScoreCard, PluginError>` as a
 /// scorer plugin. Options: `name`, `version`, `description`, `subscribes`,
-/// `config_schema`, `fuel`.
+/// `config_schema`, `fuel`, `windows`.
+///
+/// `windows = [("logins", 30, 0), ("logins", 30, 30)]` declares the history
+/// windows the plugin reads (the arguments of [`window`]): the host computes
+/// them for every item and hands them over with the item, so [`window`]
+/// answers a declared window without calling the host. An undeclared
+/// window still works, one host call each.
 pub use vigil_sdk_macros::scorer;
 
 /// Exports a function `fn(&Context) -> Result<Vec<Signal>, PluginError>` as
@@ -109,16 +116,189 @@ pub mod prelude {
 pub mod __private {
     pub use wit_bindgen;
 
+    use crate::wit::vigil::plugin::types::{PackedContexts, Span};
+    use crate::{Account, Attribute, Context, Event, Industry, PluginError, ScoreSummary, Tier};
+
+    /// Unpacks the contexts of a contract 0.3 batch one at a time, into one
+    /// `Context` whose strings and lists are reused from one to the next
+    /// (so a batch allocates in the guest only as its largest context
+    /// needs).
+    pub struct Unpacker<'a> {
+        packed: &'a PackedContexts,
+        /// Which context `ctx` holds.
+        current: Option<usize>,
+        ctx: Context,
+    }
+
+    impl<'a> Unpacker<'a> {
+        /// An unpacker of `packed`.
+        pub fn new(packed: &'a PackedContexts) -> Self {
+            Self {
+                packed,
+                current: None,
+                ctx: empty_context(),
+            }
+        }
+
+        /// How many contexts the batch holds.
+        pub fn len(&self) -> usize {
+            self.packed.contexts.len()
+        }
+
+        /// Whether the batch holds no context.
+        pub fn is_empty(&self) -> bool {
+            self.packed.contexts.is_empty()
+        }
+
+        /// The context at `at`, unpacked.
+        pub fn context(&mut self, at: usize) -> Result<&Context, PluginError> {
+            if self.current != Some(at) {
+                self.current = None;
+                unpack(self.packed, at, &mut self.ctx)?;
+                self.current = Some(at);
+            }
+            Ok(&self.ctx)
+        }
+    }
+
+    /// A context with nothing in it, to unpack into.
+    fn empty_context() -> Context {
+        Context {
+            account: Account {
+                id: String::new(),
+                name: String::new(),
+                tier: Tier::SmallBusiness,
+                industry: Industry::Other,
+                licensed_seats: 0,
+                active_users: 0,
+                arr: 0,
+                contract_start: None,
+                renewal_date: None,
+                attributes: Vec::new(),
+            },
+            event: Event {
+                id: String::new(),
+                account_id: String::new(),
+                kind: String::new(),
+                occurred_at: 0,
+                payload: String::new(),
+            },
+            now: 0,
+            scores: Vec::new(),
+        }
+    }
+
+    /// The batch's text at `span`.
+    fn text(packed: &PackedContexts, span: Span) -> Result<&str, PluginError> {
+        let start = usize::try_from(span.start).unwrap_or(usize::MAX);
+        let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
+        packed.text.get(start..end).ok_or_else(|| {
+            PluginError::InvalidInput(format!(
+                "text {start}..{end} is not in the batch's {} bytes",
+                packed.text.len()
+            ))
+        })
+    }
+
+    /// The elements of `list` at `span`.
+    fn elements<'a, T>(list: &'a [T], span: Span, what: &str) -> Result<&'a [T], PluginError> {
+        let start = usize::try_from(span.start).unwrap_or(usize::MAX);
+        let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
+        list.get(start..end).ok_or_else(|| {
+            PluginError::InvalidInput(format!(
+                "{what} {start}..{end} are not in the batch's {}",
+                list.len()
+            ))
+        })
+    }
+
+    /// Sets `target` to `value`, keeping its allocation.
+    fn refill(target: &mut String, value: &str) {
+        target.clear();
+        target.push_str(value);
+    }
+
+    /// Unpacks context `at` of `packed` into `ctx`.
+    fn unpack(packed: &PackedContexts, at: usize, ctx: &mut Context) -> Result<(), PluginError> {
+        let Some(p) = packed.contexts.get(at) else {
+            return Err(PluginError::InvalidInput(format!(
+                "context {at} is not in a batch of {}",
+                packed.contexts.len()
+            )));
+        };
+        let account = &mut ctx.account;
+        refill(&mut account.id, text(packed, p.account_id)?);
+        refill(&mut account.name, text(packed, p.account_name)?);
+        account.tier = p.tier;
+        account.industry = p.industry;
+        account.licensed_seats = p.licensed_seats;
+        account.active_users = p.active_users;
+        account.arr = p.arr;
+        account.contract_start = p.contract_start;
+        account.renewal_date = p.renewal_date;
+        let attributes = elements(&packed.attributes, p.attributes, "attributes")?;
+        account.attributes.truncate(attributes.len());
+        for (at, attribute) in attributes.iter().enumerate() {
+            let key = text(packed, attribute.key)?;
+            let value = text(packed, attribute.value)?;
+            match account.attributes.get_mut(at) {
+                Some(target) => {
+                    refill(&mut target.key, key);
+                    refill(&mut target.value, value);
+                }
+                None => account.attributes.push(Attribute {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                }),
+            }
+        }
+        let event = &mut ctx.event;
+        refill(&mut event.id, text(packed, p.event_id)?);
+        refill(&mut event.account_id, text(packed, p.event_account_id)?);
+        refill(&mut event.kind, text(packed, p.event_kind)?);
+        event.occurred_at = p.occurred_at;
+        refill(&mut event.payload, text(packed, p.payload)?);
+        ctx.now = p.now;
+        let scores = elements(&packed.scores, p.scores, "scores")?;
+        ctx.scores.truncate(scores.len());
+        for (at, score) in scores.iter().enumerate() {
+            let name = text(packed, score.name)?;
+            let band = text(packed, score.band)?;
+            match ctx.scores.get_mut(at) {
+                Some(target) => {
+                    refill(&mut target.name, name);
+                    target.value = score.value;
+                    refill(&mut target.band, band);
+                    target.rag = score.rag;
+                }
+                None => ctx.scores.push(ScoreSummary {
+                    name: name.to_string(),
+                    value: score.value,
+                    band: band.to_string(),
+                    rag: score.rag,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// A declared history window: metric, days, offset days.
+    pub type Declared = (&'static str, u32, u32);
+
     /// Tells the host that the batch export now works on item `index`
-    /// (contract 0.2: the item's clock, history, randomness and limits).
+    /// (the item's clock, history, randomness and limits) and keeps the
+    /// item's `declared` windows the host returns, for [`crate::window`].
     /// Natively, where plugin functions are called directly, it does
     /// nothing.
     #[inline]
-    pub fn begin_item(index: usize) {
+    pub fn begin_item(index: usize, declared: &'static [Declared]) {
         #[cfg(target_arch = "wasm32")]
-        crate::wit::vigil::plugin::batching::begin(u32::try_from(index).unwrap_or(u32::MAX));
+        crate::env::item_windows::set(
+            declared,
+            crate::wit::vigil::plugin::batching::begin(u32::try_from(index).unwrap_or(u32::MAX)),
+        );
         #[cfg(not(target_arch = "wasm32"))]
-        let _ = index;
+        let _ = (index, declared);
     }
 
     /// Tells the host that the batch export is done with its items, so
@@ -127,6 +307,9 @@ pub mod __private {
     #[inline]
     pub fn end_items() {
         #[cfg(target_arch = "wasm32")]
-        crate::wit::vigil::plugin::batching::end();
+        {
+            crate::env::item_windows::clear();
+            crate::wit::vigil::plugin::batching::end();
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! Contract 0.2 batches: many accounts' events in one call per plugin and
-//! stage, each evaluated exactly as it would be alone; faults contained to
-//! the event they happen on; plugins built against contract 0.1 still
-//! loaded and called once per event.
+//! Batches (contracts 0.2 and 0.3): many accounts' events in one call per
+//! plugin and stage, each evaluated exactly as it would be alone; faults
+//! contained to the event they happen on; plugins built against contract
+//! 0.1 still loaded and called once per event, and against 0.2 still
+//! called with their batches; the windows a 0.3 plugin declares.
 
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
 use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
@@ -315,4 +316,73 @@ fn a_plugin_writing_to_stderr_for_every_item_of_a_large_batch_keeps_working() {
         assert_eq!(evaluation.invocations[0].outcome, Outcome::Ok, "item {n}");
         assert_eq!(evaluation.scores[0].card.value, 60.0, "item {n}");
     }
+}
+
+#[test]
+fn a_plugin_built_against_contract_0_2_still_scores_each_item_of_a_batch_on_its_own_history() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("v02-scorer")).unwrap();
+    assert_eq!(plugin.contract(), "0.2.0");
+    assert!(plugin.windows().is_empty(), "0.2 declares no windows");
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids: Vec<String> = (0..5).map(|n| format!("acct-{n}")).collect();
+    let mut states: Vec<AccountState> = ids
+        .iter()
+        .map(|id| AccountState::new(account(id, Tier::MidMarket, Industry::Technology, 10, 5)))
+        .collect();
+    // Account n logged in 10 * n times two days before the batch.
+    for (n, state) in states.iter_mut().enumerate() {
+        let earlier = event(
+            &state.account.id,
+            0,
+            "usage.daily",
+            NOW - 2 * 86_400_000,
+            serde_json::json!({ "logins": 10 * n }),
+        );
+        pipeline.process(state, &earlier).unwrap();
+    }
+    let events: Vec<Event> = ids
+        .iter()
+        .map(|id| {
+            event(
+                id,
+                1,
+                "usage.daily",
+                NOW,
+                serde_json::json!({ "logins": 1 }),
+            )
+        })
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    for (n, result) in pipeline.process_batch(&mut batch).into_iter().enumerate() {
+        let evaluation = result.unwrap();
+        assert_eq!(evaluation.invocations[0].outcome, Outcome::Ok, "item {n}");
+        let expected = (10 * n + 1) as f64;
+        assert_eq!(evaluation.scores[0].card.value, expected, "item {n}");
+    }
+}
+
+#[test]
+fn a_contract_0_3_plugin_declares_its_windows_and_reports_them_when_inspected() {
+    let runtime = runtime();
+    let plugin = load(&runtime, standard("health-score")).unwrap();
+    assert_eq!(plugin.contract(), "0.3.0");
+    let declared: Vec<(&str, u32, u32)> = plugin
+        .windows()
+        .iter()
+        .map(|w| (w.metric.as_str(), w.days, w.offset_days))
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            ("logins", 30, 0),
+            ("logins", 30, 30),
+            ("support.ticket.opened", 30, 0),
+            ("nps", 90, 0),
+            ("sentiment", 90, 0),
+            ("payment-days-overdue", 90, 0),
+        ]
+    );
+    let report = runtime.inspect(standard("health-score"));
+    assert_eq!(report.windows, plugin.windows());
 }

@@ -11,6 +11,10 @@ const RELEASED: &[(&str, &str)] = &[
         "v0.2.0/vigil-plugin.wit",
         "d1b444de3d5802a07e677c09e4d820a0931a741ce5cd056012f1849763ff1db7",
     ),
+    (
+        "v0.3.0/vigil-plugin.wit",
+        "a70df82f40010a5e9f044ff6b83b52955be67c4d1e75df2e499d7e219db895be",
+    ),
 ];
 
 #[test]

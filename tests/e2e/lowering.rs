@@ -1,13 +1,14 @@
-//! What the host lowers into a plugin — the context of a batch call and a
-//! `history.window` answer — reaches the plugin field for field, for every
-//! tier, industry, optional date, attribute list and score the contract
-//! allows (the host writes these records itself, one copy each, instead of
-//! through wasmtime's field-by-field lowering).
+//! What the host lowers into a plugin — the context of a batch call, a
+//! `history.window` answer and the declared windows `batching.begin`
+//! returns — reaches the plugin field for field, for every tier, industry,
+//! optional date, attribute list and score the contract allows (the host
+//! writes these records itself, one copy each, instead of through
+//! wasmtime's field-by-field lowering).
 
 use std::sync::Arc;
 
+use vigil_host::history::MetricHistory;
 use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
-use vigil_host::runtime::bindings::MetricWindow;
 use vigil_host::runtime::bindings::types::{Account, Attribute, Event, Industry, Tier};
 
 use crate::support::*;
@@ -54,12 +55,22 @@ fn echo_of(account: &Account, event: &Event, now: i64, evaluation: &Evaluation) 
     )
 }
 
-/// The window part of the echo.
-fn window_echo(window: &MetricWindow) -> String {
-    format!(
-        "logins count={} sum={} min={} max={} first={} last={}",
-        window.count, window.sum, window.min, window.max, window.first, window.last
-    )
+/// The window part of the echo: the plugin's two declared windows (the
+/// last 30 days of logins and the 30 before), read through `window()`, and
+/// the last 30 days again, asked of the `history` import.
+fn window_echo(history: &MetricHistory, now: i64) -> String {
+    let recent = history.window("logins", now, 30, 0);
+    let earlier = history.window("logins", now, 30, 30);
+    [("logins", recent), ("earlier", earlier), ("asked", recent)]
+        .iter()
+        .map(|(name, w)| {
+            format!(
+                "{name} count={} sum={} min={} max={} first={} last={}",
+                w.count, w.sum, w.min, w.max, w.first, w.last
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Accounts covering every tier and industry, dates set and unset, empty
@@ -130,16 +141,20 @@ fn every_field_of_a_batch_context_and_of_a_window_reaches_the_plugin_as_the_host
 
     let accounts = varied_accounts();
     let mut states: Vec<AccountState> = accounts.iter().cloned().map(AccountState::new).collect();
-    // An earlier login for every account, so the window has two samples.
+    // Earlier logins for every account: one 40 days back, in the window
+    // before the last 30 days, and one 3 days back, so the last 30 days
+    // hold two samples and the two declared windows differ.
     for (n, state) in states.iter_mut().enumerate() {
-        let earlier = event(
-            &state.account.id,
-            0,
-            "usage.daily",
-            NOW - 3 * 86_400_000,
-            serde_json::json!({ "logins": 2.5 + n as f64 }),
-        );
-        pipeline.process(state, &earlier).unwrap();
+        for (seq, days_back, logins) in [(2, 40, 11.0), (0, 3, 2.5)] {
+            let earlier = event(
+                &state.account.id,
+                seq,
+                "usage.daily",
+                NOW - days_back * 86_400_000,
+                serde_json::json!({ "logins": logins + n as f64 }),
+            );
+            pipeline.process(state, &earlier).unwrap();
+        }
     }
     let events: Vec<Event> = accounts
         .iter()
@@ -164,9 +179,14 @@ fn every_field_of_a_batch_context_and_of_a_window_reaches_the_plugin_as_the_host
 
     for ((state, event), evaluation) in states.iter().zip(&events).zip(&evaluations) {
         let window = state.history.window("logins", event.occurred_at, 30, 0);
-        assert_eq!(window.count, 2, "both logins are in the window");
-        let expected =
-            echo_of(&state.account, event, event.occurred_at, evaluation) + &window_echo(&window);
+        assert_eq!(window.count, 2, "both recent logins are in the window");
+        let earlier = state.history.window("logins", event.occurred_at, 30, 30);
+        assert_eq!(
+            earlier.count, 1,
+            "the login 40 days back is in the earlier window"
+        );
+        let expected = echo_of(&state.account, event, event.occurred_at, evaluation)
+            + &window_echo(&state.history, event.occurred_at);
         assert_eq!(echoed(evaluation), expected, "account {}", state.account.id);
     }
 }
@@ -191,6 +211,7 @@ fn a_context_evaluated_alone_reaches_the_plugin_as_in_a_batch() {
 
     let window = state.history.window("logins", NOW, 30, 0);
     assert_eq!(window.count, 0);
-    let expected = echo_of(&state.account, &event, NOW, &evaluation) + &window_echo(&window);
+    let expected =
+        echo_of(&state.account, &event, NOW, &evaluation) + &window_echo(&state.history, NOW);
     assert_eq!(echoed(&evaluation), expected);
 }

@@ -1,13 +1,17 @@
 //! Host bindings of the plugin contract, one module per supported version:
 //! `v0_1` for `vigil:plugin@0.1.0` (one call per event), `v0_2` for
-//! `vigil:plugin@0.2.0` (one call per batch).
+//! `vigil:plugin@0.2.0` (one call per batch), `v0_3` for
+//! `vigil:plugin@0.3.0` (a batch, with declared history windows).
 //!
 //! In each, one host-side world includes every plugin world, so a single set
 //! of import traits and export handles serves all kinds; which exports a
 //! component actually has is looked up per interface at load time. The data
-//! types did not change between the versions, so version 0.2's bindings use
+//! types did not change between 0.1 and 0.2, so version 0.2's bindings use
 //! version 0.1's Rust types (`with`), and the rest of the host has one set of
-//! types, re-exported here.
+//! types, re-exported here. Version 0.3 adds a field to `plugin-info`, which
+//! only `describe` returns; its other types are 0.1's in structure, so its
+//! batch exports (called with the host's types, which wasmtime checks by
+//! structure) take 0.1's types, and its `plugin-info` is converted.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -52,8 +56,28 @@ pub mod v0_2 {
     pub use exports::vigil::plugin::{conditioning, meta, planning, scoring, triggering};
 }
 
+/// Contract 0.3.0: 0.2 with history windows declared in `plugin-info` and
+/// returned by `batching.begin`.
+pub mod v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.3.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.3.0;
+                include vigil:plugin/playbook@0.3.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::meta;
+}
+
 pub use v0_1::vigil::plugin::history::MetricWindow;
 pub use v0_1::vigil::plugin::host::LogLevel;
 pub use v0_1::vigil::plugin::types;
 pub use v0_2::exports::vigil::plugin::conditioning::CheckItem;
 pub use v0_2::exports::vigil::plugin::planning::PlanItem;
+pub use v0_3::vigil::plugin::types::WindowSpec;

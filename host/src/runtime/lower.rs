@@ -17,6 +17,7 @@
 
 use std::mem::MaybeUninit;
 
+use wasmtime::ValRaw;
 use wasmtime::component::__internal::{
     CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext, wasmtime_environ,
 };
@@ -24,6 +25,9 @@ use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::MetricWindow;
 use super::bindings::types::{Account, Attribute, Context, Event, ScoreSummary};
+/// The contract 0.3 `packed-contexts` types, whose layouts the packing
+/// follows.
+use super::bindings::v0_3::vigil::plugin::types as packed;
 
 /// The longest string the canonical ABI lowers (wasmtime's limit).
 const MAX_STRING_BYTES: usize = (1 << 31) - 1;
@@ -464,18 +468,435 @@ unsafe impl Lower for LoweredWindow {
         _ty: InterfaceType,
         offset: usize,
     ) -> wasmtime::Result<()> {
-        let window = &self.0;
         let mut record = [0u8; WINDOW.size];
-        put(&mut record, WINDOW.count, &window.count.to_le_bytes());
-        for (at, value) in [
-            (WINDOW.sum, window.sum),
-            (WINDOW.min, window.min),
-            (WINDOW.max, window.max),
-            (WINDOW.first, window.first),
-            (WINDOW.last, window.last),
-        ] {
-            put(&mut record, at, &value.to_bits().to_le_bytes());
-        }
+        window_record(&mut record, &self.0);
         write(cx, offset, &record)
     }
+}
+
+/// The windows `batching.begin` returns (contract 0.3), lowered with one
+/// copy for the whole list: its elements are built in a host buffer.
+///
+/// An empty list is not allocated: it points at the element alignment
+/// with no `realloc` call, which is what a `wit-bindgen` guest's `realloc`
+/// answers for zero bytes (so its memory ends up the same), and a valid
+/// empty list for any guest. Most plugins declare no windows, and this
+/// keeps `begin` from calling into their allocator for every item.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoweredWindows(pub(crate) Vec<MetricWindow>);
+
+same_component_type!(LoweredWindows => Vec<MetricWindow>);
+
+// SAFETY: writes the list the derived lowering of `Vec<MetricWindow>`
+// writes (elements laid out as `WINDOW`, checked at compile time), into
+// memory allocated through the guest's `realloc` and bounds-checked; the
+// empty list's pointer is aligned and addresses no bytes.
+#[allow(unsafe_code)]
+unsafe impl Lower for LoweredWindows {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        let (ptr, len) = self.copy(cx)?;
+        dst.write([
+            ValRaw::i64(i64::try_from(ptr)?),
+            ValRaw::i64(i64::try_from(len)?),
+        ]);
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        let (ptr, len) = self.copy(cx)?;
+        let mut pair = [0u8; 8];
+        put_pair(&mut pair, 0, ptr, len)?;
+        write(cx, offset, &pair)
+    }
+}
+
+impl LoweredWindows {
+    /// Copies the windows into the guest: the list's (pointer, length).
+    fn copy<T>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<(usize, usize)> {
+        let mut elements = vec![0u8; self.0.len() * WINDOW.size];
+        for (element, window) in elements.chunks_exact_mut(WINDOW.size).zip(&self.0) {
+            window_record(element, window);
+        }
+        copy_piece(
+            cx,
+            &elements,
+            <MetricWindow as ComponentType>::ALIGN32,
+            self.0.len(),
+        )
+    }
+}
+
+/// Writes `window` as a `metric-window` record into `record`.
+fn window_record(record: &mut [u8], window: &MetricWindow) {
+    put(record, WINDOW.count, &window.count.to_le_bytes());
+    for (at, value) in [
+        (WINDOW.sum, window.sum),
+        (WINDOW.min, window.min),
+        (WINDOW.max, window.max),
+        (WINDOW.first, window.first),
+        (WINDOW.last, window.last),
+    ] {
+        put(record, at, &value.to_bits().to_le_bytes());
+    }
+}
+
+/// The ABI of a `span` (contract 0.3).
+const SPAN_ABI: CanonicalAbiInfo = <packed::Span as ComponentType>::ABI;
+
+layout! {
+    /// Field offsets of `span`.
+    SPAN: SpanLayout for packed::Span { start: U32, len: U32 }
+}
+
+layout! {
+    /// Field offsets of `packed-context`.
+    PACKED_CONTEXT: PackedContextLayout for packed::PackedContext {
+        account_id: SPAN_ABI,
+        account_name: SPAN_ABI,
+        tier: BYTE,
+        industry: BYTE,
+        licensed_seats: U32,
+        active_users: U32,
+        arr: U64,
+        contract_start: OPTION_S64,
+        renewal_date: OPTION_S64,
+        attributes: SPAN_ABI,
+        event_id: SPAN_ABI,
+        event_account_id: SPAN_ABI,
+        event_kind: SPAN_ABI,
+        occurred_at: U64,
+        payload: SPAN_ABI,
+        now: U64,
+        scores: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-attribute`.
+    PACKED_ATTRIBUTE: PackedAttributeLayout for packed::PackedAttribute {
+        key: SPAN_ABI,
+        value: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-score`.
+    PACKED_SCORE: PackedScoreLayout for packed::PackedScore {
+        name: SPAN_ABI,
+        value: U64,
+        band: SPAN_ABI,
+        rag: BYTE,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-contexts`.
+    PACKED: PackedLayout for packed::PackedContexts {
+        text: STRING,
+        contexts: LIST,
+        attributes: LIST,
+        scores: LIST,
+    }
+}
+
+/// A batch's contexts as contract 0.3's `packed-contexts`: every string in
+/// one text, every attribute and score in one list each, so the whole
+/// batch takes four allocations in the guest (none for an empty piece)
+/// instead of a dozen per context.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Packed<'a>(pub(crate) &'a [Context]);
+
+// SAFETY: `Packed` is the component type `packed-contexts` is: its ABI and
+// type check are the derived type's, and its flat form is the flattening
+// of the record's four fields, a (pointer, length) pair each (checked
+// against the derived type's size below).
+#[allow(unsafe_code)]
+unsafe impl ComponentType for Packed<'_> {
+    type Lower = [ValRaw; 8];
+
+    const ABI: CanonicalAbiInfo = <packed::PackedContexts as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <packed::PackedContexts as ComponentType>::typecheck(ty, types)
+    }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<<packed::PackedContexts as ComponentType>::Lower>()
+        == std::mem::size_of::<[ValRaw; 8]>()
+);
+
+// SAFETY: every piece is allocated through the guest's `realloc` (whose
+// answer wasmtime bounds-checks) or, empty, points at its alignment with
+// no bytes; every copy is bounds-checked; the records follow the layouts
+// checked against wasmtime's at compile time.
+#[allow(unsafe_code)]
+unsafe impl Lower for Packed<'_> {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        let pieces = self.pieces(cx)?;
+        let mut flat = [ValRaw::i64(0); 8];
+        for (pair, (ptr, len)) in flat.chunks_exact_mut(2).zip(pieces) {
+            // Pointers and lengths are stored as 64-bit integers, as
+            // wasmtime's own lowering of a string or list does.
+            pair[0] = ValRaw::i64(i64::try_from(ptr)?);
+            pair[1] = ValRaw::i64(i64::try_from(len)?);
+        }
+        dst.write(flat);
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        let [text, contexts, attributes, scores] = self.pieces(cx)?;
+        let mut record = [0u8; PACKED.size];
+        put_pair(&mut record, PACKED.text, text.0, text.1)?;
+        put_pair(&mut record, PACKED.contexts, contexts.0, contexts.1)?;
+        put_pair(&mut record, PACKED.attributes, attributes.0, attributes.1)?;
+        put_pair(&mut record, PACKED.scores, scores.0, scores.1)?;
+        write(cx, offset, &record)
+    }
+}
+
+/// The four pieces of a packed batch, built in host memory.
+struct Pieces {
+    text: Vec<u8>,
+    contexts: Vec<u8>,
+    attributes: Vec<u8>,
+    attribute_count: usize,
+    scores: Vec<u8>,
+    score_count: usize,
+}
+
+impl Pieces {
+    /// Appends `value` to the text and returns its span.
+    fn text(&mut self, value: &str) -> wasmtime::Result<[u8; 8]> {
+        let start = self.text.len();
+        self.text.extend_from_slice(value.as_bytes());
+        span(start, value.len())
+    }
+}
+
+/// A `span` record.
+fn span(start: usize, len: usize) -> wasmtime::Result<[u8; 8]> {
+    let mut record = [0u8; 8];
+    put(
+        &mut record,
+        SPAN.start,
+        &u32::try_from(start)?.to_le_bytes(),
+    );
+    put(&mut record, SPAN.len, &u32::try_from(len)?.to_le_bytes());
+    Ok(record)
+}
+
+impl Packed<'_> {
+    /// Packs the contexts and copies the pieces into the guest: each
+    /// piece's (pointer, length), in the record's field order.
+    fn pieces<T>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[(usize, usize); 4]> {
+        if !matches!(
+            cx.options().string_encoding,
+            wasmtime_environ::component::StringEncoding::Utf8
+        ) {
+            wasmtime::bail!(
+                "contract 0.3 contexts are packed as UTF-8; the component asks for another string encoding"
+            );
+        }
+        // Sized first, so that packing allocates each piece once.
+        let (mut text, mut attributes, mut scores) = (0, 0, 0);
+        for ctx in self.0 {
+            let (account, event) = (&ctx.account, &ctx.event);
+            text += account.id.len()
+                + account.name.len()
+                + event.id.len()
+                + event.account_id.len()
+                + event.kind.len()
+                + event.payload.len();
+            for attribute in &account.attributes {
+                text += attribute.key.len() + attribute.value.len();
+            }
+            for score in &ctx.scores {
+                text += score.name.len() + score.band.len();
+            }
+            attributes += account.attributes.len();
+            scores += ctx.scores.len();
+        }
+        let mut pieces = Pieces {
+            text: Vec::with_capacity(text),
+            contexts: Vec::with_capacity(self.0.len() * PACKED_CONTEXT.size),
+            attributes: Vec::with_capacity(attributes * PACKED_ATTRIBUTE.size),
+            attribute_count: 0,
+            scores: Vec::with_capacity(scores * PACKED_SCORE.size),
+            score_count: 0,
+        };
+        for ctx in self.0 {
+            let mut record = [0u8; PACKED_CONTEXT.size];
+            let account = &ctx.account;
+            put(
+                &mut record,
+                PACKED_CONTEXT.account_id,
+                &pieces.text(&account.id)?,
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.account_name,
+                &pieces.text(&account.name)?,
+            );
+            put(&mut record, PACKED_CONTEXT.tier, &[account.tier as u8]);
+            put(
+                &mut record,
+                PACKED_CONTEXT.industry,
+                &[account.industry as u8],
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.licensed_seats,
+                &account.licensed_seats.to_le_bytes(),
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.active_users,
+                &account.active_users.to_le_bytes(),
+            );
+            put(&mut record, PACKED_CONTEXT.arr, &account.arr.to_le_bytes());
+            put_option(
+                &mut record,
+                PACKED_CONTEXT.contract_start,
+                account.contract_start,
+            );
+            put_option(
+                &mut record,
+                PACKED_CONTEXT.renewal_date,
+                account.renewal_date,
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.attributes,
+                &span(pieces.attribute_count, account.attributes.len())?,
+            );
+            for attribute in &account.attributes {
+                let mut element = [0u8; PACKED_ATTRIBUTE.size];
+                put(
+                    &mut element,
+                    PACKED_ATTRIBUTE.key,
+                    &pieces.text(&attribute.key)?,
+                );
+                put(
+                    &mut element,
+                    PACKED_ATTRIBUTE.value,
+                    &pieces.text(&attribute.value)?,
+                );
+                pieces.attributes.extend_from_slice(&element);
+                pieces.attribute_count += 1;
+            }
+            let event = &ctx.event;
+            put(
+                &mut record,
+                PACKED_CONTEXT.event_id,
+                &pieces.text(&event.id)?,
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.event_account_id,
+                &pieces.text(&event.account_id)?,
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.event_kind,
+                &pieces.text(&event.kind)?,
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.occurred_at,
+                &event.occurred_at.to_le_bytes(),
+            );
+            put(
+                &mut record,
+                PACKED_CONTEXT.payload,
+                &pieces.text(&event.payload)?,
+            );
+            put(&mut record, PACKED_CONTEXT.now, &ctx.now.to_le_bytes());
+            put(
+                &mut record,
+                PACKED_CONTEXT.scores,
+                &span(pieces.score_count, ctx.scores.len())?,
+            );
+            for score in &ctx.scores {
+                let mut element = [0u8; PACKED_SCORE.size];
+                put(&mut element, PACKED_SCORE.name, &pieces.text(&score.name)?);
+                put(
+                    &mut element,
+                    PACKED_SCORE.value,
+                    &score.value.to_bits().to_le_bytes(),
+                );
+                put(&mut element, PACKED_SCORE.band, &pieces.text(&score.band)?);
+                put(&mut element, PACKED_SCORE.rag, &[score.rag as u8]);
+                pieces.scores.extend_from_slice(&element);
+                pieces.score_count += 1;
+            }
+            pieces.contexts.extend_from_slice(&record);
+        }
+        if pieces.text.len() > MAX_STRING_BYTES {
+            wasmtime::bail!(
+                "string length of {} too large to copy into wasm",
+                pieces.text.len()
+            );
+        }
+        Ok([
+            copy_piece(cx, &pieces.text, 1, pieces.text.len())?,
+            copy_piece(
+                cx,
+                &pieces.contexts,
+                <packed::PackedContext as ComponentType>::ALIGN32,
+                self.0.len(),
+            )?,
+            copy_piece(
+                cx,
+                &pieces.attributes,
+                <packed::PackedAttribute as ComponentType>::ALIGN32,
+                pieces.attribute_count,
+            )?,
+            copy_piece(
+                cx,
+                &pieces.scores,
+                <packed::PackedScore as ComponentType>::ALIGN32,
+                pieces.score_count,
+            )?,
+        ])
+    }
+}
+
+/// Copies one piece into the guest, allocated through its `realloc`; an
+/// empty piece points at its alignment, with no call (what a `wit-bindgen`
+/// guest's `realloc` answers for zero bytes). Returns (pointer, length in
+/// elements).
+fn copy_piece<T>(
+    cx: &mut LowerContext<'_, T>,
+    bytes: &[u8],
+    align: u32,
+    len: usize,
+) -> wasmtime::Result<(usize, usize)> {
+    if bytes.is_empty() {
+        return Ok((usize::try_from(align)?, len));
+    }
+    let ptr = cx.realloc(0, 0, align, bytes.len())?;
+    write(cx, ptr, bytes)?;
+    Ok((ptr, len))
 }

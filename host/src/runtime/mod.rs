@@ -18,15 +18,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, WasmStr};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{AsContextMut, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use bindings::WindowSpec;
 pub use bindings::types::{PluginInfo, PluginKind};
 pub use bindings::{CheckItem, PlanItem};
 pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
     Batch, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, ItemInput,
-    Outcome, Plugin, kind_name,
+    MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, kind_name,
 };
 use state::PluginState;
 
@@ -66,11 +67,11 @@ const ALLOWED_VIGIL: &[&str] = &[
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
-pub const LATEST_CONTRACT: &str = "0.2.0";
+pub const LATEST_CONTRACT: &str = "0.3.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +90,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.2.0` (or `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.3.0` (or `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -302,12 +303,13 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 }
 
 /// Provides the imports of every supported contract version: `host` and
-/// `history` of each, and 0.2's `batching.begin` and `end`, which need the store
-/// itself (to read and reset the fuel between items), so it is linked by
-/// hand rather than through a generated trait.
+/// `history` of each, and `batching.begin` and `end` of 0.2 and 0.3, which
+/// need the store itself (to read and reset the fuel between items), so
+/// they are linked by hand rather than through a generated trait.
 fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.instance("vigil:plugin/types@0.1.0")?;
     linker.instance("vigil:plugin/types@0.2.0")?;
+    linker.instance("vigil:plugin/types@0.3.0")?;
     bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
@@ -316,12 +318,16 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         linker,
         |state| state,
     )?;
+    bindings::v0_3::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
     // `history.window` is linked by hand to read the metric name in place
     // in the guest's memory and to write the window with one copy: a
     // plugin asks for a dozen windows an event, and the generated binding
     // would copy each name into a new `String` and write field by field.
-    // Its record is the same in both versions.
-    for version in ["0.1.0", "0.2.0"] {
+    // Its record is the same in every version.
+    for version in ["0.1.0", "0.2.0", "0.3.0"] {
         linker
             .instance(&format!("vigil:plugin/history@{version}"))?
             .func_wrap(
@@ -333,14 +339,19 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
                 },
             )?;
     }
-    linker
-        .instance("vigil:plugin/batching@0.2.0")?
-        .func_wrap("begin", |store, (index,): (u32,)| {
-            plugin::begin_item(store, index)
-        })?;
-    linker
-        .instance("vigil:plugin/batching@0.2.0")?
-        .func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    let mut batching = linker.instance("vigil:plugin/batching@0.2.0")?;
+    batching.func_wrap("begin", |store, (index,): (u32,)| {
+        plugin::begin_item(store, index)
+    })?;
+    batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    // 0.3's `begin` also returns the item's declared windows, computed
+    // once the item's account and time are set.
+    let mut batching = linker.instance("vigil:plugin/batching@0.3.0")?;
+    batching.func_wrap("begin", |mut store, (index,): (u32,)| {
+        plugin::begin_item(store.as_context_mut(), index)?;
+        Ok((lower::LoweredWindows(store.data().declared_windows()),))
+    })?;
+    batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
     Ok(())
 }
 
@@ -427,6 +438,7 @@ mod tests {
             "wasi:clocks/monotonic-clock@0.2.0",
             "vigil:plugin/history@0.1.0",
             "vigil:plugin/batching@0.2.0",
+            "vigil:plugin/batching@0.3.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

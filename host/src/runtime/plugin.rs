@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Linker,
-    Lower, TypedFunc,
+    Component, ComponentExportIndex, ComponentNamedList, ComponentType, Func, Instance,
+    InstancePre, Lift, Linker, Lower, TypedFunc,
 };
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 
 use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
-use super::bindings::{CheckItem, PlanItem, v0_1, v0_2};
-use super::lower::{Lowered, lowered};
+use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3};
+use super::lower::{Lowered, Packed, lowered};
 use super::output::PluginOutput;
 use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 
@@ -271,12 +271,27 @@ macro_rules! contract_exports {
 
 contract_exports!(v0_1, IndicesV1, GuestsV1);
 
-/// A contract 0.2 plugin's exports, found once at load: `meta` through its
-/// generated bindings, the batch exports by index (they are called with
-/// [`Lowered`] contexts, not through the bindings).
+/// A batching plugin's `meta`, by contract version: 0.3's `plugin-info`
+/// also declares history windows.
+#[derive(Clone)]
+enum MetaIndices {
+    V2(v0_2::meta::GuestIndices),
+    V3(v0_3::meta::GuestIndices),
+}
+
+/// `meta` in one instance.
+enum MetaGuest {
+    V2(v0_2::meta::Guest),
+    V3(v0_3::meta::Guest),
+}
+
+/// A batching plugin's exports (contract 0.2 and later), found once at
+/// load: `meta` through its generated bindings, the batch exports by index
+/// (they are called with [`Lowered`] contexts, not through the bindings;
+/// their types are the same in 0.2 and 0.3).
 #[derive(Clone)]
 struct IndicesV2 {
-    meta: v0_2::meta::GuestIndices,
+    meta: MetaIndices,
     batch: BatchIndices,
 }
 
@@ -287,8 +302,13 @@ impl IndicesV2 {
         version: &str,
         pre: &InstancePre<PluginState>,
     ) -> wasmtime::Result<Self> {
+        let meta = if version == "0.2.0" {
+            MetaIndices::V2(v0_2::meta::GuestIndices::new(pre)?)
+        } else {
+            MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?)
+        };
         Ok(Self {
-            meta: v0_2::meta::GuestIndices::new(pre)?,
+            meta,
             batch: BatchIndices::find(kind, component, version)?,
         })
     }
@@ -298,16 +318,20 @@ impl IndicesV2 {
         store: &mut Store<PluginState>,
         instance: &Instance,
     ) -> wasmtime::Result<GuestsV2> {
+        let meta = match &self.meta {
+            MetaIndices::V2(meta) => MetaGuest::V2(meta.load(&mut *store, instance)?),
+            MetaIndices::V3(meta) => MetaGuest::V3(meta.load(&mut *store, instance)?),
+        };
         Ok(GuestsV2 {
-            meta: self.meta.load(&mut *store, instance)?,
+            meta,
             batch: self.batch.load(store, instance)?,
         })
     }
 }
 
-/// A contract 0.2 plugin's exports in one instance.
+/// A batching plugin's exports in one instance.
 struct GuestsV2 {
-    meta: v0_2::meta::Guest,
+    meta: MetaGuest,
     batch: BatchFuncs,
 }
 
@@ -316,7 +340,7 @@ struct GuestsV2 {
 enum Indices {
     /// Contract 0.1: one event per call.
     V1(IndicesV1),
-    /// Contract 0.2: a batch per call.
+    /// Contract 0.2 and 0.3: a batch per call.
     V2(IndicesV2),
 }
 
@@ -327,11 +351,96 @@ enum Guests {
 }
 
 impl Guests {
-    fn describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PluginInfo> {
-        match self {
-            Guests::V1(guests) => guests.meta.call_describe(store),
-            Guests::V2(guests) => guests.meta.call_describe(store),
+    fn describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Described> {
+        Ok(match self {
+            Guests::V1(guests) => guests.meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V2(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V3(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
+        })
+    }
+}
+
+/// What `describe` says: the plugin's info and the history windows it
+/// declares (contract 0.3; none before).
+struct Described {
+    info: PluginInfo,
+    windows: Vec<WindowSpec>,
+}
+
+/// The most history windows a plugin may declare: each is computed for
+/// every item the plugin evaluates.
+pub const MAX_DECLARED_WINDOWS: usize = 64;
+
+/// The longest metric name a declared window may have, in bytes.
+pub const MAX_WINDOW_METRIC_BYTES: usize = 256;
+
+impl From<PluginInfo> for Described {
+    fn from(info: PluginInfo) -> Self {
+        Self {
+            info,
+            windows: Vec::new(),
         }
+    }
+}
+
+impl From<v0_3::vigil::plugin::types::PluginInfo> for Described {
+    fn from(info: v0_3::vigil::plugin::types::PluginInfo) -> Self {
+        use v0_3::vigil::plugin::types::PluginKind as Kind;
+        let kind = match info.kind {
+            Kind::Scorer => PluginKind::Scorer,
+            Kind::Trigger => PluginKind::Trigger,
+            Kind::Condition => PluginKind::Condition,
+            Kind::Action => PluginKind::Action,
+            Kind::Playbook => PluginKind::Playbook,
+        };
+        Self {
+            info: PluginInfo {
+                name: info.name,
+                version: info.version,
+                kind,
+                description: info.description,
+                subscribes: info.subscribes,
+                config_schema: info.config_schema,
+                default_fuel: info.default_fuel,
+            },
+            windows: info.windows,
+        }
+    }
+}
+
+impl PluginOutput for Described {
+    fn size(&self) -> usize {
+        self.info.size()
+            + self
+                .windows
+                .iter()
+                .map(|window| window.metric.len() + 8)
+                .sum::<usize>()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.info.validate()?;
+        if self.windows.len() > MAX_DECLARED_WINDOWS {
+            return Err(format!(
+                "declares {} history windows; at most {MAX_DECLARED_WINDOWS}",
+                self.windows.len()
+            ));
+        }
+        for window in &self.windows {
+            if window.metric.is_empty() || window.metric.len() > MAX_WINDOW_METRIC_BYTES {
+                return Err(format!(
+                    "declares a history window of the metric `{}`; a metric name is 1–{MAX_WINDOW_METRIC_BYTES} bytes",
+                    window.metric
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -340,13 +449,36 @@ struct PluginInstance {
     guests: Guests,
 }
 
-/// Where a contract 0.2 plugin's batch exports are, found once at load.
+/// How a contract's batch exports take their contexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContextShape {
+    /// Contract 0.2: `list<context>`.
+    Listed,
+    /// Contract 0.3: `packed-contexts`.
+    Packed,
+}
+
+/// The argument a batch export takes its contexts as: a shape's Rust type.
+trait ContextsArg: ComponentType + Lower {
+    const SHAPE: ContextShape;
+}
+
+impl ContextsArg for &[Lowered<'_>] {
+    const SHAPE: ContextShape = ContextShape::Listed;
+}
+
+impl ContextsArg for Packed<'_> {
+    const SHAPE: ContextShape = ContextShape::Packed;
+}
+
+/// Where a batching plugin's batch exports are, found once at load.
 #[derive(Clone, Copy)]
 struct BatchIndices {
     score: Option<ComponentExportIndex>,
     evaluate: Option<ComponentExportIndex>,
     check: Option<ComponentExportIndex>,
     plan: Option<ComponentExportIndex>,
+    shape: ContextShape,
 }
 
 impl BatchIndices {
@@ -372,6 +504,11 @@ impl BatchIndices {
             evaluate: export(triggering, "triggering", "evaluate")?,
             check: export(conditioning, "conditioning", "check")?,
             plan: export(planning, "planning", "plan")?,
+            shape: if version == "0.2.0" {
+                ContextShape::Listed
+            } else {
+                ContextShape::Packed
+            },
         })
     }
 
@@ -395,72 +532,104 @@ impl BatchIndices {
             evaluate: func(self.evaluate)?,
             check: func(self.check)?,
             plan: func(self.plan)?,
+            shape: self.shape,
         })
     }
 }
 
-/// One instance's batch exports (contract 0.2), called with the contexts
-/// lowered by [`Lowered`], one copy per record. Their types are checked
-/// once, at load, against the signatures below ([`BatchFuncs::check_types`]);
-/// each call then skips the check.
+/// One instance's batch exports (contract 0.2 and 0.3), called with the
+/// contexts lowered by the host: [`Lowered`] (0.2, one copy per record) or
+/// [`Packed`] (0.3, four pieces per batch). Their types are checked once,
+/// at load, against the signatures below for the contract's shape
+/// ([`BatchFuncs::check_types`]); each call then skips the check.
 #[derive(Clone, Copy)]
 struct BatchFuncs {
     score: Option<Func>,
     evaluate: Option<Func>,
     check: Option<Func>,
     plan: Option<Func>,
+    shape: ContextShape,
 }
 
-/// `score: func(contexts: list<context>) -> list<result<score-card, plugin-error>>`.
-type ScoreFunc<'a, 'c> = TypedFunc<(&'a [Lowered<'c>],), (Vec<Result<ScoreCard, PluginError>>,)>;
-/// `evaluate: func(contexts: list<context>) -> list<result<list<signal>, plugin-error>>`.
-type EvaluateFunc<'a, 'c> =
-    TypedFunc<(&'a [Lowered<'c>],), (Vec<Result<Vec<Signal>, PluginError>>,)>;
-/// `check: func(contexts: list<context>, items: list<check-item>) -> list<result<verdict, plugin-error>>`.
-type CheckFunc<'a, 'c> =
-    TypedFunc<(&'a [Lowered<'c>], &'a [CheckItem]), (Vec<Result<Verdict, PluginError>>,)>;
-/// `plan: func(contexts: list<context>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
-type PlanFunc<'a, 'c> =
-    TypedFunc<(&'a [Lowered<'c>], &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
+/// `score: func(contexts: C) -> list<result<score-card, plugin-error>>`.
+type ScoreFunc<C> = TypedFunc<(C,), (Vec<Result<ScoreCard, PluginError>>,)>;
+/// `evaluate: func(contexts: C) -> list<result<list<signal>, plugin-error>>`.
+type EvaluateFunc<C> = TypedFunc<(C,), (Vec<Result<Vec<Signal>, PluginError>>,)>;
+/// `check: func(contexts: C, items: list<check-item>) -> list<result<verdict, plugin-error>>`.
+type CheckFunc<'a, C> = TypedFunc<(C, &'a [CheckItem]), (Vec<Result<Verdict, PluginError>>,)>;
+/// `plan: func(contexts: C, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
+type PlanFunc<'a, C> = TypedFunc<(C, &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
 
 impl BatchFuncs {
-    /// Checks each export's type against the signature it is called with.
+    /// Checks each export's type against the signature it is called with,
+    /// for the contract's shape of contexts.
     fn check_types(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
+        match self.shape {
+            ContextShape::Listed => self.check_types_as::<&[Lowered<'_>]>(store),
+            ContextShape::Packed => self.check_types_as::<Packed<'_>>(store),
+        }
+    }
+
+    fn check_types_as<C: ContextsArg>(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
         if let Some(func) = self.score {
-            let _: ScoreFunc<'_, '_> = func.typed(store)?;
+            let _: ScoreFunc<C> = func.typed(store)?;
         }
         if let Some(func) = self.evaluate {
-            let _: EvaluateFunc<'_, '_> = func.typed(store)?;
+            let _: EvaluateFunc<C> = func.typed(store)?;
         }
         if let Some(func) = self.check {
-            let _: CheckFunc<'_, '_> = func.typed(store)?;
+            let _: CheckFunc<'_, C> = func.typed(store)?;
         }
         if let Some(func) = self.plan {
-            let _: PlanFunc<'_, '_> = func.typed(store)?;
+            let _: PlanFunc<'_, C> = func.typed(store)?;
         }
         Ok(())
     }
 
-    fn score<'a, 'c>(&self) -> wasmtime::Result<ScoreFunc<'a, 'c>> {
-        checked_at_load(self.score, "scoring")
+    fn score<C: ContextsArg>(&self) -> wasmtime::Result<ScoreFunc<C>> {
+        self.checked_at_load::<C, _, _>(self.score, "scoring")
     }
 
-    fn evaluate<'a, 'c>(&self) -> wasmtime::Result<EvaluateFunc<'a, 'c>> {
-        checked_at_load(self.evaluate, "triggering")
+    fn evaluate<C: ContextsArg>(&self) -> wasmtime::Result<EvaluateFunc<C>> {
+        self.checked_at_load::<C, _, _>(self.evaluate, "triggering")
     }
 
-    fn check<'a, 'c>(&self) -> wasmtime::Result<CheckFunc<'a, 'c>> {
-        checked_at_load(self.check, "conditioning")
+    fn check<'a, C: ContextsArg>(&self) -> wasmtime::Result<CheckFunc<'a, C>> {
+        self.checked_at_load::<C, _, _>(self.check, "conditioning")
     }
 
-    fn plan<'a, 'c>(&self) -> wasmtime::Result<PlanFunc<'a, 'c>> {
-        checked_at_load(self.plan, "planning")
+    fn plan<'a, C: ContextsArg>(&self) -> wasmtime::Result<PlanFunc<'a, C>> {
+        self.checked_at_load::<C, _, _>(self.plan, "planning")
+    }
+
+    /// A batch export as the typed function whose signature
+    /// [`BatchFuncs::check_types`] checked at load, for contexts of shape
+    /// `C`; only the accessors above call this, each with its checked
+    /// signature, and a shape other than the contract's is refused.
+    fn checked_at_load<C, P, R>(
+        &self,
+        func: Option<Func>,
+        interface: &str,
+    ) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        C: ContextsArg,
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        if C::SHAPE != self.shape {
+            wasmtime::bail!(
+                "`{interface}` takes its contexts {:?}, not {:?}",
+                self.shape,
+                C::SHAPE
+            );
+        }
+        checked_at_load(func, interface)
     }
 }
 
 /// A batch export as the typed function whose signature
-/// [`BatchFuncs::check_types`] checked at load; only `BatchFuncs`' own
-/// accessors call this, each with its checked signature.
+/// [`BatchFuncs::check_types`] checked at load; only
+/// [`BatchFuncs::checked_at_load`] calls this.
 fn checked_at_load<P, R>(func: Option<Func>, interface: &str) -> wasmtime::Result<TypedFunc<P, R>>
 where
     P: ComponentNamedList + Lower,
@@ -510,6 +679,9 @@ struct BatchFault {
 /// share a pool of warm instances.
 pub struct Plugin {
     info: PluginInfo,
+    /// The history windows the plugin declares (contract 0.3), handed to
+    /// it by `batching.begin` for each item.
+    windows: Arc<[WindowSpec]>,
     /// The name, version and digest, shared by every record of a call.
     shared: (Arc<str>, Arc<str>, Arc<str>),
     contract: String,
@@ -643,6 +815,7 @@ impl Plugin {
                 config_schema: "{}".into(),
                 default_fuel: limits.max_fuel,
             },
+            windows: Arc::from([]),
             contract,
             shared: (
                 Arc::from("(loading)"),
@@ -660,7 +833,8 @@ impl Plugin {
             mode,
             pool: Mutex::new(Vec::new()),
         };
-        let info = plugin.describe_fresh()?;
+        let Described { info, windows } = plugin.describe_fresh()?;
+        plugin.windows = Arc::from(windows);
         // The batch exports are called without a type check per call.
         let instance = plugin.instantiate().map_err(link)?;
         if let Guests::V2(guests) = &instance.guests {
@@ -682,7 +856,7 @@ impl Plugin {
     }
 
     /// Calls `describe()` on a fresh instance.
-    fn describe_fresh(&self) -> Result<PluginInfo, LoadError> {
+    fn describe_fresh(&self) -> Result<Described, LoadError> {
         let mut history = MetricHistory::default();
         let input = CallInput {
             now: 0,
@@ -704,6 +878,13 @@ impl Plugin {
     /// What the plugin says about itself.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// The history windows the plugin declares (contract 0.3): computed by
+    /// the host for every item and handed to the plugin by
+    /// `batching.begin`.
+    pub fn windows(&self) -> &[WindowSpec] {
+        &self.windows
     }
 
     /// The plugin's kind.
@@ -845,10 +1026,16 @@ impl Plugin {
                     }
                 })
             }
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
+                .invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let contexts = Packed(part(contexts, range)?);
+                    Ok(funcs.score()?.call(store, (contexts,))?.0)
+                }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
-                    Ok(funcs.score()?.call(store, (part(&contexts, range)?,))?.0)
+                    let contexts: &[Lowered<'_>] = part(&contexts, range)?;
+                    Ok(funcs.score()?.call(store, (contexts,))?.0)
                 })
             }
         }
@@ -870,10 +1057,16 @@ impl Plugin {
                     _ => Err(not_exported("triggering")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
+                .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
+                    let contexts = Packed(part(contexts, range)?);
+                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
+                }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
-                    Ok(funcs.evaluate()?.call(store, (part(&contexts, range)?,))?.0)
+                    let contexts: &[Lowered<'_>] = part(&contexts, range)?;
+                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
                 })
             }
         }
@@ -898,13 +1091,16 @@ impl Plugin {
                     _ => Err(not_exported("conditioning")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
+                .invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let items = part(items, range)?;
+                    Ok(funcs.check()?.call(store, (Packed(contexts), items))?.0)
+                }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
-                    Ok(funcs
-                        .check()?
-                        .call(store, (&contexts, part(items, range)?))?
-                        .0)
+                    let items = part(items, range)?;
+                    Ok(funcs.check()?.call(store, (&contexts[..], items))?.0)
                 })
             }
         }
@@ -929,13 +1125,16 @@ impl Plugin {
                     _ => Err(not_exported("planning")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
+                .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
+                    let items = part(items, range)?;
+                    Ok(funcs.plan()?.call(store, (Packed(contexts), items))?.0)
+                }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
-                    Ok(funcs
-                        .plan()?
-                        .call(store, (&contexts, part(items, range)?))?
-                        .0)
+                    let items = part(items, range)?;
+                    Ok(funcs.plan()?.call(store, (&contexts[..], items))?.0)
                 })
             }
         }
@@ -962,6 +1161,7 @@ impl Plugin {
         let state = PluginState::new(
             Arc::clone(&self.label),
             Arc::clone(&self.config),
+            Arc::clone(&self.windows),
             self.limits.memory_bytes,
         );
         let mut store = Store::new(&self.engine, state);
@@ -1627,6 +1827,9 @@ pub struct ComponentReport {
     pub exports: Vec<String>,
     /// What `describe()` returned, if the component loads.
     pub info: Option<PluginInfo>,
+    /// The history windows `describe()` declared (contract 0.3), if the
+    /// component loads.
+    pub windows: Vec<WindowSpec>,
     /// The fuel budget a call would get.
     pub fuel_budget: Option<u64>,
     /// Why the host would refuse it, if it would.
@@ -1649,6 +1852,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
         imports: Vec::new(),
         exports: Vec::new(),
         info: None,
+        windows: Vec::new(),
         fuel_budget: None,
         refused: None,
     };
@@ -1677,9 +1881,62 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
     ) {
         Ok(plugin) => {
             report.fuel_budget = Some(plugin.fuel_budget());
+            report.windows = plugin.windows.to_vec();
             report.info = Some(plugin.info);
         }
         Err(error) => report.refused = Some(error.to_string()),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(windows: Vec<WindowSpec>) -> Described {
+        Described {
+            info: PluginInfo {
+                name: "windowed".into(),
+                version: "0.1.0".into(),
+                kind: PluginKind::Scorer,
+                description: "Declares windows.".into(),
+                subscribes: Vec::new(),
+                config_schema: "{}".into(),
+                default_fuel: 1_000,
+            },
+            windows,
+        }
+    }
+
+    fn spec(metric: &str) -> WindowSpec {
+        WindowSpec {
+            metric: metric.into(),
+            days: 30,
+            offset_days: 0,
+        }
+    }
+
+    #[test]
+    fn up_to_64_declared_windows_with_named_metrics_are_accepted() {
+        let windows = (0..MAX_DECLARED_WINDOWS)
+            .map(|n| spec(&format!("metric-{n}")))
+            .collect();
+        assert_eq!(described(windows).validate(), Ok(()));
+        let long = "m".repeat(MAX_WINDOW_METRIC_BYTES);
+        assert_eq!(described(vec![spec(&long)]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn too_many_windows_an_empty_metric_or_a_long_one_is_refused_by_name() {
+        let windows = (0..=MAX_DECLARED_WINDOWS).map(|_| spec("logins")).collect();
+        let error = described(windows).validate().unwrap_err();
+        assert!(error.contains("declares 65 history windows"), "{error}");
+
+        let error = described(vec![spec("")]).validate().unwrap_err();
+        assert!(error.contains("metric ``"), "{error}");
+
+        let long = "m".repeat(MAX_WINDOW_METRIC_BYTES + 1);
+        let error = described(vec![spec(&long)]).validate().unwrap_err();
+        assert!(error.contains("1–256 bytes"), "{error}");
+    }
 }

@@ -14,7 +14,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{self, LogLevel, MetricWindow};
+use super::bindings::{self, LogLevel, MetricWindow, WindowSpec};
 use super::limits::InstanceLimiter;
 use crate::history::MetricHistory;
 
@@ -169,6 +169,9 @@ pub(crate) struct PluginState {
     /// `name@version`, on every log line.
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
+    /// The history windows the plugin declares (contract 0.3), which
+    /// `batching.begin` returns for each item.
+    windows: Arc<[WindowSpec]>,
     /// The histories of the accounts being evaluated, lent for one call:
     /// one for a call of contract 0.1, one per context for a batch.
     pub(crate) histories: Vec<MetricHistory>,
@@ -185,6 +188,7 @@ impl PluginState {
     pub(crate) fn new(
         plugin: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
+        windows: Arc<[WindowSpec]>,
         memory_bytes: usize,
     ) -> Self {
         let clock = EvaluationClock::default();
@@ -213,6 +217,7 @@ impl PluginState {
             stderr,
             plugin,
             config,
+            windows,
             histories: Vec::new(),
             subject: 0,
             batch: BatchState::default(),
@@ -266,6 +271,18 @@ impl PluginState {
         }
     }
 
+    /// The windows the plugin declares, for the item being evaluated: what
+    /// `history.window` answers for each, in the declared order.
+    pub(crate) fn declared_windows(&self) -> Vec<MetricWindow> {
+        let history = self.histories.get(self.subject);
+        let empty = MetricHistory::default();
+        let history = history.unwrap_or(&empty);
+        self.windows
+            .iter()
+            .map(|spec| history.window(&spec.metric, self.now, spec.days, spec.offset_days))
+            .collect()
+    }
+
     /// `history.window` for the item being evaluated.
     pub(crate) fn history_window(&self, metric: &str, days: u32, offset_days: u32) -> MetricWindow {
         match self.histories.get(self.subject) {
@@ -285,20 +302,33 @@ impl bindings::v0_1::vigil::plugin::host::Host for PluginState {
     }
 }
 
-impl bindings::v0_2::vigil::plugin::host::Host for PluginState {
-    fn log(&mut self, level: bindings::v0_2::vigil::plugin::host::LogLevel, message: String) {
-        use bindings::v0_2::vigil::plugin::host::LogLevel as Level;
-        let level = match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
-        self.log_line(level, &message);
-    }
+/// The `host` import of a contract version whose bindings have a `log-level`
+/// of their own: the same log and configuration as 0.1's.
+macro_rules! host_import {
+    ($version:ident) => {
+        impl bindings::$version::vigil::plugin::host::Host for PluginState {
+            fn log(
+                &mut self,
+                level: bindings::$version::vigil::plugin::host::LogLevel,
+                message: String,
+            ) {
+                use bindings::$version::vigil::plugin::host::LogLevel as Level;
+                let level = match level {
+                    Level::Trace => LogLevel::Trace,
+                    Level::Debug => LogLevel::Debug,
+                    Level::Info => LogLevel::Info,
+                    Level::Warn => LogLevel::Warn,
+                    Level::Error => LogLevel::Error,
+                };
+                self.log_line(level, &message);
+            }
 
-    fn config(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
-    }
+            fn config(&mut self, key: String) -> Option<String> {
+                self.config.get(&key).cloned()
+            }
+        }
+    };
 }
+
+host_import!(v0_2);
+host_import!(v0_3);

@@ -22,7 +22,15 @@ const NEUTRAL: f64 = 50.0;
 #[vigil_sdk::scorer(
     name = "health-score",
     description = "Multi-factor customer health score: usage, login trend, support load, sentiment, payment health.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [
+        ("logins", 30, 0),
+        ("logins", 30, 30),
+        ("support.ticket.opened", 30, 0),
+        ("nps", 90, 0),
+        ("sentiment", 90, 0),
+        ("payment-days-overdue", 90, 0),
+    ]
 )]
 pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
     let account = &ctx.account;

@@ -56,7 +56,8 @@ const NEUTRAL_GROWTH: f64 = 50.0;
 #[vigil_sdk::trigger(
     name = "health-triggers",
     description = "Health score triggers: the health band, health below 60, a 20 % downward health trend, expansion readiness above 80 and a renewal within 90 days at less than optimal health.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [("health", 30, 7), ("active-users", 30, 0), ("active-users", 30, 30)]
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let Some(health) = ctx.scores.iter().find(|s| s.name == "health") else {

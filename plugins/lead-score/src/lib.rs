@@ -31,7 +31,16 @@ const ENGAGEMENT_POINTS: &[(&str, f64)] = &[
     name = "lead-score",
     description = "Lead score from engagement, recency and fit, banded hot, warm and cold.",
     subscribes = ["lead.*"],
-    fuel = 1_000_000
+    fuel = 1_000_000,
+    windows = [
+        ("email-opens", 30, 0),
+        ("site-visits", 30, 0),
+        ("content-downloads", 30, 0),
+        ("demo-requests", 30, 0),
+        ("lead.engagement", 7, 0),
+        ("lead.engagement", 30, 0),
+        ("lead.engagement", 90, 0),
+    ]
 )]
 pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
     let (points, engagement_note) = engagement();

@@ -41,7 +41,15 @@ const SPIKE_FACTOR: f64 = 2.0;
 #[vigil_sdk::trigger(
     name = "usage-triggers",
     description = "Usage and behaviour triggers: no usage, low seat usage, usage growth, login decline and support ticket spikes.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [
+        ("active-users", 30, 0),
+        ("active-users", 30, 30),
+        ("logins", 30, 0),
+        ("logins", 30, 30),
+        ("support.ticket.opened", 7, 0),
+        ("support.ticket.opened", 28, 7),
+    ]
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();

@@ -15,7 +15,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.2.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.3.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -26,6 +26,66 @@ struct Options {
     subscribes: Vec<LitStr>,
     config_schema: Option<LitStr>,
     fuel: Option<LitInt>,
+    windows: Vec<(LitStr, LitInt, LitInt)>,
+}
+
+/// The most windows a plugin may declare, and the longest metric name
+/// (the host's limits, checked here so the plugin fails to build rather
+/// than to load).
+const MAX_WINDOWS: usize = 64;
+const MAX_METRIC_BYTES: usize = 256;
+
+/// Parses `windows = [("logins", 30, 0), ...]`.
+fn parse_windows(array: ExprArray) -> syn::Result<Vec<(LitStr, LitInt, LitInt)>> {
+    const USAGE: &str = "`windows` lists history windows as (metric, days, offset days), for example [(\"logins\", 30, 0), (\"logins\", 30, 30)]";
+    let mut windows = Vec::new();
+    for element in &array.elems {
+        let Expr::Tuple(tuple) = element else {
+            return Err(syn::Error::new(element.span(), USAGE));
+        };
+        let parts: Vec<&Expr> = tuple.elems.iter().collect();
+        let [metric, days, offset] = parts.as_slice() else {
+            return Err(syn::Error::new(tuple.span(), USAGE));
+        };
+        let (
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(metric),
+                ..
+            }),
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(days),
+                ..
+            }),
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(offset),
+                ..
+            }),
+        ) = (metric, days, offset)
+        else {
+            return Err(syn::Error::new(tuple.span(), USAGE));
+        };
+        let name = metric.value();
+        if name.is_empty() || name.len() > MAX_METRIC_BYTES {
+            return Err(syn::Error::new(
+                metric.span(),
+                format!("a metric name is 1 to {MAX_METRIC_BYTES} bytes"),
+            ));
+        }
+        for number in [days, offset] {
+            number.base10_parse::<u32>()?;
+        }
+        windows.push((metric.clone(), days.clone(), offset.clone()));
+    }
+    if windows.len() > MAX_WINDOWS {
+        return Err(syn::Error::new(
+            array.span(),
+            format!(
+                "{} windows declared; a plugin may declare at most {MAX_WINDOWS}",
+                windows.len()
+            ),
+        ));
+    }
+    Ok(windows)
 }
 
 impl Options {
@@ -54,6 +114,8 @@ impl Options {
                 options.config_schema = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("fuel") {
                 options.fuel = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("windows") {
+                options.windows = parse_windows(meta.value()?.parse()?)?;
             } else if meta.path.is_ident("subscribes") {
                 let array: ExprArray = meta.value()?.parse()?;
                 for element in array.elems {
@@ -72,7 +134,7 @@ impl Options {
                 }
             } else {
                 return Err(meta.error(
-                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel",
+                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel, windows",
                 ));
             }
             Ok(())
@@ -104,6 +166,9 @@ impl Options {
             None => quote!(5_000_000),
         };
         let subscribes = &self.subscribes;
+        let metrics = self.windows.iter().map(|(metric, _, _)| metric);
+        let days = self.windows.iter().map(|(_, days, _)| days);
+        let offsets = self.windows.iter().map(|(_, _, offset)| offset);
         quote! {
             ::vigil_sdk::PluginInfo {
                 name: #name,
@@ -113,7 +178,24 @@ impl Options {
                 subscribes: ::std::vec![#(::std::string::String::from(#subscribes)),*],
                 config_schema: ::std::string::String::from(#schema),
                 default_fuel: #fuel,
+                windows: ::std::vec![#(::vigil_sdk::WindowSpec {
+                    metric: ::std::string::String::from(#metrics),
+                    days: #days,
+                    offset_days: #offsets,
+                }),*],
             }
+        }
+    }
+
+    /// The declared windows as a constant the batch glue hands to the SDK
+    /// with each item, in the order `describe` declares them.
+    fn declared(&self) -> TokenStream2 {
+        let windows = self
+            .windows
+            .iter()
+            .map(|(metric, days, offset)| quote!((#metric, #days, #offset)));
+        quote! {
+            const DECLARED_WINDOWS: &[::vigil_sdk::__private::Declared] = &[#(#windows),*];
         }
     }
 }
@@ -126,10 +208,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.2.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.2.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.2.0": ::vigil_sdk::wit::vigil::plugin::history,
-                "vigil:plugin/batching@0.2.0": ::vigil_sdk::wit::vigil::plugin::batching,
+                "vigil:plugin/types@0.3.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.3.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.3.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.3.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -268,6 +350,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     let export = format_ident!("{}", kind.export);
     let bindings = bindings(kind.world);
     let describe = options.describe(kind.kind);
+    let declared = options.declared();
     let returns: Type = match syn::parse_str(kind.returns) {
         Ok(ty) => ty,
         Err(error) => return error.to_compile_error().into(),
@@ -304,6 +387,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
                 }
             }
 
+            #declared
             #glue
 
             // Natively the glue is type-checked but exports nothing, so plugin
@@ -315,9 +399,10 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     .into()
 }
 
-/// The batch export of contract 0.2 around a plugin function: the function
+/// The batch export (contract 0.3) around a plugin function: the function
 /// runs once per item, in order, after telling the host which item it is
-/// on. `params` is how many parameters the function takes: 1 (a context:
+/// on, on the item's context unpacked from the batch's packed contexts.
+/// `params` is how many parameters the function takes: 1 (a context:
 /// `score`, `evaluate`), 2 (and a signal: `check`) or 3 (and a verdict:
 /// `plan`); `call` calls it with `ctx` and `item` in scope.
 fn batch_export(
@@ -328,16 +413,19 @@ fn batch_export(
     params: usize,
 ) -> TokenStream2 {
     let result = quote!(::std::result::Result<#returns, ::vigil_sdk::PluginError>);
+    let packed = quote!(::vigil_sdk::wit::vigil::plugin::types::PackedContexts);
     if params == 1 {
         return quote! {
             impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
-                fn #export(contexts: ::std::vec::Vec<::vigil_sdk::Context>) -> ::std::vec::Vec<#result> {
-                    let results = contexts
-                        .iter()
-                        .enumerate()
-                        .map(|(index, ctx)| {
-                            ::vigil_sdk::__private::begin_item(index);
-                            let result: #result = #call;
+                fn #export(contexts: #packed) -> ::std::vec::Vec<#result> {
+                    let mut unpacker = ::vigil_sdk::__private::Unpacker::new(&contexts);
+                    let results = (0..unpacker.len())
+                        .map(|index| {
+                            ::vigil_sdk::__private::begin_item(index, DECLARED_WINDOWS);
+                            let result: #result = match unpacker.context(index) {
+                                ::std::result::Result::Ok(ctx) => #call,
+                                ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
+                            };
                             result
                         })
                         .collect();
@@ -355,27 +443,21 @@ fn batch_export(
     quote! {
         impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
             fn #export(
-                contexts: ::std::vec::Vec<::vigil_sdk::Context>,
+                contexts: #packed,
                 items: ::std::vec::Vec<#item_type>,
             ) -> ::std::vec::Vec<#result> {
+                let mut unpacker = ::vigil_sdk::__private::Unpacker::new(&contexts);
                 let results = items
                     .iter()
                     .enumerate()
                     .map(|(index, item)| {
-                        ::vigil_sdk::__private::begin_item(index);
-                        match usize::try_from(item.context).ok().and_then(|at| contexts.get(at)) {
-                            Some(ctx) => {
-                                let result: #result = #call;
-                                result
-                            }
-                            None => ::std::result::Result::Err(::vigil_sdk::PluginError::InvalidInput(
-                                ::std::format!(
-                                    "item {index} names context {} of {}",
-                                    item.context,
-                                    contexts.len()
-                                ),
-                            )),
-                        }
+                        ::vigil_sdk::__private::begin_item(index, DECLARED_WINDOWS);
+                        let at = usize::try_from(item.context).unwrap_or(usize::MAX);
+                        let result: #result = match unpacker.context(at) {
+                            ::std::result::Result::Ok(ctx) => #call,
+                            ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
+                        };
+                        result
                     })
                     .collect();
                 ::vigil_sdk::__private::end_items();
@@ -439,6 +521,7 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     let self_ty = &item.self_ty;
     let bindings = bindings("playbook");
     let describe = options.describe("Playbook");
+    let declared = options.declared();
     let evaluate = batch_export(
         &format_ident!("triggering"),
         &format_ident!("evaluate"),
@@ -485,6 +568,7 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
+            #declared
             #evaluate
             #check
             #plan

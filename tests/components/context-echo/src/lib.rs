@@ -1,10 +1,15 @@
 //! A trigger that writes back everything it was given — every field of the
-//! context and one history window — as the reason of a single signal, so
-//! the tests can check that the host lowers each field as the contract
-//! says.
+//! context and history windows — as the reason of a single signal, so the
+//! tests can check that the host lowers each field as the contract says.
+//! It declares two windows (in an order other than the one it reads them
+//! in) and reads one of them again through the `history` import itself.
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::trigger(name = "context-echo", description = "Echoes its context.")]
+#[vigil_sdk::trigger(
+    name = "context-echo",
+    description = "Echoes its context.",
+    windows = [("logins", 30, 30), ("logins", 30, 0)]
+)]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let account = &ctx.account;
     let event = &ctx.event;
@@ -19,10 +24,20 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
         .map(|s| format!("{:?}:{}:{:?}:{}", s.name, s.value, s.band, s.rag as u8))
         .collect();
     let logins = window("logins", 30, 0);
+    let earlier = window("logins", 30, 30);
+    let asked = vigil_sdk::wit::vigil::plugin::history::window("logins", 30, 0);
+    let windows: Vec<String> = [("logins", logins), ("earlier", earlier), ("asked", asked)]
+        .iter()
+        .map(|(name, w)| {
+            format!(
+                "{name} count={} sum={} min={} max={} first={} last={}",
+                w.count, w.sum, w.min, w.max, w.first, w.last
+            )
+        })
+        .collect();
     let echo = format!(
         "account {:?} {:?} tier={} industry={} seats={} active={} arr={} start={:?} renewal={:?} \
-         attributes=[{}] | event {:?} {:?} {:?} at={} payload={:?} | now={} | scores=[{}] | \
-         logins count={} sum={} min={} max={} first={} last={}",
+         attributes=[{}] | event {:?} {:?} {:?} at={} payload={:?} | now={} | scores=[{}] | {}",
         account.id,
         account.name,
         account.tier as u8,
@@ -40,12 +55,7 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
         event.payload,
         ctx.now,
         scores.join(","),
-        logins.count,
-        logins.sum,
-        logins.min,
-        logins.max,
-        logins.first,
-        logins.last,
+        windows.join(" | "),
     );
     Ok(vec![
         SignalBuilder::new(ctx, "context.echo", Severity::Info, &echo).build(),

@@ -13,7 +13,8 @@ fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
 #[vigil_sdk::trigger(
     name = "bench-health-signals",
     description = "Bench rule set: health band, below 60, downward trend.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [("health", 30, 7)]
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let Some(h) = ctx.scores.iter().find(|s| s.name == "health").map(|s| s.value) else {

@@ -9,7 +9,15 @@ const NEUTRAL: f64 = 50.0;
 #[vigil_sdk::scorer(
     name = "bench-health",
     description = "Bench rule set: the health score.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [
+        ("logins", 30, 0),
+        ("logins", 30, 30),
+        ("support.ticket.opened", 30, 0),
+        ("nps", 90, 0),
+        ("sentiment", 90, 0),
+        ("payment-days-overdue", 90, 0),
+    ]
 )]
 pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
     let account = &ctx.account;

@@ -6,7 +6,8 @@ use vigil_sdk::prelude::*;
 #[vigil_sdk::trigger(
     name = "bench-ticket-signals",
     description = "Bench rule set: support ticket spike.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [("support.ticket.opened", 7, 0), ("support.ticket.opened", 28, 7)]
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let recent = window("support.ticket.opened", 7, 0).count;

@@ -13,7 +13,8 @@ fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
 #[vigil_sdk::trigger(
     name = "bench-usage-signals",
     description = "Bench rule set: no usage, low usage, login decline.",
-    fuel = 2_000_000
+    fuel = 2_000_000,
+    windows = [("logins", 30, 0), ("logins", 30, 30)]
 )]
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
