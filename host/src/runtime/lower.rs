@@ -1,5 +1,9 @@
-//! Contexts (and history windows) lowered into a guest with one write of
-//! each record.
+//! Contexts (and history windows) lowered into a guest by the host itself.
+//!
+//! Contract 0.3 batches go as [`Packed`]: every string of the batch in one
+//! text and the contexts, attributes and scores in one list each, four
+//! allocations in the guest per call. Contract 0.2 batches go as a list of
+//! [`Lowered`] contexts, one copy of each record:
 //!
 //! wasmtime's derived lowering of a record writes field by field, and every
 //! write looks up the guest's memory again (`options_memory_mut`): for a
