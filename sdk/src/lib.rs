@@ -120,9 +120,9 @@ pub mod __private {
     use crate::{Account, Attribute, Context, Event, Industry, PluginError, ScoreSummary, Tier};
 
     /// Unpacks the contexts of a contract 0.3 batch one at a time, into one
-    /// `Context` whose strings and lists are reused from one to the next
-    /// (so a batch allocates in the guest only as its largest context
-    /// needs).
+    /// `Context` whose strings and lists are reused from one to the next,
+    /// and from one call to the next (so the guest allocates only when a
+    /// context is larger than any before it).
     pub struct Unpacker<'a> {
         packed: &'a PackedContexts,
         /// Which context `ctx` holds.
@@ -131,12 +131,16 @@ pub mod __private {
     }
 
     impl<'a> Unpacker<'a> {
-        /// An unpacker of `packed`.
+        /// An unpacker of `packed`, unpacking into the buffers the last
+        /// call left.
         pub fn new(packed: &'a PackedContexts) -> Self {
+            let ctx = SCRATCH
+                .with(|scratch| scratch.borrow_mut().take())
+                .unwrap_or_else(empty_context);
             Self {
                 packed,
                 current: None,
-                ctx: empty_context(),
+                ctx,
             }
         }
 
@@ -159,6 +163,21 @@ pub mod __private {
             }
             Ok(&self.ctx)
         }
+    }
+
+    impl Drop for Unpacker<'_> {
+        /// Keeps the buffers for the next call. Every field is overwritten
+        /// by the next unpacking, so only their capacity carries over.
+        fn drop(&mut self) {
+            let ctx = std::mem::replace(&mut self.ctx, empty_context());
+            SCRATCH.with(|scratch| *scratch.borrow_mut() = Some(ctx));
+        }
+    }
+
+    std::thread_local! {
+        /// The context buffers between calls.
+        static SCRATCH: std::cell::RefCell<Option<Context>> =
+            const { std::cell::RefCell::new(None) };
     }
 
     /// A context with nothing in it, to unpack into.

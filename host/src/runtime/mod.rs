@@ -232,8 +232,16 @@ impl Runtime {
     }
 }
 
+/// Set (to anything) to have the engine write `/tmp/perf-<pid>.map`, so
+/// that `perf report` names the compiled Wasm functions; for profiling
+/// only.
+pub const PERF_MAP_VARIABLE: &str = "VIGIL_PERF_MAP";
+
 fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
+    if std::env::var_os(PERF_MAP_VARIABLE).is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config.wasm_component_model(true);
     // Synchronous calls only: component-model concurrency makes them slower.
     config.concurrency_support(false);
