@@ -486,7 +486,7 @@ unsafe impl Lower for LoweredWindow {
 /// answers for zero bytes (so its memory ends up the same), and a valid
 /// empty list for any guest. Most plugins declare no windows, and this
 /// keeps `begin` from calling into their allocator for every item.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct LoweredWindows(pub(crate) Vec<MetricWindow>);
 
 same_component_type!(LoweredWindows => Vec<MetricWindow>);
@@ -685,9 +685,7 @@ struct Pieces {
     text: Vec<u8>,
     contexts: Vec<u8>,
     attributes: Vec<u8>,
-    attribute_count: usize,
     scores: Vec<u8>,
-    score_count: usize,
 }
 
 impl Pieces {
@@ -746,9 +744,7 @@ impl Packed<'_> {
             text: Vec::with_capacity(text),
             contexts: Vec::with_capacity(self.0.len() * PACKED_CONTEXT.size),
             attributes: Vec::with_capacity(attributes * PACKED_ATTRIBUTE.size),
-            attribute_count: 0,
             scores: Vec::with_capacity(scores * PACKED_SCORE.size),
-            score_count: 0,
         };
         for ctx in self.0 {
             let mut record = [0u8; PACKED_CONTEXT.size];
@@ -793,7 +789,10 @@ impl Packed<'_> {
             put(
                 &mut record,
                 PACKED_CONTEXT.attributes,
-                &span(pieces.attribute_count, account.attributes.len())?,
+                &span(
+                    pieces.attributes.len() / PACKED_ATTRIBUTE.size,
+                    account.attributes.len(),
+                )?,
             );
             for attribute in &account.attributes {
                 let mut element = [0u8; PACKED_ATTRIBUTE.size];
@@ -808,7 +807,6 @@ impl Packed<'_> {
                     &pieces.text(&attribute.value)?,
                 );
                 pieces.attributes.extend_from_slice(&element);
-                pieces.attribute_count += 1;
             }
             let event = &ctx.event;
             put(
@@ -840,7 +838,7 @@ impl Packed<'_> {
             put(
                 &mut record,
                 PACKED_CONTEXT.scores,
-                &span(pieces.score_count, ctx.scores.len())?,
+                &span(pieces.scores.len() / PACKED_SCORE.size, ctx.scores.len())?,
             );
             for score in &ctx.scores {
                 let mut element = [0u8; PACKED_SCORE.size];
@@ -853,7 +851,6 @@ impl Packed<'_> {
                 put(&mut element, PACKED_SCORE.band, &pieces.text(&score.band)?);
                 put(&mut element, PACKED_SCORE.rag, &[score.rag as u8]);
                 pieces.scores.extend_from_slice(&element);
-                pieces.score_count += 1;
             }
             pieces.contexts.extend_from_slice(&record);
         }
@@ -875,13 +872,13 @@ impl Packed<'_> {
                 cx,
                 &pieces.attributes,
                 <packed::PackedAttribute as ComponentType>::ALIGN32,
-                pieces.attribute_count,
+                pieces.attributes.len() / PACKED_ATTRIBUTE.size,
             )?,
             copy_piece(
                 cx,
                 &pieces.scores,
                 <packed::PackedScore as ComponentType>::ALIGN32,
-                pieces.score_count,
+                pieces.scores.len() / PACKED_SCORE.size,
             )?,
         ])
     }

@@ -623,23 +623,13 @@ impl BatchFuncs {
                 C::SHAPE
             );
         }
-        checked_at_load(func, interface)
+        let func = func.ok_or_else(|| not_exported(interface))?;
+        // SAFETY: the type was checked at load, on an instance of the same
+        // component, against the signature the calling accessor asks for,
+        // for this shape of contexts.
+        #[allow(unsafe_code)]
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
     }
-}
-
-/// A batch export as the typed function whose signature
-/// [`BatchFuncs::check_types`] checked at load; only
-/// [`BatchFuncs::checked_at_load`] calls this.
-fn checked_at_load<P, R>(func: Option<Func>, interface: &str) -> wasmtime::Result<TypedFunc<P, R>>
-where
-    P: ComponentNamedList + Lower,
-    R: ComponentNamedList + Lift,
-{
-    let func = func.ok_or_else(|| not_exported(interface))?;
-    // SAFETY: the type was checked at load, on an instance of the same
-    // component, against the signature the calling accessor asks for.
-    #[allow(unsafe_code)]
-    Ok(unsafe { TypedFunc::new_unchecked(func) })
 }
 
 /// The part `range` of a batch's contexts or items.

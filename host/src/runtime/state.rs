@@ -274,12 +274,9 @@ impl PluginState {
     /// The windows the plugin declares, for the item being evaluated: what
     /// `history.window` answers for each, in the declared order.
     pub(crate) fn declared_windows(&self) -> Vec<MetricWindow> {
-        let history = self.histories.get(self.subject);
-        let empty = MetricHistory::default();
-        let history = history.unwrap_or(&empty);
         self.windows
             .iter()
-            .map(|spec| history.window(&spec.metric, self.now, spec.days, spec.offset_days))
+            .map(|spec| self.history_window(&spec.metric, spec.days, spec.offset_days))
             .collect()
     }
 
