@@ -78,8 +78,9 @@ impl From<&Plugin> for PluginRef {
 /// An account's current score from one scorer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreState {
-    /// The card.
-    pub card: ScoreCard,
+    /// The card: shared by the account's state and the evaluation that
+    /// computed it, so keeping it in both copies no factor.
+    pub card: Arc<ScoreCard>,
     /// The scorer that produced it.
     pub plugin: PluginRef,
     /// When it was computed (evaluation time).
@@ -507,7 +508,7 @@ fn record_score(
         Some(card) => {
             history.record(&card.name, now, card.value);
             let score = ScoreState {
-                card,
+                card: Arc::new(card),
                 plugin: PluginRef::from(scorer.as_ref()),
                 computed_at: now,
                 stale: false,
@@ -1209,7 +1210,22 @@ impl TagSet {
     /// Tags up to which a linear scan is cheaper than the set.
     const SCAN: usize = 16;
 
-    fn extend(&mut self, tags: Vec<String>) {
+    fn extend(&mut self, mut tags: Vec<String>) {
+        // The first verdict's tags (most signals have one condition) are
+        // kept in their own list, with any repeat taken out in place.
+        if self.ordered.is_empty() && tags.len() <= Self::SCAN {
+            let mut at = 0;
+            while let (Some(seen), Some(tag)) = (tags.get(..at), tags.get(at)) {
+                if seen.contains(tag) {
+                    tags.remove(at);
+                } else {
+                    at += 1;
+                }
+            }
+            self.ordered = tags;
+            return;
+        }
+        self.ordered.reserve(tags.len());
         for tag in tags {
             let fresh = if self.ordered.len() < Self::SCAN {
                 !self.ordered.contains(&tag)

@@ -87,7 +87,8 @@ impl ScoreCardBuilder {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            factors: Vec::new(),
+            // Room for a typical card's factors without growing.
+            factors: Vec::with_capacity(8),
         }
     }
 
@@ -152,7 +153,7 @@ impl SignalBuilder {
                 name: name.to_string(),
                 severity,
                 reason: reason.into(),
-                dedup_key: format!("{}:{name}", ctx.account.id),
+                dedup_key: [ctx.account.id.as_str(), ":", name].concat(),
                 cooldown_secs: 24 * 3600,
             },
         }

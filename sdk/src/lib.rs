@@ -25,6 +25,25 @@ pub mod builders;
 pub mod env;
 pub mod testing;
 
+/// The allocator of plugins built for Wasm (feature `fast-alloc`, on by
+/// default): talc instead of wasi-libc's dlmalloc, which a plugin's guest
+/// code calls for every string and list it builds and the host's results
+/// are lifted from. In the bench rule set, dlmalloc's `malloc` and `free`
+/// were a third of the time spent in Wasm code (BENCHMARKS.md, "What was
+/// made faster"). A plugin that sets its own `#[global_allocator]` turns
+/// the feature off (`default-features = false`).
+#[cfg(all(
+    feature = "fast-alloc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+pub mod allocator {
+    /// The global allocator: talc, growing the instance's memory as it
+    /// needs (within the host's memory cap, like any other growth).
+    #[global_allocator]
+    static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+}
+
 /// Bindings generated from the vigil WIT contract (`wit/v0.3.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.

@@ -271,7 +271,8 @@ fn health_at(at: i64, value: f64) -> ScoreState {
             band: "stable".into(),
             rag: Rag::Yellow,
             factors: vec![],
-        },
+        }
+        .into(),
         plugin: PluginRef {
             name: "health-score".into(),
             version: "0.1.0".into(),

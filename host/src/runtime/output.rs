@@ -33,7 +33,10 @@ fn check_name(what: &str, value: &str) -> Result<(), String> {
             &value[..value.floor_char_boundary(32)]
         ));
     }
-    if value.chars().any(char::is_control) {
+    // Names are nearly always printable ASCII, checked a byte at a time;
+    // anything else is checked character by character.
+    let printable_ascii = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !printable_ascii && value.chars().any(char::is_control) {
         return Err(format!("{what} `{value}` contains control characters"));
     }
     Ok(())

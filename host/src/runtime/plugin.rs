@@ -1249,9 +1249,9 @@ impl Plugin {
     }
 
     /// Keeps an instance that ended its call cleanly for the next call.
-    fn put_back(&self, instance: PluginInstance) {
+    fn put_back(&self, mut instance: PluginInstance) {
         let reusable = self.mode == InstanceMode::Warm
-            && instance.store.data().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
+            && instance.store.data_mut().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
         if reusable {
             let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             if pool.len() < MAX_POOLED_INSTANCES {
@@ -1700,12 +1700,14 @@ pub(super) fn begin_item(
         ));
     };
     let (fuel, deadline, log_bytes) = (batch.fuel, batch.deadline_ticks, batch.log_bytes);
-    end_item(&mut store);
+    // One clock reading ends the last item and starts this one.
+    let now = Instant::now();
+    end_item_at(&mut store, now);
     // An instance that has used half of its stderr capture is retired
     // between calls; a batch checks between items too, so that a chatty
     // plugin never meets the end of the capture mid-item. The items left
     // are called again on another instance.
-    if store.data().stderr_used() > STDERR_CAPTURE_BYTES / 2 {
+    if store.data_mut().stderr_used() > STDERR_CAPTURE_BYTES / 2 {
         store.data_mut().batch.retired = true;
         return Err(wasmtime::format_err!(
             "the instance's stderr capture is half full; retiring it"
@@ -1725,7 +1727,7 @@ pub(super) fn begin_item(
     state.log_bytes_left = log_bytes;
     state.log_lines_dropped = 0;
     state.batch.next = index + 1;
-    state.batch.began = Some(Instant::now());
+    state.batch.began = Some(now);
     Ok(())
 }
 
@@ -1751,7 +1753,12 @@ pub(super) fn end_items(mut store: StoreContextMut<'_, PluginState>) -> wasmtime
 }
 
 /// Records what the item in progress spent, if one is.
-fn end_item(mut store: impl AsContextMut<Data = PluginState>) {
+fn end_item(store: impl AsContextMut<Data = PluginState>) {
+    end_item_at(store, Instant::now());
+}
+
+/// Records what the item in progress spent, if one is, as of `now`.
+fn end_item_at(mut store: impl AsContextMut<Data = PluginState>, now: Instant) {
     let mut store = store.as_context_mut();
     let Some(began) = store.data().batch.began else {
         return;
@@ -1764,7 +1771,7 @@ fn end_item(mut store: impl AsContextMut<Data = PluginState>) {
     let spent = ItemSpent {
         fuel,
         logs_dropped: state.log_lines_dropped,
-        duration: began.elapsed(),
+        duration: now.saturating_duration_since(began),
     };
     state.batch.spent.push(spent);
     state.batch.began = None;

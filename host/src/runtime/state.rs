@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::OutputStream;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -65,15 +66,44 @@ impl HostMonotonicClock for EvaluationClock {
 /// A random stream the host reseeds for every invocation, so that a plugin
 /// which asks for randomness still gives the same output for the same input.
 #[derive(Debug, Clone)]
-pub(crate) struct InvocationRng(Arc<Mutex<ChaCha8Rng>>);
+pub(crate) struct InvocationRng(Arc<Mutex<SeededRng>>);
+
+/// The seed of the invocation in progress, and the stream from it once the
+/// plugin has asked for randomness. Most plugins never do, and a batch
+/// reseeds before every item, so the stream is set up on first use.
+#[derive(Debug)]
+struct SeededRng {
+    seed: [u8; 32],
+    rng: Option<ChaCha8Rng>,
+}
+
+impl SeededRng {
+    fn stream(&mut self) -> &mut ChaCha8Rng {
+        let seed = self.seed;
+        self.rng.get_or_insert_with(|| ChaCha8Rng::from_seed(seed))
+    }
+}
 
 impl InvocationRng {
     fn new() -> Self {
-        Self(Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(0))))
+        Self(Arc::new(Mutex::new(SeededRng {
+            seed: [0; 32],
+            rng: Some(ChaCha8Rng::seed_from_u64(0)),
+        })))
     }
 
     pub(crate) fn reseed(&self, seed: [u8; 32]) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = ChaCha8Rng::from_seed(seed);
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.seed = seed;
+        slot.rng = None;
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+        f(self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stream())
     }
 }
 
@@ -81,24 +111,15 @@ impl rand::TryRng for InvocationRng {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_next_u32()
+        self.with(|rng| rng.try_next_u32())
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_next_u64()
+        self.with(|rng| rng.try_next_u64())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_fill_bytes(dst)
+        self.with(|rng| rng.try_fill_bytes(dst))
     }
 }
 
@@ -228,8 +249,13 @@ impl PluginState {
     }
 
     /// Bytes the guest has written to stderr over this instance's life.
-    pub(crate) fn stderr_used(&self) -> usize {
-        self.stderr.contents().len()
+    pub(crate) fn stderr_used(&mut self) -> usize {
+        // Asked before every item of a batch: the pipe's free space is read
+        // under its lock, where `contents` would copy what it holds.
+        match OutputStream::check_write(&mut self.stderr) {
+            Ok(free) => STDERR_CAPTURE_BYTES.saturating_sub(free),
+            Err(_) => STDERR_CAPTURE_BYTES,
+        }
     }
 
     /// The tail of what the guest wrote to stderr (a panic message).

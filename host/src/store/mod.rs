@@ -28,6 +28,7 @@ mod registry;
 mod score_cache;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -52,7 +53,7 @@ pub use registry::{
 pub use score_cache::{LatestScoreCache, ReadFrom, SCORES_CHANNEL, ScoreWithTrend, ScoreWrite};
 
 use crate::pipeline::ScoreState;
-use crate::runtime::bindings::types::{Account, Event};
+use crate::runtime::bindings::types::{Account, Event, ScoreCard};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -540,12 +541,12 @@ fn score_state(
     computed_at: i64,
     stale: bool,
 ) -> Result<ScoreState, StoreError> {
-    let card = serde_json::from_str(&card).map_err(|e| StoreError::Corrupt {
+    let card: ScoreCard = serde_json::from_str(&card).map_err(|e| StoreError::Corrupt {
         what: "score card",
         reason: e.to_string(),
     })?;
     Ok(ScoreState {
-        card,
+        card: Arc::new(card),
         plugin: crate::pipeline::PluginRef {
             name: name.into(),
             version: version.into(),
