@@ -355,3 +355,39 @@ macro_rules! host_import {
 
 host_import!(v0_2);
 host_import!(v0_3);
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn draws(rng: &mut impl Rng) -> [u64; 3] {
+        [rng.next_u64(), rng.next_u64(), rng.next_u64()]
+    }
+
+    #[test]
+    fn a_reseeded_stream_is_the_seeds_stream_however_much_of_the_last_was_used() {
+        let (first, second) = ([1u8; 32], [2u8; 32]);
+        let mut rng = InvocationRng::new();
+        rng.reseed(first);
+        assert_eq!(draws(&mut rng), draws(&mut ChaCha8Rng::from_seed(first)));
+        // Reseeded after some use, after none, and twice in a row.
+        rng.reseed(second);
+        rng.reseed(first);
+        rng.reseed(second);
+        assert_eq!(draws(&mut rng), draws(&mut ChaCha8Rng::from_seed(second)));
+        let mut bytes = [0u8; 16];
+        rng.reseed(first);
+        rng.fill_bytes(&mut bytes);
+        let mut expected = [0u8; 16];
+        ChaCha8Rng::from_seed(first).fill_bytes(&mut expected);
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn a_stream_never_reseeded_is_the_one_of_seed_zero() {
+        let mut rng = InvocationRng::new();
+        assert_eq!(draws(&mut rng), draws(&mut ChaCha8Rng::seed_from_u64(0)));
+    }
+}
