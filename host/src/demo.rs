@@ -355,7 +355,7 @@ impl DemoReport {
     fn absorb_invocation(&mut self, record: &InvocationRecord) {
         let stats = self
             .plugins
-            .entry(format!("{}@{}", record.plugin, record.version))
+            .entry(format!("{}@{}", record.plugin.name, record.plugin.version))
             .or_default();
         stats.calls += 1;
         stats.fuel += record.fuel_used;

@@ -158,8 +158,8 @@ impl Metrics {
         self.pipeline_runs.inc();
         for record in invocations {
             let labels = PluginLabels {
-                plugin: record.plugin.to_string(),
-                version: record.version.to_string(),
+                plugin: record.plugin.name.to_string(),
+                version: record.plugin.version.to_string(),
             };
             self.invocations.get_or_create(&labels).inc();
             self.fuel.get_or_create(&labels).inc_by(record.fuel_used);

@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::history::{MetricHistory, PayloadNumbers};
+pub use crate::runtime::PluginRef;
 use crate::runtime::bindings::types::{
     Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Severity, Signal, Verdict,
 };
@@ -50,29 +51,6 @@ pub enum PipelineError {
         /// What is wrong.
         reason: String,
     },
-}
-
-/// Which plugin version produced something (the strings are shared with
-/// the plugin, not copied per result).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginRef {
-    /// The plugin's name.
-    pub name: Arc<str>,
-    /// The plugin's version.
-    pub version: Arc<str>,
-    /// The component's digest.
-    pub digest: Arc<str>,
-}
-
-impl From<&Plugin> for PluginRef {
-    fn from(plugin: &Plugin) -> Self {
-        let (name, version, digest) = plugin.names();
-        Self {
-            name: Arc::clone(name),
-            version: Arc::clone(version),
-            digest: Arc::clone(digest),
-        }
-    }
 }
 
 /// An account's current score from one scorer.

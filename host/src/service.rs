@@ -891,15 +891,15 @@ fn evaluation_write(
         if record.outcome.is_fault() {
             audits.push(AuditEntry {
                 at: evaluated_at,
-                actor: format!("plugin:{}@{}", record.plugin, record.version),
+                actor: format!("plugin:{}@{}", record.plugin.name, record.plugin.version),
                 action: "plugin.trap".into(),
-                resource: format!("plugin:{}@{}", record.plugin, record.version),
+                resource: format!("plugin:{}@{}", record.plugin.name, record.plugin.version),
                 origin: format!("event:{}", event.id),
                 success: false,
                 details: json!({
                     "call": record.call,
                     "outcome": record.outcome.to_string(),
-                    "digest": record.digest,
+                    "digest": record.plugin.digest,
                     "fuel_used": record.fuel_used,
                 }),
             });

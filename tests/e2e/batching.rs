@@ -151,7 +151,9 @@ fn actions_planning_a_batch_settle_every_signal_as_they_would_alone_even_when_on
         traps += have
             .invocations
             .iter()
-            .filter(|r| &*r.plugin == "broken-action" && matches!(r.outcome, Outcome::Trap { .. }))
+            .filter(|r| {
+                r.plugin.name == "broken-action" && matches!(r.outcome, Outcome::Trap { .. })
+            })
             .count();
         intents += have.intents.len();
     }

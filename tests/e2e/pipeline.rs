@@ -60,7 +60,7 @@ fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() 
     assert!(
         records
             .iter()
-            .all(|r| r.outcome == Outcome::Ok && r.fuel_used > 0 && r.digest.len() == 64)
+            .all(|r| r.outcome == Outcome::Ok && r.fuel_used > 0 && r.plugin.digest.len() == 64)
     );
 }
 
@@ -183,7 +183,7 @@ fn a_failing_action_emits_nothing_while_the_other_actions_go_on() {
     let broken: Vec<_> = evaluation
         .invocations
         .iter()
-        .filter(|r| &*r.plugin == "broken-action")
+        .filter(|r| r.plugin.name == "broken-action")
         .collect();
     assert!(!broken.is_empty());
     assert!(

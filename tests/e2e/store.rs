@@ -273,11 +273,7 @@ fn health_at(at: i64, value: f64) -> ScoreState {
             factors: vec![],
         }
         .into(),
-        plugin: PluginRef {
-            name: "health-score".into(),
-            version: "0.1.0".into(),
-            digest: "ab".repeat(32).into(),
-        },
+        plugin: PluginRef::new("health-score", "0.1.0", "ab".repeat(32)),
         computed_at: at,
         stale: false,
     }

@@ -513,7 +513,7 @@ impl Vigil {
         {
             bail!(
                 "{} {} on {}: {}",
-                failed.plugin,
+                failed.plugin.name,
                 failed.call,
                 evaluation.event_id,
                 failed.outcome

@@ -52,7 +52,7 @@ pub fn run(fixtures: &Fixtures, candidate: &Arc<Plugin>, others: &PluginSet) -> 
             .chain([candidate.clone()]),
     );
     let pipeline = Pipeline::new(set);
-    let mine = |record: &InvocationRecord| *record.digest == *candidate.digest();
+    let mine = |record: &InvocationRecord| *record.plugin.digest == *candidate.digest();
     let fault = |record: &InvocationRecord| {
         format!(
             "the canary run's {} call on fixture data ended with {}",

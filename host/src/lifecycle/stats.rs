@@ -100,15 +100,15 @@ impl Stats {
         let mut trips = Vec::new();
         for record in records {
             // Looked up before inserting: no copy of the digest per call.
-            if !versions.contains_key(&*record.digest) {
-                versions.insert(record.digest.to_string(), VersionStats::default());
+            if !versions.contains_key(&*record.plugin.digest) {
+                versions.insert(record.plugin.digest.to_string(), VersionStats::default());
             }
-            let Some(stats) = versions.get_mut(&*record.digest) else {
+            let Some(stats) = versions.get_mut(&*record.plugin.digest) else {
                 continue;
             };
             if stats.name.is_empty() {
-                stats.name = record.plugin.to_string();
-                stats.version = record.version.to_string();
+                stats.name = record.plugin.name.to_string();
+                stats.version = record.plugin.version.to_string();
             }
             stats.invocations += 1;
             stats.fuel += record.fuel_used;
@@ -130,7 +130,7 @@ impl Stats {
                 if !stats.tripped && stats.recent_faults.len() >= self.breaker.faults {
                     stats.tripped = true;
                     trips.push(Trip {
-                        digest: record.digest.to_string(),
+                        digest: record.plugin.digest.to_string(),
                         name: stats.name.clone(),
                         version: stats.version.clone(),
                         reason: format!(
@@ -189,9 +189,7 @@ mod tests {
 
     fn record(digest: &str, outcome: Outcome, duration_us: u64) -> InvocationRecord {
         InvocationRecord {
-            plugin: "p".into(),
-            version: "1.0.0".into(),
-            digest: digest.into(),
+            plugin: crate::runtime::PluginRef::new("p", "1.0.0", digest),
             call: "score",
             fuel_used: 10,
             duration_us,

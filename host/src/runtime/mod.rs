@@ -27,7 +27,8 @@ pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
     Batch, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, ItemInput,
-    MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, kind_name,
+    MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, PluginNames, PluginRef,
+    kind_name,
 };
 use state::PluginState;
 

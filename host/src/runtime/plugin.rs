@@ -111,16 +111,65 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// One call into one plugin, as recorded for the audit trail. The plugin's
-/// name, version and digest are shared with the plugin, not copied per call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InvocationRecord {
+/// Which plugin version did something: its name, version and component
+/// digest, behind one pointer shared with the plugin and every record and
+/// result of it (cloning one is a reference count, not three strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRef(Arc<PluginNames>);
+
+/// What a [`PluginRef`] names.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct PluginNames {
     /// The plugin's name.
-    pub plugin: Arc<str>,
+    pub name: String,
     /// The plugin's version.
-    pub version: Arc<str>,
-    /// The SHA-256 digest of the component.
-    pub digest: Arc<str>,
+    pub version: String,
+    /// The component's SHA-256 digest.
+    pub digest: String,
+}
+
+impl PluginRef {
+    /// A reference to the plugin `name` at `version` whose component has
+    /// `digest`.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        digest: impl Into<String>,
+    ) -> Self {
+        Self(Arc::new(PluginNames {
+            name: name.into(),
+            version: version.into(),
+            digest: digest.into(),
+        }))
+    }
+}
+
+impl std::ops::Deref for PluginRef {
+    type Target = PluginNames;
+
+    fn deref(&self) -> &PluginNames {
+        &self.0
+    }
+}
+
+impl From<&Plugin> for PluginRef {
+    fn from(plugin: &Plugin) -> Self {
+        plugin.id.clone()
+    }
+}
+
+impl Serialize for PluginRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// One call into one plugin, as recorded for the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationRecord {
+    /// The plugin version called (serialized as `plugin`, `version` and
+    /// `digest` beside the other fields).
+    pub plugin: PluginRef,
     /// The export called: `score`, `evaluate`, `check`, `plan` or `describe`.
     pub call: &'static str,
     /// Fuel burned (deterministic: the cost of the call).
@@ -130,8 +179,37 @@ pub struct InvocationRecord {
     /// Log lines dropped over the log cap.
     pub logs_dropped: u32,
     /// How it ended.
-    #[serde(flatten)]
     pub outcome: Outcome,
+}
+
+impl Serialize for InvocationRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The record as it is written: the plugin's names and the
+        /// outcome's fields beside the call's.
+        #[derive(Serialize)]
+        struct Written<'a> {
+            plugin: &'a str,
+            version: &'a str,
+            digest: &'a str,
+            call: &'static str,
+            fuel_used: u64,
+            duration_us: u64,
+            logs_dropped: u32,
+            #[serde(flatten)]
+            outcome: &'a Outcome,
+        }
+        Written {
+            plugin: &self.plugin.name,
+            version: &self.plugin.version,
+            digest: &self.plugin.digest,
+            call: self.call,
+            fuel_used: self.fuel_used,
+            duration_us: self.duration_us,
+            logs_dropped: self.logs_dropped,
+            outcome: &self.outcome,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A call's result (present only when the outcome is `Ok`) and its record.
@@ -673,7 +751,7 @@ pub struct Plugin {
     /// it by `batching.begin` for each item.
     windows: Arc<[WindowSpec]>,
     /// The name, version and digest, shared by every record of a call.
-    shared: (Arc<str>, Arc<str>, Arc<str>),
+    id: PluginRef,
     contract: String,
     digest: String,
     label: Arc<str>,
@@ -807,11 +885,7 @@ impl Plugin {
             },
             windows: Arc::from([]),
             contract,
-            shared: (
-                Arc::from("(loading)"),
-                Arc::from("0.0.0"),
-                Arc::from(digest.as_str()),
-            ),
+            id: PluginRef::new("(loading)", "0.0.0", digest.as_str()),
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             digest,
             engine: engine.clone(),
@@ -839,8 +913,11 @@ impl Plugin {
         }
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
-        plugin.shared.0 = Arc::from(info.name.as_str());
-        plugin.shared.1 = Arc::from(info.version.as_str());
+        plugin.id = PluginRef::new(
+            info.name.as_str(),
+            info.version.as_str(),
+            plugin.digest.as_str(),
+        );
         plugin.info = info;
         Ok(plugin)
     }
@@ -887,10 +964,10 @@ impl Plugin {
         &self.info.name
     }
 
-    /// The name, version and digest as shared strings: what records of
-    /// the plugin's calls and results hold.
-    pub fn names(&self) -> (&Arc<str>, &Arc<str>, &Arc<str>) {
-        (&self.shared.0, &self.shared.1, &self.shared.2)
+    /// The name, version and digest, shared: what records of the
+    /// plugin's calls and results hold.
+    pub fn id(&self) -> &PluginRef {
+        &self.id
     }
 
     /// The SHA-256 digest of the component.
@@ -1222,11 +1299,8 @@ impl Plugin {
         logs_dropped: u32,
         outcome: Outcome,
     ) -> InvocationRecord {
-        let (plugin, version, digest) = self.names();
         InvocationRecord {
-            plugin: Arc::clone(plugin),
-            version: Arc::clone(version),
-            digest: Arc::clone(digest),
+            plugin: self.id.clone(),
             call,
             fuel_used,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
@@ -1889,6 +1963,40 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invocation_record_is_written_with_the_plugins_names_beside_the_calls_fields() {
+        let record = InvocationRecord {
+            plugin: PluginRef::new("health-score", "0.3.0", "ab".repeat(32)),
+            call: "score",
+            fuel_used: 1234,
+            duration_us: 5,
+            logs_dropped: 0,
+            outcome: Outcome::Trap {
+                reason: "unreachable".into(),
+            },
+        };
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "plugin": "health-score",
+                "version": "0.3.0",
+                "digest": "ab".repeat(32),
+                "call": "score",
+                "fuel_used": 1234,
+                "duration_us": 5,
+                "logs_dropped": 0,
+                "outcome": "trap",
+                "reason": "unreachable",
+            })
+        );
+        let shared = record.clone();
+        assert!(
+            Arc::ptr_eq(&shared.plugin.0, &record.plugin.0),
+            "a clone shares the names"
+        );
+    }
 
     fn described(windows: Vec<WindowSpec>) -> Described {
         Described {

@@ -547,11 +547,7 @@ fn score_state(
     })?;
     Ok(ScoreState {
         card: Arc::new(card),
-        plugin: crate::pipeline::PluginRef {
-            name: name.into(),
-            version: version.into(),
-            digest: digest.into(),
-        },
+        plugin: crate::pipeline::PluginRef::new(name, version, digest),
         computed_at,
         stale,
     })
