@@ -105,3 +105,28 @@ fn every_standard_plugin_loads_with_the_kind_it_declares() {
         assert_eq!(plugin.contract(), vigil_host::runtime::LATEST_CONTRACT);
     }
 }
+
+#[test]
+fn a_plugin_built_without_fast_alloc_allocates_with_its_own_allocator() {
+    use vigil_host::history::MetricHistory;
+    use vigil_host::runtime::bindings::types::{Industry, Tier};
+
+    use crate::support::{account, context, input};
+
+    let plugin = load(&runtime(), &component("own-allocator")).unwrap();
+    let mut history = MetricHistory::default();
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Other, 10, 5),
+        "test",
+    );
+    let card = plugin.score(input(&mut history), &ctx).output.unwrap();
+    let served = card
+        .factors
+        .iter()
+        .find(|f| f.name == "allocations")
+        .unwrap()
+        .raw;
+    // Taking in the call's context alone allocates in the guest, so a
+    // plugin whose allocator is its own has served some by now.
+    assert!(served > 0.0, "{card:?}");
+}
