@@ -57,7 +57,7 @@ pub enum PipelineError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreState {
     /// The card: shared by the account's state and the evaluation that
-    /// computed it, so keeping it in both copies no factor.
+    /// computed it, so keeping it in both copies none of its strings.
     pub card: Arc<ScoreCard>,
     /// The scorer that produced it.
     pub plugin: PluginRef,

@@ -753,7 +753,6 @@ pub struct Plugin {
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
     contract: String,
-    digest: String,
     label: Arc<str>,
     engine: Engine,
     pre: InstancePre<PluginState>,
@@ -769,7 +768,7 @@ impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugin")
             .field("label", &self.label)
-            .field("digest", &self.digest)
+            .field("digest", &self.id.digest)
             .field("fuel", &self.fuel)
             .finish_non_exhaustive()
     }
@@ -885,9 +884,8 @@ impl Plugin {
             },
             windows: Arc::from([]),
             contract,
-            id: PluginRef::new("(loading)", "0.0.0", digest.as_str()),
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
-            digest,
+            id: PluginRef::new("(loading)", "0.0.0", digest),
             engine: engine.clone(),
             pre,
             indices,
@@ -916,7 +914,7 @@ impl Plugin {
         plugin.id = PluginRef::new(
             info.name.as_str(),
             info.version.as_str(),
-            plugin.digest.as_str(),
+            plugin.id.digest.as_str(),
         );
         plugin.info = info;
         Ok(plugin)
@@ -964,15 +962,9 @@ impl Plugin {
         &self.info.name
     }
 
-    /// The name, version and digest, shared: what records of the
-    /// plugin's calls and results hold.
-    pub fn id(&self) -> &PluginRef {
-        &self.id
-    }
-
     /// The SHA-256 digest of the component.
     pub fn digest(&self) -> &str {
-        &self.digest
+        &self.id.digest
     }
 
     /// The contract version the component targets.
