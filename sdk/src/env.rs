@@ -36,8 +36,8 @@ pub fn window(metric: &str, days: u32, offset_days: u32) -> MetricWindow {
     return crate::testing::fixture_window(metric, days, offset_days);
 }
 
-/// The declared windows of the item in progress, as `batching.begin`
-/// returned them.
+/// The declared windows of a batch's items, as the batch export received
+/// them, and which item is in progress.
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod item_windows {
     use std::cell::RefCell;
@@ -45,35 +45,55 @@ pub(crate) mod item_windows {
     use crate::__private::Declared;
     use crate::MetricWindow;
 
-    /// What the windows are of, and their values, in the same order.
-    type Current = (&'static [Declared], Vec<MetricWindow>);
+    /// What the windows are of, every item's windows (item after item, in
+    /// the order of the declarations), and where the item in progress's
+    /// begin.
+    struct Batch {
+        declared: &'static [Declared],
+        windows: Vec<MetricWindow>,
+        first: usize,
+    }
 
     thread_local! {
-        static CURRENT: RefCell<Current> = const { RefCell::new((&[], Vec::new())) };
+        static BATCH: RefCell<Batch> = const {
+            RefCell::new(Batch { declared: &[], windows: Vec::new(), first: 0 })
+        };
     }
 
-    /// Keeps the item's windows until the next item or the end of the batch.
+    /// Keeps a batch's windows until the end of the batch.
     pub(crate) fn set(declared: &'static [Declared], windows: Vec<MetricWindow>) {
-        CURRENT.with(|current| *current.borrow_mut() = (declared, windows));
+        BATCH.with(|batch| {
+            *batch.borrow_mut() = Batch {
+                declared,
+                windows,
+                first: 0,
+            };
+        });
     }
 
-    /// Forgets the last item's windows.
+    /// Makes item `index` the one whose windows [`get`] answers.
+    pub(crate) fn select(index: usize) {
+        BATCH.with(|batch| {
+            let mut batch = batch.borrow_mut();
+            batch.first = index.saturating_mul(batch.declared.len());
+        });
+    }
+
+    /// Forgets the batch's windows.
     pub(crate) fn clear() {
         set(&[], Vec::new());
     }
 
     /// The item's value of a declared window, if `metric`, `days` and
-    /// `offset_days` name one (and the host returned one per declaration).
+    /// `offset_days` name one (and the host sent one for it).
     pub(crate) fn get(metric: &str, days: u32, offset_days: u32) -> Option<MetricWindow> {
-        CURRENT.with(|current| {
-            let (declared, windows) = &*current.borrow();
-            if declared.len() != windows.len() {
-                return None;
-            }
-            declared
+        BATCH.with(|batch| {
+            let batch = &*batch.borrow();
+            batch
+                .declared
                 .iter()
                 .position(|(m, d, o)| *d == days && *o == offset_days && *m == metric)
-                .and_then(|at| windows.get(at))
+                .and_then(|at| batch.windows.get(batch.first.checked_add(at)?))
                 .cloned()
         })
     }

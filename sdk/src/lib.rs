@@ -44,20 +44,20 @@ pub mod allocator {
     static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 }
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.3.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.4.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.3.0",
+        path: "../wit/v0.4.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.3.0;
-                import vigil:plugin/host@0.3.0;
-                import vigil:plugin/history@0.3.0;
-                import vigil:plugin/batching@0.3.0;
+                import vigil:plugin/types@0.4.0;
+                import vigil:plugin/host@0.4.0;
+                import vigil:plugin/history@0.4.0;
+                import vigil:plugin/batching@0.4.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -88,7 +88,7 @@ pub use env::{config, log, window};
 ///
 /// `windows = [("logins", 30, 0), ("logins", 30, 30)]` declares the history
 /// windows the plugin reads (the arguments of [`window`]): the host computes
-/// them for every item and hands them over with the item, so [`window`]
+/// them for every item and sends them with the batch, so [`window`]
 /// answers a declared window without calling the host. An undeclared
 /// window still works, one host call each.
 pub use vigil_sdk_macros::scorer;
@@ -135,10 +135,16 @@ pub mod prelude {
 pub mod __private {
     pub use wit_bindgen;
 
-    use crate::wit::vigil::plugin::types::{PackedContexts, Span};
-    use crate::{Account, Attribute, Context, Event, Industry, PluginError, ScoreSummary, Tier};
+    use crate::wit::vigil::plugin::types::{
+        PackedCheckItems, PackedContexts, PackedFactor, PackedScoreCard, PackedScoreCards,
+        PackedSignal, PackedSignals, PackedVerdict, PackedVerdicts, Span,
+    };
+    use crate::{
+        Account, Attribute, Context, Event, Industry, MetricWindow, PluginError, ScoreCard,
+        ScoreSummary, Signal, Tier, Verdict,
+    };
 
-    /// Unpacks the contexts of a contract 0.3 batch one at a time, into one
+    /// Unpacks the contexts of a batch one at a time, into one
     /// `Context` whose strings and lists are reused from one to the next,
     /// and from one call to the next (so the guest allocates only when a
     /// context is larger than any before it).
@@ -228,12 +234,17 @@ pub mod __private {
 
     /// The batch's text at `span`.
     fn text(packed: &PackedContexts, span: Span) -> Result<&str, PluginError> {
+        text_at(&packed.text, span)
+    }
+
+    /// `text` at `span`.
+    fn text_at(text: &str, span: Span) -> Result<&str, PluginError> {
         let start = usize::try_from(span.start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
-        packed.text.get(start..end).ok_or_else(|| {
+        text.get(start..end).ok_or_else(|| {
             PluginError::InvalidInput(format!(
                 "text {start}..{end} is not in the batch's {} bytes",
-                packed.text.len()
+                text.len()
             ))
         })
     }
@@ -323,20 +334,31 @@ pub mod __private {
     /// A declared history window: metric, days, offset days.
     pub type Declared = (&'static str, u32, u32);
 
-    /// Tells the host that the batch export now works on item `index`
-    /// (the item's clock, history, randomness and limits) and keeps the
-    /// item's `declared` windows the host returns, for [`crate::window`].
-    /// Natively, where plugin functions are called directly, it does
-    /// nothing.
+    /// Keeps the declared windows of a batch's items, as the batch export
+    /// received them (`windows`: each item's, item after item, in the order
+    /// of `declared`), for [`crate::window`] until [`end_items`]. Natively
+    /// it does nothing.
     #[inline]
-    pub fn begin_item(index: usize, declared: &'static [Declared]) {
+    pub fn start_items(declared: &'static [Declared], windows: Vec<MetricWindow>) {
         #[cfg(target_arch = "wasm32")]
-        crate::env::item_windows::set(
-            declared,
-            crate::wit::vigil::plugin::batching::begin(u32::try_from(index).unwrap_or(u32::MAX)),
-        );
+        crate::env::item_windows::set(declared, windows);
         #[cfg(not(target_arch = "wasm32"))]
-        let _ = (index, declared);
+        let _ = (declared, windows);
+    }
+
+    /// Tells the host that the batch export now works on item `index`
+    /// (the item's clock, history, randomness and limits), and points
+    /// [`crate::window`] at the item's declared windows. Natively, where
+    /// plugin functions are called directly, it does nothing.
+    #[inline]
+    pub fn begin_item(index: usize) {
+        #[cfg(target_arch = "wasm32")]
+        {
+            crate::env::item_windows::select(index);
+            crate::wit::vigil::plugin::batching::begin(u32::try_from(index).unwrap_or(u32::MAX));
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = index;
     }
 
     /// Tells the host that the batch export is done with its items, so
@@ -348,6 +370,219 @@ pub mod __private {
         {
             crate::env::item_windows::clear();
             crate::wit::vigil::plugin::batching::end();
+        }
+    }
+
+    /// A span of `len` bytes or elements from `start`. Within a Wasm
+    /// instance every length fits in 32 bits; natively a longer one is
+    /// clamped, and the host would refuse it.
+    fn span(start: usize, len: usize) -> Span {
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Appends `value` to `text`; its span there.
+    fn push_text(text: &mut String, value: &str) -> Span {
+        let start = text.len();
+        text.push_str(value);
+        span(start, value.len())
+    }
+
+    /// Room for the strings of this many results, guessed so that a
+    /// typical batch grows its text once or not at all.
+    fn text_capacity(results: usize) -> usize {
+        results.saturating_mul(96)
+    }
+
+    /// Packs a batch's score cards as `score` returns them (contract 0.4).
+    pub struct CardPacker {
+        packed: PackedScoreCards,
+    }
+
+    impl CardPacker {
+        /// A packer for `len` results.
+        pub fn new(len: usize) -> Self {
+            Self {
+                packed: PackedScoreCards {
+                    text: String::with_capacity(text_capacity(len)),
+                    results: Vec::with_capacity(len),
+                    factors: Vec::with_capacity(len.saturating_mul(8)),
+                },
+            }
+        }
+
+        /// Adds the next context's result.
+        pub fn push(&mut self, result: Result<ScoreCard, PluginError>) {
+            let packed = &mut self.packed;
+            let result = result.map(|card| {
+                let first = packed.factors.len();
+                for factor in &card.factors {
+                    packed.factors.push(PackedFactor {
+                        name: push_text(&mut packed.text, &factor.name),
+                        weight: factor.weight,
+                        raw: factor.raw,
+                        value: factor.value,
+                        contribution: factor.contribution,
+                        note: push_text(&mut packed.text, &factor.note),
+                    });
+                }
+                PackedScoreCard {
+                    name: push_text(&mut packed.text, &card.name),
+                    value: card.value,
+                    band: push_text(&mut packed.text, &card.band),
+                    rag: card.rag,
+                    factors: span(first, card.factors.len()),
+                }
+            });
+            packed.results.push(result);
+        }
+
+        /// The packed results.
+        pub fn finish(self) -> PackedScoreCards {
+            self.packed
+        }
+    }
+
+    /// Packs one signal's strings into `text`.
+    fn pack_signal(text: &mut String, signal: &Signal) -> PackedSignal {
+        PackedSignal {
+            name: push_text(text, &signal.name),
+            severity: signal.severity,
+            reason: push_text(text, &signal.reason),
+            dedup_key: push_text(text, &signal.dedup_key),
+            cooldown_secs: signal.cooldown_secs,
+        }
+    }
+
+    /// Packs a batch's signals as `evaluate` returns them (contract 0.4).
+    pub struct SignalPacker {
+        packed: PackedSignals,
+    }
+
+    impl SignalPacker {
+        /// A packer for `len` results.
+        pub fn new(len: usize) -> Self {
+            Self {
+                packed: PackedSignals {
+                    text: String::with_capacity(text_capacity(len)),
+                    results: Vec::with_capacity(len),
+                    signals: Vec::new(),
+                },
+            }
+        }
+
+        /// Adds the next context's result.
+        pub fn push(&mut self, result: Result<Vec<Signal>, PluginError>) {
+            let packed = &mut self.packed;
+            let result = result.map(|signals| {
+                let first = packed.signals.len();
+                for signal in &signals {
+                    let signal = pack_signal(&mut packed.text, signal);
+                    packed.signals.push(signal);
+                }
+                span(first, signals.len())
+            });
+            packed.results.push(result);
+        }
+
+        /// The packed results.
+        pub fn finish(self) -> PackedSignals {
+            self.packed
+        }
+    }
+
+    /// Packs a batch's verdicts as `check` returns them (contract 0.4).
+    pub struct VerdictPacker {
+        packed: PackedVerdicts,
+    }
+
+    impl VerdictPacker {
+        /// A packer for `len` results.
+        pub fn new(len: usize) -> Self {
+            Self {
+                packed: PackedVerdicts {
+                    text: String::with_capacity(text_capacity(len)),
+                    results: Vec::with_capacity(len),
+                    tags: Vec::new(),
+                },
+            }
+        }
+
+        /// Adds the next item's result.
+        pub fn push(&mut self, result: Result<Verdict, PluginError>) {
+            let packed = &mut self.packed;
+            let result = result.map(|verdict| {
+                let first = packed.tags.len();
+                for tag in &verdict.policy_tags {
+                    let tag = push_text(&mut packed.text, tag);
+                    packed.tags.push(tag);
+                }
+                PackedVerdict {
+                    applies: verdict.applies,
+                    reason: push_text(&mut packed.text, &verdict.reason),
+                    policy_tags: span(first, verdict.policy_tags.len()),
+                }
+            });
+            packed.results.push(result);
+        }
+
+        /// The packed results.
+        pub fn finish(self) -> PackedVerdicts {
+            self.packed
+        }
+    }
+
+    /// Unpacks the signals of a `check` call (contract 0.4) one at a time,
+    /// into one `Signal` whose strings are reused from one to the next.
+    pub struct CheckItems {
+        packed: PackedCheckItems,
+        signal: Signal,
+    }
+
+    impl CheckItems {
+        /// The items of `packed`.
+        pub fn new(packed: PackedCheckItems) -> Self {
+            Self {
+                packed,
+                signal: Signal {
+                    name: String::new(),
+                    severity: crate::Severity::Info,
+                    reason: String::new(),
+                    dedup_key: String::new(),
+                    cooldown_secs: 0,
+                },
+            }
+        }
+
+        /// How many items there are.
+        pub fn len(&self) -> usize {
+            self.packed.items.len()
+        }
+
+        /// Whether there is no item.
+        pub fn is_empty(&self) -> bool {
+            self.packed.items.is_empty()
+        }
+
+        /// Item `at`: its context's position in the batch and its signal.
+        pub fn item(&mut self, at: usize) -> Result<(usize, &Signal), PluginError> {
+            let Some(item) = self.packed.items.get(at) else {
+                return Err(PluginError::InvalidInput(format!(
+                    "item {at} is not in a batch of {}",
+                    self.packed.items.len()
+                )));
+            };
+            let text = &self.packed.text;
+            let signal = &mut self.signal;
+            refill(&mut signal.name, text_at(text, item.signal.name)?);
+            signal.severity = item.signal.severity;
+            refill(&mut signal.reason, text_at(text, item.signal.reason)?);
+            refill(&mut signal.dedup_key, text_at(text, item.signal.dedup_key)?);
+            signal.cooldown_secs = item.signal.cooldown_secs;
+            let context = usize::try_from(item.context).unwrap_or(usize::MAX);
+            Ok((context, &self.signal))
         }
     }
 }

@@ -1,8 +1,8 @@
-//! Batches (contracts 0.2 and 0.3): many accounts' events in one call per
+//! Batches (contracts 0.2 to 0.4): many accounts' events in one call per
 //! plugin and stage, each evaluated exactly as it would be alone; faults
 //! contained to the event they happen on; plugins built against contract
-//! 0.1 still loaded and called once per event, and against 0.2 still
-//! called with their batches; the windows a 0.3 plugin declares.
+//! 0.1 still loaded and called once per event, and against 0.2 and 0.3
+//! still called with their batches; the windows a plugin declares.
 
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
 use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
@@ -246,6 +246,37 @@ fn a_batch_answered_without_beginning_its_items_is_refused() {
 }
 
 #[test]
+fn packed_results_pointing_outside_their_text_are_refused_for_that_item_alone() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("span-liar")).unwrap();
+    assert_eq!(plugin.contract(), "0.4.0");
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids = ["honest-1".to_string(), "liar".into(), "honest-2".into()];
+    let (mut states, events) = one_login_each(&ids);
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let evaluations: Vec<Evaluation> = pipeline
+        .process_batch(&mut batch)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (id, evaluation) in ids.iter().zip(&evaluations) {
+        let outcome = &evaluation.invocations[0].outcome;
+        if id == "liar" {
+            assert!(evaluation.signals.is_empty());
+            match outcome {
+                Outcome::InvalidOutput { reason } => {
+                    assert!(reason.contains("malformed"), "{reason}")
+                }
+                other => panic!("expected the lying item refused, got {other:?}"),
+            }
+        } else {
+            assert_eq!(*outcome, Outcome::Ok, "{id}");
+            assert_eq!(evaluation.signals.len(), 1, "{id}");
+        }
+    }
+}
+
+#[test]
 fn plugins_built_against_contract_0_1_are_still_loaded_and_called_once_per_event() {
     let runtime = runtime();
     let scorer = load(&runtime, &component("legacy-scorer")).unwrap();
@@ -320,12 +351,13 @@ fn a_plugin_writing_to_stderr_for_every_item_of_a_large_batch_keeps_working() {
     }
 }
 
-#[test]
-fn a_plugin_built_against_contract_0_2_still_scores_each_item_of_a_batch_on_its_own_history() {
+/// Loads the login scorer `name`, built against contract `contract`
+/// without the SDK, and checks that a batch scores each account on its own
+/// history: account n logged in 10 * n times before the batch, once in it.
+fn login_scorer_scores_each_item_on_its_own_history(name: &str, contract: &str) {
     let runtime = runtime();
-    let plugin = load(&runtime, &component("v02-scorer")).unwrap();
-    assert_eq!(plugin.contract(), "0.2.0");
-    assert!(plugin.windows().is_empty(), "0.2 declares no windows");
+    let plugin = load(&runtime, &component(name)).unwrap();
+    assert_eq!(plugin.contract(), contract);
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
     let ids: Vec<String> = (0..5).map(|n| format!("acct-{n}")).collect();
     let mut states: Vec<AccountState> = ids
@@ -365,10 +397,31 @@ fn a_plugin_built_against_contract_0_2_still_scores_each_item_of_a_batch_on_its_
 }
 
 #[test]
-fn a_contract_0_3_plugin_declares_its_windows_and_reports_them_when_inspected() {
+fn a_plugin_built_against_contract_0_2_still_scores_each_item_of_a_batch_on_its_own_history() {
+    login_scorer_scores_each_item_on_its_own_history("v02-scorer", "0.2.0");
+}
+
+#[test]
+fn a_plugin_built_against_contract_0_3_still_gets_its_declared_windows_from_each_begin() {
+    // The 0.3 scorer reads its logins only from what `begin` returns.
+    login_scorer_scores_each_item_on_its_own_history("v03-scorer", "0.3.0");
+    let plugin = load(&runtime(), &component("v03-scorer")).unwrap();
+    assert_eq!(plugin.windows().len(), 1);
+    assert_eq!(plugin.windows()[0].metric, "logins");
+}
+
+#[test]
+fn a_contract_0_4_plugin_gets_every_items_declared_windows_with_the_batch() {
+    // The 0.4 scorer reads its logins only from the batch's windows, and
+    // packs its cards by hand.
+    login_scorer_scores_each_item_on_its_own_history("v04-scorer", "0.4.0");
+}
+
+#[test]
+fn a_contract_0_4_plugin_declares_its_windows_and_reports_them_when_inspected() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.3.0");
+    assert_eq!(plugin.contract(), "0.4.0");
     let declared: Vec<(&str, u32, u32)> = plugin
         .windows()
         .iter()

@@ -15,6 +15,10 @@ const RELEASED: &[(&str, &str)] = &[
         "v0.3.0/vigil-plugin.wit",
         "a70df82f40010a5e9f044ff6b83b52955be67c4d1e75df2e499d7e219db895be",
     ),
+    (
+        "v0.4.0/vigil-plugin.wit",
+        "d2f71dd1a716ca24443fbbee37a5deed959bec6cea6541602da7174de05dc068",
+    ),
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! What the host lowers into a plugin — the context of a batch call, a
-//! `history.window` answer and the declared windows `batching.begin`
-//! returns — reaches the plugin field for field, for every tier, industry,
+//! `history.window` answer and the declared windows sent with the batch —
+//! reaches the plugin field for field, for every tier, industry,
 //! optional date, attribute list and score the contract allows (the host
 //! writes these records itself, one copy each, instead of through
 //! wasmtime's field-by-field lowering).

@@ -1,7 +1,8 @@
 //! Host bindings of the plugin contract, one module per supported version:
 //! `v0_1` for `vigil:plugin@0.1.0` (one call per event), `v0_2` for
 //! `vigil:plugin@0.2.0` (one call per batch), `v0_3` for
-//! `vigil:plugin@0.3.0` (a batch, with declared history windows).
+//! `vigil:plugin@0.3.0` (a batch, with declared history windows), `v0_4`
+//! for `vigil:plugin@0.4.0` (windows sent with the batch, results packed).
 //!
 //! In each, one host-side world includes every plugin world, so a single set
 //! of import traits and export handles serves all kinds; which exports a
@@ -12,6 +13,8 @@
 //! only `describe` returns; its other types are 0.1's in structure, so its
 //! batch exports (called with the host's types, which wasmtime checks by
 //! structure) take 0.1's types, and its `plugin-info` is converted.
+//! Version 0.4's exports return packed results, lifted as its own types
+//! and unpacked into the host's; its `plugin-info` is 0.3's in structure.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -66,6 +69,26 @@ pub mod v0_3 {
             world plugin {
                 include vigil:plugin/scorer@0.3.0;
                 include vigil:plugin/playbook@0.3.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::meta;
+}
+
+/// Contract 0.4.0: 0.3 with every item's declared windows sent with the
+/// batch (`begin` returns nothing), and results and a condition's signals
+/// packed.
+pub mod v0_4 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.4.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.4.0;
+                include vigil:plugin/playbook@0.4.0;
             }
         ",
         world: "vigil:host/plugin",

@@ -1,6 +1,6 @@
 //! Contexts (and history windows) lowered into a guest by the host itself.
 //!
-//! Contract 0.3 batches go as [`Packed`]: every string of the batch in one
+//! Contract 0.3 and 0.4 batches go as [`Packed`]: every string of the batch in one
 //! text and the contexts, attributes and scores in one list each, four
 //! allocations in the guest per call. Contract 0.2 batches go as a list of
 //! [`Lowered`] contexts, one copy of each record:
@@ -478,8 +478,9 @@ unsafe impl Lower for LoweredWindow {
     }
 }
 
-/// The windows `batching.begin` returns (contract 0.3), lowered with one
-/// copy for the whole list: its elements are built in a host buffer.
+/// A list of windows — what `batching.begin` returns (contract 0.3), or
+/// every item's windows sent with a batch (0.4) — lowered with one copy
+/// for the whole list: its elements are built in a host buffer.
 ///
 /// An empty list is not allocated: it points at the element alignment
 /// with no `realloc` call, which is what a `wit-bindgen` guest's `realloc`
@@ -554,7 +555,7 @@ fn window_record(record: &mut [u8], window: &MetricWindow) {
     }
 }
 
-/// The ABI of a `span` (contract 0.3).
+/// The ABI of a `span` (contract 0.3 and later).
 const SPAN_ABI: CanonicalAbiInfo = <packed::Span as ComponentType>::ABI;
 
 layout! {

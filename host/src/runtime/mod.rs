@@ -10,6 +10,7 @@ mod lower;
 pub mod output;
 mod plugin;
 mod state;
+mod unpack;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,11 +69,11 @@ const ALLOWED_VIGIL: &[&str] = &[
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
-pub const LATEST_CONTRACT: &str = "0.3.0";
+pub const LATEST_CONTRACT: &str = "0.4.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,7 +92,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.3.0` (or `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.4.0` (or `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -312,13 +313,14 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 }
 
 /// Provides the imports of every supported contract version: `host` and
-/// `history` of each, and `batching.begin` and `end` of 0.2 and 0.3, which
+/// `history` of each, and `batching.begin` and `end` of 0.2 to 0.4, which
 /// need the store itself (to read and reset the fuel between items), so
 /// they are linked by hand rather than through a generated trait.
 fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.instance("vigil:plugin/types@0.1.0")?;
     linker.instance("vigil:plugin/types@0.2.0")?;
     linker.instance("vigil:plugin/types@0.3.0")?;
+    linker.instance("vigil:plugin/types@0.4.0")?;
     bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
@@ -331,12 +333,16 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         linker,
         |state| state,
     )?;
+    bindings::v0_4::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
     // `history.window` is linked by hand to read the metric name in place
     // in the guest's memory and to write the window with one copy: a
     // plugin asks for a dozen windows an event, and the generated binding
     // would copy each name into a new `String` and write field by field.
     // Its record is the same in every version.
-    for version in ["0.1.0", "0.2.0", "0.3.0"] {
+    for version in ["0.1.0", "0.2.0", "0.3.0", "0.4.0"] {
         linker
             .instance(&format!("vigil:plugin/history@{version}"))?
             .func_wrap(
@@ -359,6 +365,13 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     batching.func_wrap("begin", |mut store, (index,): (u32,)| {
         plugin::begin_item(store.as_context_mut(), index)?;
         Ok((lower::LoweredWindows(store.data().declared_windows()),))
+    })?;
+    batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    // 0.4 sends every item's windows with the batch; `begin` only moves
+    // to the next item.
+    let mut batching = linker.instance("vigil:plugin/batching@0.4.0")?;
+    batching.func_wrap("begin", |store, (index,): (u32,)| {
+        plugin::begin_item(store, index)
     })?;
     batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
     Ok(())
@@ -448,6 +461,7 @@ mod tests {
             "vigil:plugin/history@0.1.0",
             "vigil:plugin/batching@0.2.0",
             "vigil:plugin/batching@0.3.0",
+            "vigil:plugin/batching@0.4.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

@@ -17,10 +17,11 @@ use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
-use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3};
-use super::lower::{Lowered, Packed, lowered};
+use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3, v0_4};
+use super::lower::{Lowered, LoweredWindows, Packed, lowered};
 use super::output::PluginOutput;
 use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
+use super::unpack::{self, MalformedResults};
 
 /// Warm instances kept per plugin; more concurrent calls instantiate and
 /// drop theirs, so the engine's pool is never exhausted by one plugin.
@@ -349,24 +350,26 @@ macro_rules! contract_exports {
 
 contract_exports!(v0_1, IndicesV1, GuestsV1);
 
-/// A batching plugin's `meta`, by contract version: 0.3's `plugin-info`
-/// also declares history windows.
+/// A batching plugin's `meta`, by contract version: 0.3's and 0.4's
+/// `plugin-info` also declare history windows.
 #[derive(Clone)]
 enum MetaIndices {
     V2(v0_2::meta::GuestIndices),
     V3(v0_3::meta::GuestIndices),
+    V4(v0_4::meta::GuestIndices),
 }
 
 /// `meta` in one instance.
 enum MetaGuest {
     V2(v0_2::meta::Guest),
     V3(v0_3::meta::Guest),
+    V4(v0_4::meta::Guest),
 }
 
 /// A batching plugin's exports (contract 0.2 and later), found once at
 /// load: `meta` through its generated bindings, the batch exports by index
-/// (they are called with [`Lowered`] contexts, not through the bindings;
-/// their types are the same in 0.2 and 0.3).
+/// (they are called with contexts the host lowers itself, not through the
+/// bindings).
 #[derive(Clone)]
 struct IndicesV2 {
     meta: MetaIndices,
@@ -380,10 +383,10 @@ impl IndicesV2 {
         version: &str,
         pre: &InstancePre<PluginState>,
     ) -> wasmtime::Result<Self> {
-        let meta = if version == "0.2.0" {
-            MetaIndices::V2(v0_2::meta::GuestIndices::new(pre)?)
-        } else {
-            MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?)
+        let meta = match version {
+            "0.2.0" => MetaIndices::V2(v0_2::meta::GuestIndices::new(pre)?),
+            "0.3.0" => MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?),
+            _ => MetaIndices::V4(v0_4::meta::GuestIndices::new(pre)?),
         };
         Ok(Self {
             meta,
@@ -399,6 +402,7 @@ impl IndicesV2 {
         let meta = match &self.meta {
             MetaIndices::V2(meta) => MetaGuest::V2(meta.load(&mut *store, instance)?),
             MetaIndices::V3(meta) => MetaGuest::V3(meta.load(&mut *store, instance)?),
+            MetaIndices::V4(meta) => MetaGuest::V4(meta.load(&mut *store, instance)?),
         };
         Ok(GuestsV2 {
             meta,
@@ -418,7 +422,7 @@ struct GuestsV2 {
 enum Indices {
     /// Contract 0.1: one event per call.
     V1(IndicesV1),
-    /// Contract 0.2 and 0.3: a batch per call.
+    /// Contract 0.2 and later: a batch per call.
     V2(IndicesV2),
 }
 
@@ -440,12 +444,16 @@ impl Guests {
                 meta: MetaGuest::V3(meta),
                 ..
             }) => meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V4(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
         })
     }
 }
 
 /// What `describe` says: the plugin's info and the history windows it
-/// declares (contract 0.3; none before).
+/// declares (contract 0.3 and later; none before).
 struct Described {
     info: PluginInfo,
     windows: Vec<WindowSpec>,
@@ -467,30 +475,47 @@ impl From<PluginInfo> for Described {
     }
 }
 
-impl From<v0_3::vigil::plugin::types::PluginInfo> for Described {
-    fn from(info: v0_3::vigil::plugin::types::PluginInfo) -> Self {
-        use v0_3::vigil::plugin::types::PluginKind as Kind;
-        let kind = match info.kind {
-            Kind::Scorer => PluginKind::Scorer,
-            Kind::Trigger => PluginKind::Trigger,
-            Kind::Condition => PluginKind::Condition,
-            Kind::Action => PluginKind::Action,
-            Kind::Playbook => PluginKind::Playbook,
-        };
-        Self {
-            info: PluginInfo {
-                name: info.name,
-                version: info.version,
-                kind,
-                description: info.description,
-                subscribes: info.subscribes,
-                config_schema: info.config_schema,
-                default_fuel: info.default_fuel,
-            },
-            windows: info.windows,
+/// `plugin-info` of a contract version that declares windows (0.3 and
+/// later, the same record in each), converted.
+macro_rules! described_from {
+    ($version:ident) => {
+        impl From<$version::vigil::plugin::types::PluginInfo> for Described {
+            fn from(info: $version::vigil::plugin::types::PluginInfo) -> Self {
+                use $version::vigil::plugin::types::PluginKind as Kind;
+                let kind = match info.kind {
+                    Kind::Scorer => PluginKind::Scorer,
+                    Kind::Trigger => PluginKind::Trigger,
+                    Kind::Condition => PluginKind::Condition,
+                    Kind::Action => PluginKind::Action,
+                    Kind::Playbook => PluginKind::Playbook,
+                };
+                Self {
+                    info: PluginInfo {
+                        name: info.name,
+                        version: info.version,
+                        kind,
+                        description: info.description,
+                        subscribes: info.subscribes,
+                        config_schema: info.config_schema,
+                        default_fuel: info.default_fuel,
+                    },
+                    windows: info
+                        .windows
+                        .into_iter()
+                        .map(|window| WindowSpec {
+                            metric: window.metric,
+                            days: window.days,
+                            offset_days: window.offset_days,
+                        })
+                        .collect(),
+                }
+            }
         }
-    }
+    };
 }
+
+described_from!(v0_3);
+described_from!(v0_4);
 
 impl PluginOutput for Described {
     fn size(&self) -> usize {
@@ -527,13 +552,17 @@ struct PluginInstance {
     guests: Guests,
 }
 
-/// How a contract's batch exports take their contexts.
+/// How a contract's batch exports take their contexts and return their
+/// results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ContextShape {
-    /// Contract 0.2: `list<context>`.
+    /// Contract 0.2: `list<context>` in, lists of results out.
     Listed,
-    /// Contract 0.3: `packed-contexts`.
+    /// Contract 0.3: `packed-contexts` in, lists of results out.
     Packed,
+    /// Contract 0.4: `packed-contexts` and every item's declared windows
+    /// in, packed results out (a condition's signals packed too).
+    PackedInAndOut,
 }
 
 /// The argument a batch export takes its contexts as: a shape's Rust type.
@@ -582,10 +611,10 @@ impl BatchIndices {
             evaluate: export(triggering, "triggering", "evaluate")?,
             check: export(conditioning, "conditioning", "check")?,
             plan: export(planning, "planning", "plan")?,
-            shape: if version == "0.2.0" {
-                ContextShape::Listed
-            } else {
-                ContextShape::Packed
+            shape: match version {
+                "0.2.0" => ContextShape::Listed,
+                "0.3.0" => ContextShape::Packed,
+                _ => ContextShape::PackedInAndOut,
             },
         })
     }
@@ -615,9 +644,9 @@ impl BatchIndices {
     }
 }
 
-/// One instance's batch exports (contract 0.2 and 0.3), called with the
+/// One instance's batch exports (contract 0.2 and later), called with the
 /// contexts lowered by the host: [`Lowered`] (0.2, one copy per record) or
-/// [`Packed`] (0.3, four pieces per batch). Their types are checked once,
+/// [`Packed`] (0.3 and 0.4, four pieces per batch). Their types are checked once,
 /// at load, against the signatures below for the contract's shape
 /// ([`BatchFuncs::check_types`]); each call then skips the check.
 #[derive(Clone, Copy)]
@@ -638,6 +667,21 @@ type CheckFunc<'a, C> = TypedFunc<(C, &'a [CheckItem]), (Vec<Result<Verdict, Plu
 /// `plan: func(contexts: C, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
 type PlanFunc<'a, C> = TypedFunc<(C, &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
 
+/// Contract 0.4's packed results and check items.
+use v0_4::vigil::plugin::types as v4;
+/// 0.4 `score: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-score-cards`.
+type ScoreFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (v4::PackedScoreCards,)>;
+/// 0.4 `evaluate: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-signals`.
+type EvaluateFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (v4::PackedSignals,)>;
+/// 0.4 `check: func(contexts: packed-contexts, windows: list<metric-window>, items: packed-check-items) -> packed-verdicts`.
+type CheckFuncV4<'a> =
+    TypedFunc<(Packed<'a>, LoweredWindows, v4::PackedCheckItems), (v4::PackedVerdicts,)>;
+/// 0.4 `plan: func(contexts: packed-contexts, windows: list<metric-window>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
+type PlanFuncV4<'a, 'b> = TypedFunc<
+    (Packed<'a>, LoweredWindows, &'b [PlanItem]),
+    (Vec<Result<Vec<Intent>, PluginError>>,),
+>;
+
 impl BatchFuncs {
     /// Checks each export's type against the signature it is called with,
     /// for the contract's shape of contexts.
@@ -645,7 +689,24 @@ impl BatchFuncs {
         match self.shape {
             ContextShape::Listed => self.check_types_as::<&[Lowered<'_>]>(store),
             ContextShape::Packed => self.check_types_as::<Packed<'_>>(store),
+            ContextShape::PackedInAndOut => self.check_types_v4(store),
         }
+    }
+
+    fn check_types_v4(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
+        if let Some(func) = self.score {
+            let _: ScoreFuncV4<'_> = func.typed(store)?;
+        }
+        if let Some(func) = self.evaluate {
+            let _: EvaluateFuncV4<'_> = func.typed(store)?;
+        }
+        if let Some(func) = self.check {
+            let _: CheckFuncV4<'_> = func.typed(store)?;
+        }
+        if let Some(func) = self.plan {
+            let _: PlanFuncV4<'_, '_> = func.typed(store)?;
+        }
+        Ok(())
     }
 
     fn check_types_as<C: ContextsArg>(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
@@ -665,40 +726,56 @@ impl BatchFuncs {
     }
 
     fn score<C: ContextsArg>(&self) -> wasmtime::Result<ScoreFunc<C>> {
-        self.checked_at_load::<C, _, _>(self.score, "scoring")
+        self.checked_at_load(C::SHAPE, self.score, "scoring")
     }
 
     fn evaluate<C: ContextsArg>(&self) -> wasmtime::Result<EvaluateFunc<C>> {
-        self.checked_at_load::<C, _, _>(self.evaluate, "triggering")
+        self.checked_at_load(C::SHAPE, self.evaluate, "triggering")
     }
 
     fn check<'a, C: ContextsArg>(&self) -> wasmtime::Result<CheckFunc<'a, C>> {
-        self.checked_at_load::<C, _, _>(self.check, "conditioning")
+        self.checked_at_load(C::SHAPE, self.check, "conditioning")
     }
 
     fn plan<'a, C: ContextsArg>(&self) -> wasmtime::Result<PlanFunc<'a, C>> {
-        self.checked_at_load::<C, _, _>(self.plan, "planning")
+        self.checked_at_load(C::SHAPE, self.plan, "planning")
+    }
+
+    fn score_v4<'a>(&self) -> wasmtime::Result<ScoreFuncV4<'a>> {
+        self.checked_at_load(ContextShape::PackedInAndOut, self.score, "scoring")
+    }
+
+    fn evaluate_v4<'a>(&self) -> wasmtime::Result<EvaluateFuncV4<'a>> {
+        self.checked_at_load(ContextShape::PackedInAndOut, self.evaluate, "triggering")
+    }
+
+    fn check_v4<'a>(&self) -> wasmtime::Result<CheckFuncV4<'a>> {
+        self.checked_at_load(ContextShape::PackedInAndOut, self.check, "conditioning")
+    }
+
+    fn plan_v4<'a, 'b>(&self) -> wasmtime::Result<PlanFuncV4<'a, 'b>> {
+        self.checked_at_load(ContextShape::PackedInAndOut, self.plan, "planning")
     }
 
     /// A batch export as the typed function whose signature
-    /// [`BatchFuncs::check_types`] checked at load, for contexts of shape
-    /// `C`; only the accessors above call this, each with its checked
+    /// [`BatchFuncs::check_types`] checked at load, for the contract shape
+    /// `shape`; only the accessors above call this, each with its checked
     /// signature, and a shape other than the contract's is refused.
-    fn checked_at_load<C, P, R>(
+    fn checked_at_load<P, R>(
         &self,
+        shape: ContextShape,
         func: Option<Func>,
         interface: &str,
     ) -> wasmtime::Result<TypedFunc<P, R>>
     where
-        C: ContextsArg,
         P: ComponentNamedList + Lower,
         R: ComponentNamedList + Lift,
     {
-        if C::SHAPE != self.shape {
+        if shape != self.shape {
             wasmtime::bail!(
-                "`{interface}` takes its contexts {:?}, not {:?}",
+                "`{interface}` is called as {:?}, not {:?}",
                 self.shape,
-                C::SHAPE
+                shape
             );
         }
         let func = func.ok_or_else(|| not_exported(interface))?;
@@ -747,8 +824,9 @@ struct BatchFault {
 /// share a pool of warm instances.
 pub struct Plugin {
     info: PluginInfo,
-    /// The history windows the plugin declares (contract 0.3), handed to
-    /// it by `batching.begin` for each item.
+    /// The history windows the plugin declares (contract 0.3 and later),
+    /// computed by the host for each item: returned by 0.3's
+    /// `batching.begin`, sent with the batch in 0.4.
     windows: Arc<[WindowSpec]>,
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
@@ -896,12 +974,6 @@ impl Plugin {
             pool: Mutex::new(Vec::new()),
         };
         let Described { info, windows } = plugin.describe_fresh()?;
-        plugin.windows = Arc::from(windows);
-        // The batch exports are called without a type check per call.
-        let instance = plugin.instantiate().map_err(link)?;
-        if let Guests::V2(guests) = &instance.guests {
-            guests.batch.check_types(&instance.store).map_err(link)?;
-        }
         if info.kind != kind {
             return Err(LoadError::Describe(format!(
                 "says the plugin is a {}, but the component targets the {} world",
@@ -909,6 +981,7 @@ impl Plugin {
                 kind_name(kind)
             )));
         }
+        plugin.windows = Arc::from(windows);
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
         plugin.id = PluginRef::new(
@@ -917,6 +990,22 @@ impl Plugin {
             plugin.id.digest.as_str(),
         );
         plugin.info = info;
+        // The instance `describe` ran on was made before the plugin's name
+        // and windows were known: its log lines would carry the loading
+        // label, and it would hand the plugin no declared windows (every
+        // window read a host call). It goes; calls get instances made from
+        // here on, starting with this one.
+        plugin
+            .pool
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        // The batch exports are called without a type check per call.
+        let instance = plugin.instantiate().map_err(link)?;
+        if let Guests::V2(guests) = &instance.guests {
+            guests.batch.check_types(&instance.store).map_err(link)?;
+        }
+        plugin.put_back(instance);
         Ok(plugin)
     }
 
@@ -945,9 +1034,9 @@ impl Plugin {
         &self.info
     }
 
-    /// The history windows the plugin declares (contract 0.3): computed by
-    /// the host for every item and handed to the plugin by
-    /// `batching.begin`.
+    /// The history windows the plugin declares (contract 0.3 and later):
+    /// computed by the host for every item and handed to the plugin with
+    /// the batch (0.4) or by `batching.begin` (0.3).
     pub fn windows(&self) -> &[WindowSpec] {
         &self.windows
     }
@@ -1085,6 +1174,13 @@ impl Plugin {
                     }
                 })
             }
+            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
+                .invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let contexts = Packed(part(contexts, range)?);
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    let (cards,) = funcs.score_v4()?.call(store, (contexts, windows))?;
+                    unpack::cards(cards)
+                }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = Packed(part(contexts, range)?);
@@ -1116,6 +1212,13 @@ impl Plugin {
                     _ => Err(not_exported("triggering")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
+                .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
+                    let contexts = Packed(part(contexts, range)?);
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    let (signals,) = funcs.evaluate_v4()?.call(store, (contexts, windows))?;
+                    unpack::signals(signals)
+                }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = Packed(part(contexts, range)?);
@@ -1150,6 +1253,15 @@ impl Plugin {
                     _ => Err(not_exported("conditioning")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
+                .invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let items = unpack::check_items(part(items, range)?)?;
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    let (verdicts,) = funcs
+                        .check_v4()?
+                        .call(store, (Packed(contexts), windows, items))?;
+                    unpack::verdicts(verdicts)
+                }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = part(items, range)?;
@@ -1184,6 +1296,15 @@ impl Plugin {
                     _ => Err(not_exported("planning")),
                 }
             }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
+                .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
+                    let items = part(items, range)?;
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    Ok(funcs
+                        .plan_v4()?
+                        .call(store, (Packed(contexts), windows, items))?
+                        .0)
+                }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
                     let items = part(items, range)?;
@@ -1453,6 +1574,29 @@ impl Plugin {
             .collect()
     }
 
+    /// The fault of a batch call whose answer is refused as a whole (it
+    /// miscounts the items, or its packed results are malformed), on a
+    /// range of `items` items. It is narrowed down by halves, so an item
+    /// whose content makes the plugin answer so fails alone.
+    fn refused_answer(
+        &self,
+        call: &'static str,
+        items: usize,
+        started: Instant,
+        reason: String,
+    ) -> BatchFault {
+        let outcome = Outcome::InvalidOutput { reason };
+        tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
+        BatchFault {
+            at: None,
+            whole: items <= 1,
+            fuel_used: 0,
+            logs_dropped: 0,
+            duration: started.elapsed(),
+            outcome,
+        }
+    }
+
     /// One batch call over `items[range]` on one instance.
     fn run_batch<R: PluginOutput>(
         &self,
@@ -1540,6 +1684,9 @@ impl Plugin {
                     },
                 });
             }
+            Err(error) if error.downcast_ref::<MalformedResults>().is_some() => {
+                return Err(self.refused_answer(call, calls.len(), started, error.to_string()));
+            }
             Err(error) => {
                 let state = instance.store.data();
                 let outcome = classify_trap(&error, state);
@@ -1557,25 +1704,13 @@ impl Plugin {
         };
         let spent = std::mem::take(&mut instance.store.data_mut().batch.spent);
         if results.len() != calls.len() || spent.len() != calls.len() {
-            let outcome = Outcome::InvalidOutput {
-                reason: format!(
-                    "the batch export was given {} items, began {} and answered {}",
-                    calls.len(),
-                    spent.len(),
-                    results.len()
-                ),
-            };
-            tracing::warn!(plugin = %self.label, call, %outcome, "plugin call contained");
-            // Narrowed down by halves: an item whose content makes the
-            // plugin miscount fails alone.
-            return Err(BatchFault {
-                at: None,
-                whole: calls.len() <= 1,
-                fuel_used: 0,
-                logs_dropped: 0,
-                duration: started.elapsed(),
-                outcome,
-            });
+            let reason = format!(
+                "the batch export was given {} items, began {} and answered {}",
+                calls.len(),
+                spent.len(),
+                results.len()
+            );
+            return Err(self.refused_answer(call, calls.len(), started, reason));
         }
         let mut clean = true;
         let invocations: Vec<Invocation<R>> = results
@@ -1890,7 +2025,7 @@ pub struct ComponentReport {
     pub exports: Vec<String>,
     /// What `describe()` returned, if the component loads.
     pub info: Option<PluginInfo>,
-    /// The history windows `describe()` declared (contract 0.3), if the
+    /// The history windows `describe()` declared (contract 0.3 and later), if the
     /// component loads.
     pub windows: Vec<WindowSpec>,
     /// The fuel budget a call would get.

@@ -190,8 +190,9 @@ pub(crate) struct PluginState {
     /// `name@version`, on every log line.
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
-    /// The history windows the plugin declares (contract 0.3), which
-    /// `batching.begin` returns for each item.
+    /// The history windows the plugin declares (contract 0.3 and later):
+    /// 0.3's `batching.begin` returns them for each item, 0.4's batch
+    /// exports take every item's.
     windows: Arc<[WindowSpec]>,
     /// The histories of the accounts being evaluated, lent for one call:
     /// one for a call of contract 0.1, one per context for a batch.
@@ -306,6 +307,26 @@ impl PluginState {
             .collect()
     }
 
+    /// The windows the plugin declares, for every item of the batch in
+    /// progress, item after item (contract 0.4 sends them with the batch):
+    /// each what `history.window` answers for it during that item.
+    pub(crate) fn batch_windows(&self) -> Vec<MetricWindow> {
+        if self.windows.is_empty() {
+            return Vec::new();
+        }
+        let mut windows = Vec::with_capacity(self.batch.items.len() * self.windows.len());
+        let empty = MetricHistory::default();
+        for item in &self.batch.items {
+            let history = self.histories.get(item.context).unwrap_or(&empty);
+            windows.extend(
+                self.windows.iter().map(|spec| {
+                    history.window(&spec.metric, item.now, spec.days, spec.offset_days)
+                }),
+            );
+        }
+        windows
+    }
+
     /// `history.window` for the item being evaluated.
     pub(crate) fn history_window(&self, metric: &str, days: u32, offset_days: u32) -> MetricWindow {
         match self.histories.get(self.subject) {
@@ -355,6 +376,7 @@ macro_rules! host_import {
 
 host_import!(v0_2);
 host_import!(v0_3);
+host_import!(v0_4);
 
 #[cfg(test)]
 mod tests {

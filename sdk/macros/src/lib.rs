@@ -15,7 +15,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.3.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.4.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -208,10 +208,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.3.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.3.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.3.0": ::vigil_sdk::wit::vigil::plugin::history,
-                "vigil:plugin/batching@0.3.0": ::vigil_sdk::wit::vigil::plugin::batching,
+                "vigil:plugin/types@0.4.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.4.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.4.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.4.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -223,9 +223,8 @@ struct FnKind {
     /// The world and `PluginKind` variant.
     world: &'static str,
     kind: &'static str,
-    /// The exported interface (module under `exports::vigil::plugin`) and function.
+    /// The exported interface (module under `exports::vigil::plugin`).
     interface: &'static str,
-    export: &'static str,
     /// The parameters the function takes, by reference, and what it returns.
     params: &'static [&'static str],
     returns: &'static str,
@@ -235,7 +234,6 @@ const SCORER: FnKind = FnKind {
     world: "scorer",
     kind: "Scorer",
     interface: "scoring",
-    export: "score",
     params: &["Context"],
     returns: "ScoreCard",
 };
@@ -243,7 +241,6 @@ const TRIGGER: FnKind = FnKind {
     world: "trigger",
     kind: "Trigger",
     interface: "triggering",
-    export: "evaluate",
     params: &["Context"],
     returns: "Vec<Signal>",
 };
@@ -251,7 +248,6 @@ const CONDITION: FnKind = FnKind {
     world: "condition",
     kind: "Condition",
     interface: "conditioning",
-    export: "check",
     params: &["Context", "Signal"],
     returns: "Verdict",
 };
@@ -259,7 +255,6 @@ const ACTION: FnKind = FnKind {
     world: "action",
     kind: "Action",
     interface: "planning",
-    export: "plan",
     params: &["Context", "Signal", "Verdict"],
     returns: "Vec<Intent>",
 };
@@ -346,27 +341,21 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         return quote!(#error #item).into();
     }
     let function = &item.sig.ident;
-    let interface = format_ident!("{}", kind.interface);
-    let export = format_ident!("{}", kind.export);
     let bindings = bindings(kind.world);
     let describe = options.describe(kind.kind);
     let declared = options.declared();
-    let returns: Type = match syn::parse_str(kind.returns) {
-        Ok(ty) => ty,
-        Err(error) => return error.to_compile_error().into(),
-    };
     let module = format_ident!("__vigil_export_{}", function);
     let args: Vec<TokenStream2> = match kind.params.len() {
         1 => vec![quote!(ctx)],
-        2 => vec![quote!(ctx), quote!(&item.signal)],
-        _ => vec![quote!(ctx), quote!(&item.signal), quote!(&item.verdict)],
+        2 => vec![quote!(ctx), quote!(signal)],
+        _ => vec![quote!(ctx), quote!(signal), quote!(&item.verdict)],
     };
     // Spanned on the function's return type, so a wrong one is reported there.
     let call = match &item.sig.output {
         ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> super::#function(#(#args),*)),
         ReturnType::Default => quote!(super::#function(#(#args),*)),
     };
-    let glue = batch_export(&interface, &export, &returns, &call, kind.params.len());
+    let glue = batch_export(kind.interface, &call);
     quote! {
         #item
 
@@ -399,69 +388,129 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     .into()
 }
 
-/// The batch export (contract 0.3) around a plugin function: the function
+/// The batch export (contract 0.4) around a plugin function: the function
 /// runs once per item, in order, after telling the host which item it is
-/// on, on the item's context unpacked from the batch's packed contexts.
-/// `params` is how many parameters the function takes: 1 (a context:
-/// `score`, `evaluate`), 2 (and a signal: `check`) or 3 (and a verdict:
-/// `plan`); `call` calls it with `ctx` and `item` in scope.
-fn batch_export(
-    interface: &syn::Ident,
-    export: &syn::Ident,
-    returns: &Type,
-    call: &TokenStream2,
-    params: usize,
-) -> TokenStream2 {
-    let result = quote!(::std::result::Result<#returns, ::vigil_sdk::PluginError>);
-    let packed = quote!(::vigil_sdk::wit::vigil::plugin::types::PackedContexts);
-    if params == 1 {
-        return quote! {
-            impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
-                fn #export(contexts: #packed) -> ::std::vec::Vec<#result> {
-                    let mut unpacker = ::vigil_sdk::__private::Unpacker::new(&contexts);
-                    let results = (0..unpacker.len())
-                        .map(|index| {
-                            ::vigil_sdk::__private::begin_item(index, DECLARED_WINDOWS);
-                            let result: #result = match unpacker.context(index) {
-                                ::std::result::Result::Ok(ctx) => #call,
-                                ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
-                            };
-                            result
-                        })
-                        .collect();
-                    ::vigil_sdk::__private::end_items();
-                    results
+/// on, on the item's context unpacked from the batch's packed contexts,
+/// with the item's declared windows at hand; its results are packed as
+/// they come. `interface` names the export: `scoring`, `triggering`,
+/// `conditioning` or `planning`; `call` calls the plugin function with
+/// `ctx` (and, for `check` and `plan`, `signal` and `item`) in scope.
+fn batch_export(interface: &str, call: &TokenStream2) -> TokenStream2 {
+    let types = quote!(::vigil_sdk::wit::vigil::plugin::types);
+    let private = quote!(::vigil_sdk::__private);
+    let windows = quote!(::std::vec::Vec<::vigil_sdk::MetricWindow>);
+    // What the plugin function returns: the binding below gives a function
+    // with another return type its error on that type.
+    // (Named as the glue's `use ::vigil_sdk::*` brings them in, which is
+    // how the compiler's message names them.)
+    let returns = match interface {
+        "scoring" => quote!(ScoreCard),
+        "triggering" => quote!(::std::vec::Vec<Signal>),
+        "conditioning" => quote!(Verdict),
+        _ => quote!(::std::vec::Vec<Intent>),
+    };
+    // Runs `$call` for one item, with `ctx` unpacked from context `$at`.
+    let each = |at: TokenStream2, call: &TokenStream2| {
+        quote! {{
+            let result: ::std::result::Result<#returns, ::vigil_sdk::PluginError> =
+                match unpacker.context(#at) {
+                    ::std::result::Result::Ok(ctx) => #call,
+                    ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
+                };
+            result
+        }}
+    };
+    match interface {
+        "scoring" | "triggering" => {
+            let (export, packed, packer) = if interface == "scoring" {
+                (
+                    quote!(score),
+                    quote!(#types::PackedScoreCards),
+                    quote!(#private::CardPacker),
+                )
+            } else {
+                (
+                    quote!(evaluate),
+                    quote!(#types::PackedSignals),
+                    quote!(#private::SignalPacker),
+                )
+            };
+            let interface = format_ident!("{interface}");
+            let each = each(quote!(index), call);
+            quote! {
+                impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
+                    fn #export(contexts: #types::PackedContexts, windows: #windows) -> #packed {
+                        let mut unpacker = #private::Unpacker::new(&contexts);
+                        let mut packer = #packer::new(unpacker.len());
+                        #private::start_items(DECLARED_WINDOWS, windows);
+                        for index in 0..unpacker.len() {
+                            #private::begin_item(index);
+                            packer.push(#each);
+                        }
+                        #private::end_items();
+                        packer.finish()
+                    }
                 }
             }
-        };
-    }
-    let item_type = if params == 2 {
-        quote!(exports::vigil::plugin::conditioning::CheckItem)
-    } else {
-        quote!(exports::vigil::plugin::planning::PlanItem)
-    };
-    quote! {
-        impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
-            fn #export(
-                contexts: #packed,
-                items: ::std::vec::Vec<#item_type>,
-            ) -> ::std::vec::Vec<#result> {
-                let mut unpacker = ::vigil_sdk::__private::Unpacker::new(&contexts);
-                let results = items
-                    .iter()
-                    .enumerate()
-                    .map(|(index, item)| {
-                        ::vigil_sdk::__private::begin_item(index, DECLARED_WINDOWS);
-                        let at = usize::try_from(item.context).unwrap_or(usize::MAX);
-                        let result: #result = match unpacker.context(at) {
-                            ::std::result::Result::Ok(ctx) => #call,
-                            ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
-                        };
-                        result
-                    })
-                    .collect();
-                ::vigil_sdk::__private::end_items();
-                results
+        }
+        "conditioning" => {
+            let each = each(quote!(at), call);
+            quote! {
+                impl exports::vigil::plugin::conditioning::Guest for VigilPlugin {
+                    fn check(
+                        contexts: #types::PackedContexts,
+                        windows: #windows,
+                        items: #types::PackedCheckItems,
+                    ) -> #types::PackedVerdicts {
+                        let mut unpacker = #private::Unpacker::new(&contexts);
+                        let mut items = #private::CheckItems::new(items);
+                        let mut packer = #private::VerdictPacker::new(items.len());
+                        #private::start_items(DECLARED_WINDOWS, windows);
+                        for index in 0..items.len() {
+                            #private::begin_item(index);
+                            let result = match items.item(index) {
+                                ::std::result::Result::Ok((at, signal)) => #each,
+                                ::std::result::Result::Err(error) => ::std::result::Result::Err(error),
+                            };
+                            packer.push(result);
+                        }
+                        #private::end_items();
+                        packer.finish()
+                    }
+                }
+            }
+        }
+        _ => {
+            let each = each(quote!(at), call);
+            let result = quote!(
+                ::std::result::Result<
+                    ::std::vec::Vec<::vigil_sdk::Intent>,
+                    ::vigil_sdk::PluginError,
+                >
+            );
+            quote! {
+                impl exports::vigil::plugin::planning::Guest for VigilPlugin {
+                    fn plan(
+                        contexts: #types::PackedContexts,
+                        windows: #windows,
+                        items: ::std::vec::Vec<exports::vigil::plugin::planning::PlanItem>,
+                    ) -> ::std::vec::Vec<#result> {
+                        let mut unpacker = #private::Unpacker::new(&contexts);
+                        #private::start_items(DECLARED_WINDOWS, windows);
+                        let results = items
+                            .iter()
+                            .enumerate()
+                            .map(|(index, item)| {
+                                #private::begin_item(index);
+                                let at = usize::try_from(item.context).unwrap_or(usize::MAX);
+                                let signal = &item.signal;
+                                #each
+                            })
+                            .collect();
+                        #private::end_items();
+                        results
+                    }
+                }
             }
         }
     }
@@ -523,29 +572,20 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     let describe = options.describe("Playbook");
     let declared = options.declared();
     let evaluate = batch_export(
-        &format_ident!("triggering"),
-        &format_ident!("evaluate"),
-        &syn::parse_quote!(::std::vec::Vec<Signal>),
+        "triggering",
         &quote!(<Target as ::vigil_sdk::Playbook>::evaluate(ctx)),
-        1,
     );
     let check = batch_export(
-        &format_ident!("conditioning"),
-        &format_ident!("check"),
-        &syn::parse_quote!(Verdict),
-        &quote!(<Target as ::vigil_sdk::Playbook>::check(ctx, &item.signal)),
-        2,
+        "conditioning",
+        &quote!(<Target as ::vigil_sdk::Playbook>::check(ctx, signal)),
     );
     let plan = batch_export(
-        &format_ident!("planning"),
-        &format_ident!("plan"),
-        &syn::parse_quote!(::std::vec::Vec<Intent>),
+        "planning",
         &quote!(<Target as ::vigil_sdk::Playbook>::plan(
             ctx,
-            &item.signal,
+            signal,
             &item.verdict
         )),
-        3,
     );
     quote! {
         #item

@@ -1,0 +1,432 @@
+//! Contract 0.4's packed results, unpacked into the host's types, and a
+//! condition's signals packed for it.
+//!
+//! A 0.4 plugin returns a batch's score cards, signals or verdicts as one
+//! text and a list of records whose strings are spans of it: the host lifts
+//! one string per call instead of one per field of every result. A span
+//! that does not fit its text or list is the plugin's fault, reported as
+//! [`MalformedResults`]: the call's results are refused, and the host
+//! narrows the batch down to the item that caused it.
+//!
+//! Spans may not overlap in total: the strings unpacked add up to at most
+//! the text's bytes, and the elements to at most each list's length. What
+//! the SDK packs never overlaps, and without this a plugin could point a
+//! thousand results at one large string and make the host allocate a
+//! thousand copies of it — more than the plugin's memory cap ever held.
+
+use super::bindings::CheckItem;
+use super::bindings::types::{Factor, PluginError, Rag, ScoreCard, Severity, Signal, Verdict};
+use super::bindings::v0_4::vigil::plugin::types as v4;
+
+/// Packed results that point outside their text or lists, or at a string
+/// cut inside a character.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin's packed results are malformed: {0}")]
+pub(crate) struct MalformedResults(String);
+
+/// The returned text, read span by span, no more of it in all than it
+/// holds.
+struct Text<'a> {
+    text: &'a str,
+    unread: usize,
+}
+
+impl<'a> Text<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            unread: text.len(),
+        }
+    }
+
+    /// The string at `span`.
+    fn string(&mut self, span: v4::Span) -> Result<String, MalformedResults> {
+        let start = span.start as usize;
+        let end = start.saturating_add(span.len as usize);
+        let string = self.text.get(start..end).ok_or_else(|| {
+            MalformedResults(format!(
+                "text {start}..{end} is not a string of the {} bytes returned",
+                self.text.len()
+            ))
+        })?;
+        self.unread = self.unread.checked_sub(string.len()).ok_or_else(|| {
+            MalformedResults(format!(
+                "the spans overlap: their strings add up to more than the {} bytes returned",
+                self.text.len()
+            ))
+        })?;
+        Ok(string.to_owned())
+    }
+}
+
+/// A returned list, taken span by span, no more of it in all than it
+/// holds.
+struct List<'a, T> {
+    list: &'a [T],
+    unread: usize,
+    what: &'static str,
+}
+
+impl<'a, T> List<'a, T> {
+    fn new(list: &'a [T], what: &'static str) -> Self {
+        Self {
+            list,
+            unread: list.len(),
+            what,
+        }
+    }
+
+    /// The elements at `span`.
+    fn elements(&mut self, span: v4::Span) -> Result<&'a [T], MalformedResults> {
+        let (what, len) = (self.what, self.list.len());
+        let start = span.start as usize;
+        let end = start.saturating_add(span.len as usize);
+        let elements = self.list.get(start..end).ok_or_else(|| {
+            MalformedResults(format!(
+                "{what} {start}..{end} are not among the {len} returned"
+            ))
+        })?;
+        self.unread = self.unread.checked_sub(elements.len()).ok_or_else(|| {
+            MalformedResults(format!(
+                "the spans of {what} overlap: they add up to more than the {len} returned"
+            ))
+        })?;
+        Ok(elements)
+    }
+}
+
+fn plugin_error(error: v4::PluginError) -> PluginError {
+    match error {
+        v4::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
+        v4::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
+        v4::PluginError::InsufficientData(m) => PluginError::InsufficientData(m),
+        v4::PluginError::Internal(m) => PluginError::Internal(m),
+    }
+}
+
+fn rag(rag: v4::Rag) -> Rag {
+    match rag {
+        v4::Rag::Red => Rag::Red,
+        v4::Rag::Yellow => Rag::Yellow,
+        v4::Rag::Green => Rag::Green,
+    }
+}
+
+fn severity(severity: v4::Severity) -> Severity {
+    match severity {
+        v4::Severity::Info => Severity::Info,
+        v4::Severity::Low => Severity::Low,
+        v4::Severity::Medium => Severity::Medium,
+        v4::Severity::High => Severity::High,
+        v4::Severity::Critical => Severity::Critical,
+    }
+}
+
+fn packed_severity(severity: Severity) -> v4::Severity {
+    match severity {
+        Severity::Info => v4::Severity::Info,
+        Severity::Low => v4::Severity::Low,
+        Severity::Medium => v4::Severity::Medium,
+        Severity::High => v4::Severity::High,
+        Severity::Critical => v4::Severity::Critical,
+    }
+}
+
+/// A batch's score cards, one result per context.
+pub(crate) fn cards(
+    packed: v4::PackedScoreCards,
+) -> wasmtime::Result<Vec<Result<ScoreCard, PluginError>>> {
+    let v4::PackedScoreCards {
+        text: all,
+        results,
+        factors,
+    } = packed;
+    let mut text = Text::new(&all);
+    let mut factors = List::new(&factors, "factors");
+    let mut cards = Vec::with_capacity(results.len());
+    for result in results {
+        cards.push(match result {
+            Ok(card) => {
+                let factors = factors
+                    .elements(card.factors)?
+                    .iter()
+                    .map(|factor| {
+                        Ok(Factor {
+                            name: text.string(factor.name)?,
+                            weight: factor.weight,
+                            raw: factor.raw,
+                            value: factor.value,
+                            contribution: factor.contribution,
+                            note: text.string(factor.note)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, MalformedResults>>()?;
+                Ok(ScoreCard {
+                    name: text.string(card.name)?,
+                    value: card.value,
+                    band: text.string(card.band)?,
+                    rag: rag(card.rag),
+                    factors,
+                })
+            }
+            Err(error) => Err(plugin_error(error)),
+        });
+    }
+    Ok(cards)
+}
+
+/// A batch's signals, one result per context.
+pub(crate) fn signals(
+    packed: v4::PackedSignals,
+) -> wasmtime::Result<Vec<Result<Vec<Signal>, PluginError>>> {
+    let v4::PackedSignals {
+        text: all,
+        results,
+        signals,
+    } = packed;
+    let mut text = Text::new(&all);
+    let mut signals = List::new(&signals, "signals");
+    let mut unpacked = Vec::with_capacity(results.len());
+    for result in results {
+        unpacked.push(match result {
+            Ok(span) => Ok(signals
+                .elements(span)?
+                .iter()
+                .map(|signal| {
+                    Ok(Signal {
+                        name: text.string(signal.name)?,
+                        severity: severity(signal.severity),
+                        reason: text.string(signal.reason)?,
+                        dedup_key: text.string(signal.dedup_key)?,
+                        cooldown_secs: signal.cooldown_secs,
+                    })
+                })
+                .collect::<Result<Vec<_>, MalformedResults>>()?),
+            Err(error) => Err(plugin_error(error)),
+        });
+    }
+    Ok(unpacked)
+}
+
+/// A batch's verdicts, one result per item.
+pub(crate) fn verdicts(
+    packed: v4::PackedVerdicts,
+) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
+    let v4::PackedVerdicts {
+        text: all,
+        results,
+        tags,
+    } = packed;
+    let mut text = Text::new(&all);
+    let mut tags = List::new(&tags, "policy tags");
+    let mut verdicts = Vec::with_capacity(results.len());
+    for result in results {
+        verdicts.push(match result {
+            Ok(verdict) => Ok(Verdict {
+                applies: verdict.applies,
+                reason: text.string(verdict.reason)?,
+                policy_tags: tags
+                    .elements(verdict.policy_tags)?
+                    .iter()
+                    .map(|tag| text.string(*tag))
+                    .collect::<Result<Vec<_>, MalformedResults>>()?,
+            }),
+            Err(error) => Err(plugin_error(error)),
+        });
+    }
+    Ok(verdicts)
+}
+
+/// Appends `value` to `text`; its span there.
+fn push_text(text: &mut String, value: &str) -> wasmtime::Result<v4::Span> {
+    let start = u32::try_from(text.len())?;
+    text.push_str(value);
+    Ok(v4::Span {
+        start,
+        len: u32::try_from(value.len())?,
+    })
+}
+
+/// The signals a condition checks, packed.
+pub(crate) fn check_items(items: &[CheckItem]) -> wasmtime::Result<v4::PackedCheckItems> {
+    let bytes = items
+        .iter()
+        .map(|item| {
+            let signal = &item.signal;
+            signal.name.len() + signal.reason.len() + signal.dedup_key.len()
+        })
+        .sum();
+    let mut text = String::with_capacity(bytes);
+    let mut packed = Vec::with_capacity(items.len());
+    for item in items {
+        let signal = &item.signal;
+        packed.push(v4::PackedCheckItem {
+            context: item.context,
+            signal: v4::PackedSignal {
+                name: push_text(&mut text, &signal.name)?,
+                severity: packed_severity(signal.severity),
+                reason: push_text(&mut text, &signal.reason)?,
+                dedup_key: push_text(&mut text, &signal.dedup_key)?,
+                cooldown_secs: signal.cooldown_secs,
+            },
+        });
+    }
+    Ok(v4::PackedCheckItems {
+        text,
+        items: packed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: u32, len: u32) -> v4::Span {
+        v4::Span { start, len }
+    }
+
+    #[test]
+    fn packed_score_cards_unpack_into_the_cards_they_stand_for() {
+        let packed = v4::PackedScoreCards {
+            text: "healthoptimalusagesteady".into(),
+            results: vec![
+                Ok(v4::PackedScoreCard {
+                    name: span(0, 6),
+                    value: 80.0,
+                    band: span(6, 7),
+                    rag: v4::Rag::Green,
+                    factors: span(0, 1),
+                }),
+                Err(v4::PluginError::InsufficientData("new account".into())),
+            ],
+            factors: vec![v4::PackedFactor {
+                name: span(13, 5),
+                weight: 1.0,
+                raw: 0.8,
+                value: 80.0,
+                contribution: 80.0,
+                note: span(18, 6),
+            }],
+        };
+        let cards = cards(packed).unwrap();
+        let card = cards[0].as_ref().unwrap();
+        assert_eq!(
+            (card.name.as_str(), card.band.as_str()),
+            ("health", "optimal")
+        );
+        assert_eq!(card.rag, Rag::Green);
+        assert_eq!(card.factors[0].name, "usage");
+        assert_eq!(card.factors[0].note, "steady");
+        assert_eq!(
+            cards[1],
+            Err(PluginError::InsufficientData("new account".into()))
+        );
+    }
+
+    #[test]
+    fn a_span_outside_the_text_or_a_list_is_malformed_not_a_panic() {
+        let outside_text = v4::PackedSignals {
+            text: "usage.drop".into(),
+            results: vec![Ok(span(0, 1))],
+            signals: vec![v4::PackedSignal {
+                name: span(0, 10),
+                severity: v4::Severity::High,
+                reason: span(5, 10),
+                dedup_key: span(0, 0),
+                cooldown_secs: 0,
+            }],
+        };
+        let error = signals(outside_text).unwrap_err();
+        assert!(
+            error.downcast_ref::<MalformedResults>().is_some(),
+            "{error}"
+        );
+        let outside_list = v4::PackedVerdicts {
+            text: String::new(),
+            results: vec![Ok(v4::PackedVerdict {
+                applies: true,
+                reason: span(0, 0),
+                policy_tags: span(u32::MAX, 2),
+            })],
+            tags: Vec::new(),
+        };
+        let error = verdicts(outside_list).unwrap_err();
+        assert!(error.to_string().contains("policy tags"), "{error}");
+    }
+
+    #[test]
+    fn spans_that_read_the_text_more_than_once_are_malformed() {
+        // Two signals, each reading all of the text: twice its bytes.
+        let signal = v4::PackedSignal {
+            name: span(0, 4),
+            severity: v4::Severity::Low,
+            reason: span(0, 0),
+            dedup_key: span(0, 0),
+            cooldown_secs: 0,
+        };
+        let twice = v4::PackedSignals {
+            text: "drop".into(),
+            results: vec![Ok(span(0, 1)), Ok(span(1, 1))],
+            signals: vec![signal, signal],
+        };
+        let error = signals(twice).unwrap_err();
+        assert!(error.to_string().contains("overlap"), "{error}");
+        // Two results sharing one signal: twice the list.
+        let shared = v4::PackedSignals {
+            text: "drop".into(),
+            results: vec![Ok(span(0, 1)), Ok(span(0, 1))],
+            signals: vec![signal],
+        };
+        let error = signals(shared).unwrap_err();
+        assert!(
+            error.to_string().contains("spans of signals overlap"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_span_that_cuts_a_character_is_malformed() {
+        let packed = v4::PackedVerdicts {
+            text: "é".into(),
+            results: vec![Ok(v4::PackedVerdict {
+                applies: false,
+                reason: span(0, 1),
+                policy_tags: span(0, 0),
+            })],
+            tags: Vec::new(),
+        };
+        assert!(verdicts(packed).is_err());
+    }
+
+    #[test]
+    fn check_items_pack_every_signal_into_one_text() {
+        let signal = |name: &str| Signal {
+            name: name.into(),
+            severity: Severity::Medium,
+            reason: "because".into(),
+            dedup_key: format!("{name}:acct"),
+            cooldown_secs: 60,
+        };
+        let items = [
+            CheckItem {
+                context: 0,
+                signal: signal("usage.drop"),
+            },
+            CheckItem {
+                context: 3,
+                signal: signal("nps.detractor"),
+            },
+        ];
+        let packed = check_items(&items).unwrap();
+        assert_eq!(packed.items.len(), 2);
+        let second = &packed.items[1];
+        assert_eq!(second.context, 3);
+        let at =
+            |span: v4::Span| &packed.text[span.start as usize..(span.start + span.len) as usize];
+        assert_eq!(at(second.signal.name), "nps.detractor");
+        assert_eq!(at(second.signal.dedup_key), "nps.detractor:acct");
+        assert_eq!(at(packed.items[0].signal.reason), "because");
+        assert_eq!(second.signal.severity, v4::Severity::Medium);
+        assert_eq!(second.signal.cooldown_secs, 60);
+    }
+}
