@@ -1179,7 +1179,7 @@ impl Plugin {
                     let contexts = Packed(part(contexts, range)?);
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (cards,) = funcs.score_v4()?.call(store, (contexts, windows))?;
-                    unpack::cards(cards)
+                    unpack::cards(cards, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
@@ -1217,7 +1217,7 @@ impl Plugin {
                     let contexts = Packed(part(contexts, range)?);
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (signals,) = funcs.evaluate_v4()?.call(store, (contexts, windows))?;
-                    unpack::signals(signals)
+                    unpack::signals(signals, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
@@ -1260,7 +1260,7 @@ impl Plugin {
                     let (verdicts,) = funcs
                         .check_v4()?
                         .call(store, (Packed(contexts), windows, items))?;
-                    unpack::verdicts(verdicts)
+                    unpack::verdicts(verdicts, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {

@@ -8,39 +8,71 @@
 //! [`MalformedResults`]: the call's results are refused, and the host
 //! narrows the batch down to the item that caused it.
 //!
-//! Spans may not overlap in total: the strings unpacked add up to at most
-//! the text's bytes, and the elements to at most each list's length. What
-//! the SDK packs never overlaps, and without this a plugin could point a
-//! thousand results at one large string and make the host allocate a
-//! thousand copies of it — more than the plugin's memory cap ever held.
+//! Spans may be shared (a band written once for every card, say), but
+//! what a call's results unpack to is bounded: at most the per-item output
+//! limit for every result, or what the plugin returned if that is more
+//! (strings by their bytes, list elements at the sizes the output check
+//! counts). Without a bound, a plugin could point a thousand results at
+//! one large string and make the host allocate a thousand copies of it —
+//! more than the plugin's memory cap ever held.
+
+use std::cell::Cell;
 
 use super::bindings::CheckItem;
 use super::bindings::types::{Factor, PluginError, Rag, ScoreCard, Severity, Signal, Verdict};
 use super::bindings::v0_4::vigil::plugin::types as v4;
 
-/// Packed results that point outside their text or lists, or at a string
-/// cut inside a character.
+/// Packed results that point outside their text or lists, at a string cut
+/// inside a character, or at more than their budget.
 #[derive(Debug, thiserror::Error)]
 #[error("the plugin's packed results are malformed: {0}")]
 pub(crate) struct MalformedResults(String);
 
-/// The returned text, read span by span, no more of it in all than it
-/// holds.
-struct Text<'a> {
-    text: &'a str,
-    unread: usize,
+/// What a factor, a signal and a policy tag count for besides their
+/// strings: the sizes `PluginOutput::size` gives them.
+const FACTOR_BYTES: usize = 32;
+const SIGNAL_BYTES: usize = 8;
+const TAG_BYTES: usize = 4;
+
+/// The bytes a call's results may unpack to (see the module docs).
+struct Budget {
+    left: Cell<usize>,
+    total: usize,
 }
 
-impl<'a> Text<'a> {
-    fn new(text: &'a str) -> Self {
+impl Budget {
+    /// `results` results under a per-item output limit of `limit` bytes,
+    /// returned as `returned` bytes (text and list elements, counted as
+    /// they are charged).
+    fn new(results: usize, limit: usize, returned: usize) -> Self {
+        let total = results.saturating_mul(limit).max(returned);
         Self {
-            text,
-            unread: text.len(),
+            left: Cell::new(total),
+            total,
         }
     }
 
+    fn spend(&self, bytes: usize) -> Result<(), MalformedResults> {
+        let left = self.left.get().checked_sub(bytes).ok_or_else(|| {
+            MalformedResults(format!(
+                "the spans unpack to more than {} bytes, the output limit for every result or what was returned",
+                self.total
+            ))
+        })?;
+        self.left.set(left);
+        Ok(())
+    }
+}
+
+/// The returned text, read span by span.
+struct Text<'a> {
+    text: &'a str,
+    budget: &'a Budget,
+}
+
+impl Text<'_> {
     /// The string at `span`.
-    fn string(&mut self, span: v4::Span) -> Result<String, MalformedResults> {
+    fn string(&self, span: v4::Span) -> Result<String, MalformedResults> {
         let start = span.start as usize;
         let end = start.saturating_add(span.len as usize);
         let string = self.text.get(start..end).ok_or_else(|| {
@@ -49,35 +81,23 @@ impl<'a> Text<'a> {
                 self.text.len()
             ))
         })?;
-        self.unread = self.unread.checked_sub(string.len()).ok_or_else(|| {
-            MalformedResults(format!(
-                "the spans overlap: their strings add up to more than the {} bytes returned",
-                self.text.len()
-            ))
-        })?;
+        self.budget.spend(string.len())?;
         Ok(string.to_owned())
     }
 }
 
-/// A returned list, taken span by span, no more of it in all than it
-/// holds.
+/// A returned list, taken span by span; each element taken costs `charge`
+/// bytes of the budget.
 struct List<'a, T> {
     list: &'a [T],
-    unread: usize,
     what: &'static str,
+    charge: usize,
+    budget: &'a Budget,
 }
 
 impl<'a, T> List<'a, T> {
-    fn new(list: &'a [T], what: &'static str) -> Self {
-        Self {
-            list,
-            unread: list.len(),
-            what,
-        }
-    }
-
     /// The elements at `span`.
-    fn elements(&mut self, span: v4::Span) -> Result<&'a [T], MalformedResults> {
+    fn elements(&self, span: v4::Span) -> Result<&'a [T], MalformedResults> {
         let (what, len) = (self.what, self.list.len());
         let start = span.start as usize;
         let end = start.saturating_add(span.len as usize);
@@ -86,11 +106,8 @@ impl<'a, T> List<'a, T> {
                 "{what} {start}..{end} are not among the {len} returned"
             ))
         })?;
-        self.unread = self.unread.checked_sub(elements.len()).ok_or_else(|| {
-            MalformedResults(format!(
-                "the spans of {what} overlap: they add up to more than the {len} returned"
-            ))
-        })?;
+        self.budget
+            .spend(elements.len().saturating_mul(self.charge))?;
         Ok(elements)
     }
 }
@@ -132,17 +149,29 @@ fn packed_severity(severity: Severity) -> v4::Severity {
     }
 }
 
-/// A batch's score cards, one result per context.
+/// A batch's score cards, one result per context; `limit` is the output
+/// limit per item, in bytes.
 pub(crate) fn cards(
     packed: v4::PackedScoreCards,
+    limit: usize,
 ) -> wasmtime::Result<Vec<Result<ScoreCard, PluginError>>> {
     let v4::PackedScoreCards {
         text: all,
         results,
         factors,
     } = packed;
-    let mut text = Text::new(&all);
-    let mut factors = List::new(&factors, "factors");
+    let returned = all.len() + factors.len() * FACTOR_BYTES;
+    let budget = Budget::new(results.len(), limit, returned);
+    let text = Text {
+        text: &all,
+        budget: &budget,
+    };
+    let factors = List {
+        list: &factors,
+        what: "factors",
+        charge: FACTOR_BYTES,
+        budget: &budget,
+    };
     let mut cards = Vec::with_capacity(results.len());
     for result in results {
         cards.push(match result {
@@ -175,17 +204,29 @@ pub(crate) fn cards(
     Ok(cards)
 }
 
-/// A batch's signals, one result per context.
+/// A batch's signals, one result per context; `limit` is the output limit
+/// per item, in bytes.
 pub(crate) fn signals(
     packed: v4::PackedSignals,
+    limit: usize,
 ) -> wasmtime::Result<Vec<Result<Vec<Signal>, PluginError>>> {
     let v4::PackedSignals {
         text: all,
         results,
         signals,
     } = packed;
-    let mut text = Text::new(&all);
-    let mut signals = List::new(&signals, "signals");
+    let returned = all.len() + signals.len() * SIGNAL_BYTES;
+    let budget = Budget::new(results.len(), limit, returned);
+    let text = Text {
+        text: &all,
+        budget: &budget,
+    };
+    let signals = List {
+        list: &signals,
+        what: "signals",
+        charge: SIGNAL_BYTES,
+        budget: &budget,
+    };
     let mut unpacked = Vec::with_capacity(results.len());
     for result in results {
         unpacked.push(match result {
@@ -208,17 +249,29 @@ pub(crate) fn signals(
     Ok(unpacked)
 }
 
-/// A batch's verdicts, one result per item.
+/// A batch's verdicts, one result per item; `limit` is the output limit
+/// per item, in bytes.
 pub(crate) fn verdicts(
     packed: v4::PackedVerdicts,
+    limit: usize,
 ) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
     let v4::PackedVerdicts {
         text: all,
         results,
         tags,
     } = packed;
-    let mut text = Text::new(&all);
-    let mut tags = List::new(&tags, "policy tags");
+    let returned = all.len() + tags.len() * TAG_BYTES;
+    let budget = Budget::new(results.len(), limit, returned);
+    let text = Text {
+        text: &all,
+        budget: &budget,
+    };
+    let tags = List {
+        list: &tags,
+        what: "policy tags",
+        charge: TAG_BYTES,
+        budget: &budget,
+    };
     let mut verdicts = Vec::with_capacity(results.len());
     for result in results {
         verdicts.push(match result {
@@ -281,6 +334,9 @@ pub(crate) fn check_items(items: &[CheckItem]) -> wasmtime::Result<v4::PackedChe
 mod tests {
     use super::*;
 
+    /// A per-item output limit.
+    const LIMIT: usize = 256 << 10;
+
     fn span(start: u32, len: u32) -> v4::Span {
         v4::Span { start, len }
     }
@@ -308,7 +364,7 @@ mod tests {
                 note: span(18, 6),
             }],
         };
-        let cards = cards(packed).unwrap();
+        let cards = cards(packed, LIMIT).unwrap();
         let card = cards[0].as_ref().unwrap();
         assert_eq!(
             (card.name.as_str(), card.band.as_str()),
@@ -336,7 +392,7 @@ mod tests {
                 cooldown_secs: 0,
             }],
         };
-        let error = signals(outside_text).unwrap_err();
+        let error = signals(outside_text, LIMIT).unwrap_err();
         assert!(
             error.downcast_ref::<MalformedResults>().is_some(),
             "{error}"
@@ -350,38 +406,40 @@ mod tests {
             })],
             tags: Vec::new(),
         };
-        let error = verdicts(outside_list).unwrap_err();
+        let error = verdicts(outside_list, LIMIT).unwrap_err();
         assert!(error.to_string().contains("policy tags"), "{error}");
     }
 
     #[test]
-    fn spans_that_read_the_text_more_than_once_are_malformed() {
-        // Two signals, each reading all of the text: twice its bytes.
+    fn shared_spans_are_unpacked_within_the_output_limit_of_every_result() {
+        // Two results sharing one signal whose name is also its dedup key.
         let signal = v4::PackedSignal {
             name: span(0, 4),
             severity: v4::Severity::Low,
             reason: span(0, 0),
-            dedup_key: span(0, 0),
+            dedup_key: span(0, 4),
             cooldown_secs: 0,
         };
-        let twice = v4::PackedSignals {
-            text: "drop".into(),
-            results: vec![Ok(span(0, 1)), Ok(span(1, 1))],
-            signals: vec![signal, signal],
-        };
-        let error = signals(twice).unwrap_err();
-        assert!(error.to_string().contains("overlap"), "{error}");
-        // Two results sharing one signal: twice the list.
         let shared = v4::PackedSignals {
             text: "drop".into(),
             results: vec![Ok(span(0, 1)), Ok(span(0, 1))],
             signals: vec![signal],
         };
-        let error = signals(shared).unwrap_err();
-        assert!(
-            error.to_string().contains("spans of signals overlap"),
-            "{error}"
-        );
+        let unpacked = signals(shared, LIMIT).unwrap();
+        assert_eq!(unpacked[1].as_ref().unwrap()[0].dedup_key, "drop");
+        // A thousand results each pointing at all of a 1 KiB text: 1 MiB
+        // unpacked, beyond a thousand results of 64 bytes each.
+        let all = v4::PackedSignal {
+            name: span(0, 1024),
+            ..signal
+        };
+        let amplified = v4::PackedSignals {
+            text: "x".repeat(1024),
+            results: (0..1000).map(|_| Ok(span(0, 1))).collect(),
+            signals: vec![all],
+        };
+        let error = signals(amplified, 64).unwrap_err();
+        assert!(error.to_string().contains("unpack to more than"), "{error}");
     }
 
     #[test]
@@ -395,7 +453,7 @@ mod tests {
             })],
             tags: Vec::new(),
         };
-        assert!(verdicts(packed).is_err());
+        assert!(verdicts(packed, LIMIT).is_err());
     }
 
     #[test]
