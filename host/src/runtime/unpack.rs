@@ -112,6 +112,20 @@ impl<'a, T> List<'a, T> {
     }
 }
 
+/// `f` of every element, in a list sized once (collecting through
+/// `Result` would start small and grow: two or three allocations for a
+/// verdict's nine tags instead of one).
+fn each<T, U>(
+    elements: &[T],
+    mut f: impl FnMut(&T) -> Result<U, MalformedResults>,
+) -> Result<Vec<U>, MalformedResults> {
+    let mut unpacked = Vec::with_capacity(elements.len());
+    for element in elements {
+        unpacked.push(f(element)?);
+    }
+    Ok(unpacked)
+}
+
 fn plugin_error(error: v4::PluginError) -> PluginError {
     match error {
         v4::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
@@ -176,20 +190,16 @@ pub(crate) fn cards(
     for result in results {
         cards.push(match result {
             Ok(card) => {
-                let factors = factors
-                    .elements(card.factors)?
-                    .iter()
-                    .map(|factor| {
-                        Ok(Factor {
-                            name: text.string(factor.name)?,
-                            weight: factor.weight,
-                            raw: factor.raw,
-                            value: factor.value,
-                            contribution: factor.contribution,
-                            note: text.string(factor.note)?,
-                        })
+                let factors = each(factors.elements(card.factors)?, |factor| {
+                    Ok(Factor {
+                        name: text.string(factor.name)?,
+                        weight: factor.weight,
+                        raw: factor.raw,
+                        value: factor.value,
+                        contribution: factor.contribution,
+                        note: text.string(factor.note)?,
                     })
-                    .collect::<Result<Vec<_>, MalformedResults>>()?;
+                })?;
                 Ok(ScoreCard {
                     name: text.string(card.name)?,
                     value: card.value,
@@ -230,19 +240,15 @@ pub(crate) fn signals(
     let mut unpacked = Vec::with_capacity(results.len());
     for result in results {
         unpacked.push(match result {
-            Ok(span) => Ok(signals
-                .elements(span)?
-                .iter()
-                .map(|signal| {
-                    Ok(Signal {
-                        name: text.string(signal.name)?,
-                        severity: severity(signal.severity),
-                        reason: text.string(signal.reason)?,
-                        dedup_key: text.string(signal.dedup_key)?,
-                        cooldown_secs: signal.cooldown_secs,
-                    })
+            Ok(span) => Ok(each(signals.elements(span)?, |signal| {
+                Ok(Signal {
+                    name: text.string(signal.name)?,
+                    severity: severity(signal.severity),
+                    reason: text.string(signal.reason)?,
+                    dedup_key: text.string(signal.dedup_key)?,
+                    cooldown_secs: signal.cooldown_secs,
                 })
-                .collect::<Result<Vec<_>, MalformedResults>>()?),
+            })?),
             Err(error) => Err(plugin_error(error)),
         });
     }
@@ -278,11 +284,7 @@ pub(crate) fn verdicts(
             Ok(verdict) => Ok(Verdict {
                 applies: verdict.applies,
                 reason: text.string(verdict.reason)?,
-                policy_tags: tags
-                    .elements(verdict.policy_tags)?
-                    .iter()
-                    .map(|tag| text.string(*tag))
-                    .collect::<Result<Vec<_>, MalformedResults>>()?,
+                policy_tags: each(tags.elements(verdict.policy_tags)?, |tag| text.string(*tag))?,
             }),
             Err(error) => Err(plugin_error(error)),
         });
