@@ -34,19 +34,36 @@ const FACTOR_BYTES: usize = 32;
 const SIGNAL_BYTES: usize = 8;
 const TAG_BYTES: usize = 4;
 
-/// The bytes a call's results may unpack to (see the module docs).
-struct Budget {
+/// One call's packed results being unpacked: its text and its list of
+/// records (factors, signals or tags), read span by span under one budget
+/// of bytes (see the module docs); each element taken costs `charge`.
+struct Reader<'a, T> {
+    text: &'a str,
+    list: &'a [T],
+    what: &'static str,
+    charge: usize,
     left: Cell<usize>,
     total: usize,
 }
 
-impl Budget {
-    /// `results` results under a per-item output limit of `limit` bytes,
-    /// returned as `returned` bytes (text and list elements, counted as
-    /// they are charged).
-    fn new(results: usize, limit: usize, returned: usize) -> Self {
+impl<'a, T> Reader<'a, T> {
+    /// The reader of `results` results returned as `text` and `list`, under
+    /// a per-item output limit of `limit` bytes.
+    fn new(
+        text: &'a str,
+        list: &'a [T],
+        what: &'static str,
+        charge: usize,
+        results: usize,
+        limit: usize,
+    ) -> Self {
+        let returned = text.len().saturating_add(list.len().saturating_mul(charge));
         let total = results.saturating_mul(limit).max(returned);
         Self {
+            text,
+            list,
+            what,
+            charge,
             left: Cell::new(total),
             total,
         }
@@ -62,16 +79,8 @@ impl Budget {
         self.left.set(left);
         Ok(())
     }
-}
 
-/// The returned text, read span by span.
-struct Text<'a> {
-    text: &'a str,
-    budget: &'a Budget,
-}
-
-impl Text<'_> {
-    /// The string at `span`.
+    /// The string at `span` of the text.
     fn string(&self, span: v4::Span) -> Result<String, MalformedResults> {
         let start = span.start as usize;
         let end = start.saturating_add(span.len as usize);
@@ -81,22 +90,11 @@ impl Text<'_> {
                 self.text.len()
             ))
         })?;
-        self.budget.spend(string.len())?;
+        self.spend(string.len())?;
         Ok(string.to_owned())
     }
-}
 
-/// A returned list, taken span by span; each element taken costs `charge`
-/// bytes of the budget.
-struct List<'a, T> {
-    list: &'a [T],
-    what: &'static str,
-    charge: usize,
-    budget: &'a Budget,
-}
-
-impl<'a, T> List<'a, T> {
-    /// The elements at `span`.
+    /// The elements at `span` of the list.
     fn elements(&self, span: v4::Span) -> Result<&'a [T], MalformedResults> {
         let (what, len) = (self.what, self.list.len());
         let start = span.start as usize;
@@ -106,10 +104,24 @@ impl<'a, T> List<'a, T> {
                 "{what} {start}..{end} are not among the {len} returned"
             ))
         })?;
-        self.budget
-            .spend(elements.len().saturating_mul(self.charge))?;
+        self.spend(elements.len().saturating_mul(self.charge))?;
         Ok(elements)
     }
+}
+
+/// Every result, its `ok` unpacked by `f` and its error converted.
+fn each_result<P, R>(
+    results: Vec<Result<P, v4::PluginError>>,
+    mut f: impl FnMut(P) -> Result<R, MalformedResults>,
+) -> wasmtime::Result<Vec<Result<R, PluginError>>> {
+    let mut unpacked = Vec::with_capacity(results.len());
+    for result in results {
+        unpacked.push(match result {
+            Ok(packed) => Ok(f(packed)?),
+            Err(error) => Err(plugin_error(error)),
+        });
+    }
+    Ok(unpacked)
 }
 
 /// `f` of every element, in a list sized once (collecting through
@@ -170,48 +182,37 @@ pub(crate) fn cards(
     limit: usize,
 ) -> wasmtime::Result<Vec<Result<ScoreCard, PluginError>>> {
     let v4::PackedScoreCards {
-        text: all,
+        text,
         results,
         factors,
     } = packed;
-    let returned = all.len() + factors.len() * FACTOR_BYTES;
-    let budget = Budget::new(results.len(), limit, returned);
-    let text = Text {
-        text: &all,
-        budget: &budget,
-    };
-    let factors = List {
-        list: &factors,
-        what: "factors",
-        charge: FACTOR_BYTES,
-        budget: &budget,
-    };
-    let mut cards = Vec::with_capacity(results.len());
-    for result in results {
-        cards.push(match result {
-            Ok(card) => {
-                let factors = each(factors.elements(card.factors)?, |factor| {
-                    Ok(Factor {
-                        name: text.string(factor.name)?,
-                        weight: factor.weight,
-                        raw: factor.raw,
-                        value: factor.value,
-                        contribution: factor.contribution,
-                        note: text.string(factor.note)?,
-                    })
-                })?;
-                Ok(ScoreCard {
-                    name: text.string(card.name)?,
-                    value: card.value,
-                    band: text.string(card.band)?,
-                    rag: rag(card.rag),
-                    factors,
-                })
-            }
-            Err(error) => Err(plugin_error(error)),
-        });
-    }
-    Ok(cards)
+    let read = Reader::new(
+        &text,
+        &factors,
+        "factors",
+        FACTOR_BYTES,
+        results.len(),
+        limit,
+    );
+    each_result(results, |card| {
+        let factors = each(read.elements(card.factors)?, |factor| {
+            Ok(Factor {
+                name: read.string(factor.name)?,
+                weight: factor.weight,
+                raw: factor.raw,
+                value: factor.value,
+                contribution: factor.contribution,
+                note: read.string(factor.note)?,
+            })
+        })?;
+        Ok(ScoreCard {
+            name: read.string(card.name)?,
+            value: card.value,
+            band: read.string(card.band)?,
+            rag: rag(card.rag),
+            factors,
+        })
+    })
 }
 
 /// A batch's signals, one result per context; `limit` is the output limit
@@ -221,38 +222,29 @@ pub(crate) fn signals(
     limit: usize,
 ) -> wasmtime::Result<Vec<Result<Vec<Signal>, PluginError>>> {
     let v4::PackedSignals {
-        text: all,
+        text,
         results,
         signals,
     } = packed;
-    let returned = all.len() + signals.len() * SIGNAL_BYTES;
-    let budget = Budget::new(results.len(), limit, returned);
-    let text = Text {
-        text: &all,
-        budget: &budget,
-    };
-    let signals = List {
-        list: &signals,
-        what: "signals",
-        charge: SIGNAL_BYTES,
-        budget: &budget,
-    };
-    let mut unpacked = Vec::with_capacity(results.len());
-    for result in results {
-        unpacked.push(match result {
-            Ok(span) => Ok(each(signals.elements(span)?, |signal| {
-                Ok(Signal {
-                    name: text.string(signal.name)?,
-                    severity: severity(signal.severity),
-                    reason: text.string(signal.reason)?,
-                    dedup_key: text.string(signal.dedup_key)?,
-                    cooldown_secs: signal.cooldown_secs,
-                })
-            })?),
-            Err(error) => Err(plugin_error(error)),
-        });
-    }
-    Ok(unpacked)
+    let read = Reader::new(
+        &text,
+        &signals,
+        "signals",
+        SIGNAL_BYTES,
+        results.len(),
+        limit,
+    );
+    each_result(results, |span| {
+        each(read.elements(span)?, |signal| {
+            Ok(Signal {
+                name: read.string(signal.name)?,
+                severity: severity(signal.severity),
+                reason: read.string(signal.reason)?,
+                dedup_key: read.string(signal.dedup_key)?,
+                cooldown_secs: signal.cooldown_secs,
+            })
+        })
+    })
 }
 
 /// A batch's verdicts, one result per item; `limit` is the output limit
@@ -262,34 +254,18 @@ pub(crate) fn verdicts(
     limit: usize,
 ) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
     let v4::PackedVerdicts {
-        text: all,
+        text,
         results,
         tags,
     } = packed;
-    let returned = all.len() + tags.len() * TAG_BYTES;
-    let budget = Budget::new(results.len(), limit, returned);
-    let text = Text {
-        text: &all,
-        budget: &budget,
-    };
-    let tags = List {
-        list: &tags,
-        what: "policy tags",
-        charge: TAG_BYTES,
-        budget: &budget,
-    };
-    let mut verdicts = Vec::with_capacity(results.len());
-    for result in results {
-        verdicts.push(match result {
-            Ok(verdict) => Ok(Verdict {
-                applies: verdict.applies,
-                reason: text.string(verdict.reason)?,
-                policy_tags: each(tags.elements(verdict.policy_tags)?, |tag| text.string(*tag))?,
-            }),
-            Err(error) => Err(plugin_error(error)),
-        });
-    }
-    Ok(verdicts)
+    let read = Reader::new(&text, &tags, "policy tags", TAG_BYTES, results.len(), limit);
+    each_result(results, |verdict| {
+        Ok(Verdict {
+            applies: verdict.applies,
+            reason: read.string(verdict.reason)?,
+            policy_tags: each(read.elements(verdict.policy_tags)?, |tag| read.string(*tag))?,
+        })
+    })
 }
 
 /// Appends `value` to `text`; its span there.

@@ -355,7 +355,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> super::#function(#(#args),*)),
         ReturnType::Default => quote!(super::#function(#(#args),*)),
     };
-    let glue = batch_export(kind.interface, &call);
+    let glue = batch_export(kind, &call);
     quote! {
         #item
 
@@ -392,22 +392,20 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
 /// runs once per item, in order, after telling the host which item it is
 /// on, on the item's context unpacked from the batch's packed contexts,
 /// with the item's declared windows at hand; its results are packed as
-/// they come. `interface` names the export: `scoring`, `triggering`,
-/// `conditioning` or `planning`; `call` calls the plugin function with
-/// `ctx` (and, for `check` and `plan`, `signal` and `item`) in scope.
-fn batch_export(interface: &str, call: &TokenStream2) -> TokenStream2 {
+/// they come. `kind` names the export (`kind.interface`) and what the
+/// plugin function returns; `call` calls the function with `ctx` (and, for
+/// `check` and `plan`, `signal` and `item`) in scope.
+fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
+    let interface = kind.interface;
     let types = quote!(::vigil_sdk::wit::vigil::plugin::types);
     let private = quote!(::vigil_sdk::__private);
     let windows = quote!(::std::vec::Vec<::vigil_sdk::MetricWindow>);
-    // What the plugin function returns: the binding below gives a function
+    // What the plugin function returns, named as the glue's
+    // `use ::vigil_sdk::*` brings it in: the binding below gives a function
     // with another return type its error on that type.
-    // (Named as the glue's `use ::vigil_sdk::*` brings them in, which is
-    // how the compiler's message names them.)
-    let returns = match interface {
-        "scoring" => quote!(ScoreCard),
-        "triggering" => quote!(::std::vec::Vec<Signal>),
-        "conditioning" => quote!(Verdict),
-        _ => quote!(::std::vec::Vec<Intent>),
+    let returns: Type = match syn::parse_str(kind.returns) {
+        Ok(ty) => ty,
+        Err(error) => return error.to_compile_error(),
     };
     // Runs `$call` for one item, with `ctx` unpacked from context `$at`.
     let each = |at: TokenStream2, call: &TokenStream2| {
@@ -572,15 +570,15 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     let describe = options.describe("Playbook");
     let declared = options.declared();
     let evaluate = batch_export(
-        "triggering",
+        &TRIGGER,
         &quote!(<Target as ::vigil_sdk::Playbook>::evaluate(ctx)),
     );
     let check = batch_export(
-        "conditioning",
+        &CONDITION,
         &quote!(<Target as ::vigil_sdk::Playbook>::check(ctx, signal)),
     );
     let plan = batch_export(
-        "planning",
+        &ACTION,
         &quote!(<Target as ::vigil_sdk::Playbook>::plan(
             ctx,
             signal,
