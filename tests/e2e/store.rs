@@ -390,6 +390,18 @@ async fn an_inserted_audit_entry_is_detected() {
 }
 
 #[tokio::test]
+async fn an_entry_appended_without_moving_the_head_is_detected_at_the_head() {
+    // The walk stops at the head it read first; an entry beyond it counts
+    // as appended only if the head has moved since.
+    let results = tampered(&[
+        "INSERT INTO audit_log (seq, at, actor, action, resource, origin, success, details, prev_hash, hash)
+         SELECT 6, at, 'key:intruder', action, resource, origin, success, details, hash, hash FROM audit_log WHERE seq = 5",
+    ])
+    .await;
+    assert_eq!(results, [Some(5), Some(5)]);
+}
+
+#[tokio::test]
 async fn reordered_audit_entries_are_detected() {
     let results = tampered(&[
         "UPDATE audit_log SET seq = 100 WHERE seq = 2",
