@@ -20,7 +20,8 @@ use crate::runtime::bindings::types::{
     Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Severity, Signal, Verdict,
 };
 use crate::runtime::{
-    Batch, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, PlanItem, Plugin,
+    Batch, BatchContexts, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, PlanItem,
+    Plugin,
 };
 
 /// Intent keys older than this are forgotten (keys carry the day, so a
@@ -427,7 +428,7 @@ fn subscribed(plugin: &Plugin, contexts: &[Context]) -> Vec<usize> {
 fn call_subset<R>(
     plugin: &Plugin,
     items: &[Prepared<'_>],
-    contexts: &[Context],
+    shared: &BatchContexts<'_>,
     histories: &mut [MetricHistory],
     chosen: &[usize],
     call: impl FnOnce(Batch<'_>) -> Vec<Invocation<R>>,
@@ -435,10 +436,11 @@ fn call_subset<R>(
     if chosen.is_empty() {
         return Vec::new();
     }
+    let contexts = shared.as_slice();
     if chosen.len() == contexts.len() {
         let inputs: Vec<ItemInput> = items.iter().map(|item| item.input(plugin)).collect();
         return call(Batch {
-            contexts,
+            contexts: shared,
             inputs: &inputs,
             histories,
         });
@@ -461,7 +463,7 @@ fn call_subset<R>(
         })
         .collect();
     let invocations = call(Batch {
-        contexts: &picked,
+        contexts: &BatchContexts::new(&picked),
         inputs: &inputs,
         histories: &mut lent,
     });
@@ -674,11 +676,13 @@ impl Pipeline {
             .collect();
 
         // Scorers see no scores; everything after sees the fresh ones. A
-        // scorer's score is in the history of the scorers after it.
+        // scorer's score is in the history of the scorers after it. Each
+        // stage's contexts are packed once for all its plugins.
+        let scored = BatchContexts::new(contexts);
         for scorer in &plugins.scorers {
             let chosen = subscribed(scorer, contexts);
             let invocations =
-                call_subset(scorer, items, contexts, &mut histories, &chosen, |batch| {
+                call_subset(scorer, items, &scored, &mut histories, &chosen, |batch| {
                     scorer.score_batch(batch)
                 });
             for (at, invocation) in chosen.into_iter().zip(invocations) {
@@ -688,9 +692,12 @@ impl Pipeline {
                 record_score(scorer, item, history, invocation);
             }
         }
+        drop(scored);
         for (item, context) in items.iter().zip(contexts.iter_mut()) {
             context.scores = fresh_summaries(&item.evaluation.scores);
         }
+        let contexts: &[Context] = contexts;
+        let shared = BatchContexts::new(contexts);
 
         // Triggers' signals go to every condition and action; a playbook's
         // are also checked by, and planned by, the playbook itself.
@@ -709,7 +716,7 @@ impl Pipeline {
         for (source_at, (source, _)) in sources.iter().enumerate() {
             let chosen = subscribed(source, contexts);
             let invocations =
-                call_subset(source, items, contexts, &mut histories, &chosen, |batch| {
+                call_subset(source, items, &shared, &mut histories, &chosen, |batch| {
                     source.evaluate_batch(batch)
                 });
             for (at, invocation) in chosen.into_iter().zip(invocations) {
@@ -793,7 +800,7 @@ impl Pipeline {
                 let inputs = inputs(condition);
                 condition.check_batch(
                     Batch {
-                        contexts,
+                        contexts: &shared,
                         inputs: &inputs,
                         histories: &mut histories,
                     },
@@ -817,7 +824,7 @@ impl Pipeline {
                         .collect();
                     let inputs = inputs(playbook);
                     let batch = Batch {
-                        contexts,
+                        contexts: &shared,
                         inputs: &inputs,
                         histories: &mut histories,
                     };
@@ -889,7 +896,7 @@ impl Pipeline {
             let inputs = inputs(planner.plugin);
             let answers = planner.plugin.plan_batch(
                 Batch {
-                    contexts,
+                    contexts: &shared,
                     inputs: &inputs,
                     histories: &mut histories,
                 },

@@ -121,6 +121,38 @@ fn varied_accounts() -> Vec<Account> {
         .collect()
 }
 
+/// One `usage.daily` event per account, each a millisecond after the one
+/// before, from `NOW`; the `n`th account's payload is `payload(n)`.
+fn daily_events(accounts: &[Account], payload: impl Fn(usize) -> serde_json::Value) -> Vec<Event> {
+    accounts
+        .iter()
+        .enumerate()
+        .map(|(n, account)| {
+            event(
+                &account.id,
+                1,
+                "usage.daily",
+                NOW + i64::try_from(n).unwrap(),
+                payload(n),
+            )
+        })
+        .collect()
+}
+
+/// `events` (one per state, in order) evaluated in one batch.
+fn evaluated_as_a_batch(
+    pipeline: &Pipeline,
+    states: &mut [AccountState],
+    events: &[Event],
+) -> Vec<Evaluation> {
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(events).collect();
+    pipeline
+        .process_batch(&mut batch)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// The echo signal's reason in an evaluation.
 fn echoed(evaluation: &Evaluation) -> &str {
     &evaluation
@@ -156,26 +188,12 @@ fn every_field_of_a_batch_context_and_of_a_window_reaches_the_plugin_as_the_host
             pipeline.process(state, &earlier).unwrap();
         }
     }
-    let events: Vec<Event> = accounts
-        .iter()
-        .enumerate()
-        .map(|(n, account)| {
-            event(
-                &account.id,
-                1,
-                "usage.daily",
-                NOW + i64::try_from(n).unwrap(),
-                serde_json::json!({ "logins": 7 * n, "note": "ünïcode \u{1F600}" }),
-            )
-        })
-        .collect();
+    let events = daily_events(
+        &accounts,
+        |n| serde_json::json!({ "logins": 7 * n, "note": "ünïcode \u{1F600}" }),
+    );
 
-    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
-    let evaluations: Vec<Evaluation> = pipeline
-        .process_batch(&mut batch)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let evaluations = evaluated_as_a_batch(&pipeline, &mut states, &events);
 
     for ((state, event), evaluation) in states.iter().zip(&events).zip(&evaluations) {
         let window = state.history.window("logins", event.occurred_at, 30, 0);
@@ -214,4 +232,41 @@ fn a_context_evaluated_alone_reaches_the_plugin_as_in_a_batch() {
     let expected =
         echo_of(&state.account, &event, NOW, &evaluation) + &window_echo(&state.history, NOW);
     assert_eq!(echoed(&evaluation), expected);
+}
+
+#[test]
+fn the_items_of_a_batch_called_again_after_one_traps_get_their_own_contexts() {
+    let runtime = runtime();
+    let echo = Arc::new(load(&runtime, &component("context-echo")).unwrap());
+    let scorer = Arc::new(load(&runtime, standard("health-score")).unwrap());
+    let pipeline = Pipeline::new(PluginSet::new([scorer, echo]));
+    // The echo traps on an account in the middle of the batch, so the
+    // items before and after it are called again, each part on its own;
+    // the contexts were packed once, for the whole batch.
+    let mut accounts = varied_accounts();
+    let mut boom = accounts[2].clone();
+    boom.id = "echo-boom".into();
+    accounts.insert(3, boom);
+    let mut states: Vec<AccountState> = accounts.iter().cloned().map(AccountState::new).collect();
+    let events = daily_events(&accounts, |n| serde_json::json!({ "logins": 3 * n }));
+
+    let evaluations = evaluated_as_a_batch(&pipeline, &mut states, &events);
+
+    for ((state, event), evaluation) in states.iter().zip(&events).zip(&evaluations) {
+        if state.account.id == "echo-boom" {
+            assert!(
+                evaluation.invocations.iter().any(|record| matches!(
+                    &record.outcome,
+                    vigil_host::runtime::Outcome::Trap { reason } if reason.contains("echo-boom is not echoed")
+                )),
+                "{:?}",
+                evaluation.invocations
+            );
+            assert!(evaluation.signals.is_empty());
+            continue;
+        }
+        let expected = echo_of(&state.account, event, event.occurred_at, evaluation)
+            + &window_echo(&state.history, event.occurred_at);
+        assert_eq!(echoed(evaluation), expected, "account {}", state.account.id);
+    }
 }

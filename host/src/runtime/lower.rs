@@ -619,7 +619,21 @@ layout! {
 /// batch takes four allocations in the guest (none for an empty piece)
 /// instead of a dozen per context.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Packed<'a>(pub(crate) &'a [Context]);
+pub(crate) enum Packed<'a> {
+    /// Contexts packed as they are lowered, for this call alone.
+    Contexts(&'a [Context]),
+    /// The contexts `start..end` of a batch packed once for every plugin
+    /// called on it: the text and the attribute and score lists go whole
+    /// (the contexts' spans point into them), the context records sliced.
+    Ready {
+        /// The whole batch, packed.
+        pieces: &'a PackedPieces,
+        /// The first context sent.
+        start: usize,
+        /// One past the last context sent.
+        end: usize,
+    },
+}
 
 // SAFETY: `Packed` is the component type `packed-contexts` is: its ABI and
 // type check are the derived type's, and its flat form is the flattening
@@ -681,21 +695,14 @@ unsafe impl Lower for Packed<'_> {
     }
 }
 
-/// The four pieces of a packed batch, built in host memory.
-struct Pieces {
+/// The four pieces of a packed batch, built in host memory: built once
+/// per stage of the pipeline and copied into each plugin called on it.
+#[derive(Debug)]
+pub(crate) struct PackedPieces {
     text: Vec<u8>,
     contexts: Vec<u8>,
     attributes: Vec<u8>,
     scores: Vec<u8>,
-}
-
-impl Pieces {
-    /// Appends `value` to the text and returns its span.
-    fn text(&mut self, value: &str) -> wasmtime::Result<[u8; 8]> {
-        let start = self.text.len();
-        self.text.extend_from_slice(value.as_bytes());
-        span(start, value.len())
-    }
 }
 
 /// A `span` record.
@@ -711,8 +718,9 @@ fn span(start: usize, len: usize) -> wasmtime::Result<[u8; 8]> {
 }
 
 impl Packed<'_> {
-    /// Packs the contexts and copies the pieces into the guest: each
-    /// piece's (pointer, length), in the record's field order.
+    /// Packs the contexts (unless they are packed already) and copies the
+    /// pieces into the guest: each piece's (pointer, length), in the
+    /// record's field order.
     fn pieces<T>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[(usize, usize); 4]> {
         if !matches!(
             cx.options().string_encoding,
@@ -722,9 +730,23 @@ impl Packed<'_> {
                 "contract 0.3 contexts are packed as UTF-8; the component asks for another string encoding"
             );
         }
+        match *self {
+            Packed::Contexts(contexts) => {
+                let pieces = PackedPieces::new(contexts)?;
+                pieces.copy_into(cx, 0, contexts.len())
+            }
+            Packed::Ready { pieces, start, end } => pieces.copy_into(cx, start, end),
+        }
+    }
+}
+
+impl PackedPieces {
+    /// Packs `contexts`. Fails only when the text or a list is too long
+    /// for a span (4 GiB) or for wasmtime to copy into a guest (2 GiB).
+    pub(crate) fn new(contexts: &[Context]) -> wasmtime::Result<Self> {
         // Sized first, so that packing allocates each piece once.
         let (mut text, mut attributes, mut scores) = (0, 0, 0);
-        for ctx in self.0 {
+        for ctx in contexts {
             let (account, event) = (&ctx.account, &ctx.event);
             text += account.id.len()
                 + account.name.len()
@@ -741,13 +763,13 @@ impl Packed<'_> {
             attributes += account.attributes.len();
             scores += ctx.scores.len();
         }
-        let mut pieces = Pieces {
+        let mut pieces = PackedPieces {
             text: Vec::with_capacity(text),
-            contexts: Vec::with_capacity(self.0.len() * PACKED_CONTEXT.size),
+            contexts: Vec::with_capacity(contexts.len() * PACKED_CONTEXT.size),
             attributes: Vec::with_capacity(attributes * PACKED_ATTRIBUTE.size),
             scores: Vec::with_capacity(scores * PACKED_SCORE.size),
         };
-        for ctx in self.0 {
+        for ctx in contexts {
             let mut record = [0u8; PACKED_CONTEXT.size];
             let account = &ctx.account;
             put(
@@ -861,25 +883,54 @@ impl Packed<'_> {
                 pieces.text.len()
             );
         }
+        Ok(pieces)
+    }
+
+    /// Appends `value` to the text and returns its span.
+    fn text(&mut self, value: &str) -> wasmtime::Result<[u8; 8]> {
+        let start = self.text.len();
+        self.text.extend_from_slice(value.as_bytes());
+        span(start, value.len())
+    }
+
+    /// Copies the pieces into the guest for the contexts `start..end`:
+    /// the text, attributes and scores whole, the context records of that
+    /// range. Returns each piece's (pointer, length), in the record's
+    /// field order.
+    fn copy_into<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        start: usize,
+        end: usize,
+    ) -> wasmtime::Result<[(usize, usize); 4]> {
+        let records = self
+            .contexts
+            .get(start * PACKED_CONTEXT.size..end * PACKED_CONTEXT.size)
+            .ok_or_else(|| {
+                wasmtime::format_err!(
+                    "contexts {start}..{end} are outside a packed batch of {}",
+                    self.contexts.len() / PACKED_CONTEXT.size
+                )
+            })?;
         Ok([
-            copy_piece(cx, &pieces.text, 1, pieces.text.len())?,
+            copy_piece(cx, &self.text, 1, self.text.len())?,
             copy_piece(
                 cx,
-                &pieces.contexts,
+                records,
                 <packed::PackedContext as ComponentType>::ALIGN32,
-                self.0.len(),
+                end - start,
             )?,
             copy_piece(
                 cx,
-                &pieces.attributes,
+                &self.attributes,
                 <packed::PackedAttribute as ComponentType>::ALIGN32,
-                pieces.attributes.len() / PACKED_ATTRIBUTE.size,
+                self.attributes.len() / PACKED_ATTRIBUTE.size,
             )?,
             copy_piece(
                 cx,
-                &pieces.scores,
+                &self.scores,
                 <packed::PackedScore as ComponentType>::ALIGN32,
-                pieces.scores.len() / PACKED_SCORE.size,
+                self.scores.len() / PACKED_SCORE.size,
             )?,
         ])
     }

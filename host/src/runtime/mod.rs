@@ -27,9 +27,9 @@ pub use bindings::{CheckItem, PlanItem};
 pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
-    Batch, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord, ItemInput,
-    MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, PluginNames, PluginRef,
-    kind_name,
+    Batch, BatchContexts, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord,
+    ItemInput, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, PluginNames,
+    PluginRef, kind_name,
 };
 use state::PluginState;
 

@@ -1,6 +1,7 @@
 //! A loaded plugin: its checked component, what it says about itself, and
 //! the calls into it, each contained under the runtime's limits.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -18,7 +19,7 @@ use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
 use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3, v0_4};
-use super::lower::{Lowered, LoweredWindows, Packed, lowered};
+use super::lower::{Lowered, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
 use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
@@ -242,12 +243,54 @@ pub struct ItemInput {
     pub seed: [u8; 32],
 }
 
+/// A batch's contexts, shared by every plugin one stage of the pipeline
+/// calls on them. Plugins of contract 0.3 and later take them packed; they
+/// are packed once, by the first such call, for all of them.
+#[derive(Debug)]
+pub struct BatchContexts<'a> {
+    all: &'a [Context],
+    /// The packing, once made; `None` when the batch cannot be packed
+    /// (its text is too long), so that each call fails as it would alone.
+    packed: OnceCell<Option<PackedPieces>>,
+}
+
+impl<'a> BatchContexts<'a> {
+    /// The batch `all`, not packed yet.
+    pub fn new(all: &'a [Context]) -> Self {
+        Self {
+            all,
+            packed: OnceCell::new(),
+        }
+    }
+
+    /// The contexts.
+    pub fn as_slice(&self) -> &'a [Context] {
+        self.all
+    }
+
+    /// The contexts `range` as a packed argument: from the batch's one
+    /// packing when it could be made.
+    fn packed(&self, range: Range<usize>) -> wasmtime::Result<Packed<'_>> {
+        let part = part(self.all, range.clone())?;
+        Ok(
+            match self.packed.get_or_init(|| PackedPieces::new(self.all).ok()) {
+                Some(pieces) => Packed::Ready {
+                    pieces,
+                    start: range.start,
+                    end: range.end,
+                },
+                None => Packed::Contexts(part),
+            },
+        )
+    }
+}
+
 /// A batch call's contexts, with each one's input and its account's
 /// history (lent to the call, in the same order).
 #[derive(Debug)]
 pub struct Batch<'a> {
     /// The contexts, one per event.
-    pub contexts: &'a [Context],
+    pub contexts: &'a BatchContexts<'a>,
     /// Each context's evaluation time and seed.
     pub inputs: &'a [ItemInput],
     /// Each context's account history.
@@ -1087,8 +1130,9 @@ impl Plugin {
     /// Calls `score` (scorers) on one context.
     pub fn score(&self, input: CallInput<'_>, ctx: &Context) -> Invocation<ScoreCard> {
         let (inputs, histories) = input.split();
+        let contexts = BatchContexts::new(std::slice::from_ref(ctx));
         let batch = Batch {
-            contexts: std::slice::from_ref(ctx),
+            contexts: &contexts,
             inputs: &inputs,
             histories,
         };
@@ -1100,8 +1144,9 @@ impl Plugin {
     /// Calls `evaluate` (triggers and playbooks) on one context.
     pub fn evaluate(&self, input: CallInput<'_>, ctx: &Context) -> Invocation<Vec<Signal>> {
         let (inputs, histories) = input.split();
+        let contexts = BatchContexts::new(std::slice::from_ref(ctx));
         let batch = Batch {
-            contexts: std::slice::from_ref(ctx),
+            contexts: &contexts,
             inputs: &inputs,
             histories,
         };
@@ -1118,8 +1163,9 @@ impl Plugin {
         signal: &Signal,
     ) -> Invocation<Verdict> {
         let (inputs, histories) = input.split();
+        let contexts = BatchContexts::new(std::slice::from_ref(ctx));
         let batch = Batch {
-            contexts: std::slice::from_ref(ctx),
+            contexts: &contexts,
             inputs: &inputs,
             histories,
         };
@@ -1141,8 +1187,9 @@ impl Plugin {
         verdict: &Verdict,
     ) -> Invocation<Vec<Intent>> {
         let (inputs, histories) = input.split();
+        let contexts = BatchContexts::new(std::slice::from_ref(ctx));
         let batch = Batch {
-            contexts: std::slice::from_ref(ctx),
+            contexts: &contexts,
             inputs: &inputs,
             histories,
         };
@@ -1160,10 +1207,11 @@ impl Plugin {
     /// per context, in order.
     pub fn score_batch(&self, batch: Batch<'_>) -> Vec<Invocation<ScoreCard>> {
         let Batch {
-            contexts,
+            contexts: shared,
             inputs,
             histories,
         } = batch;
+        let contexts = shared.as_slice();
         let items = per_context(inputs);
         match &self.indices {
             Indices::V1(_) => {
@@ -1176,14 +1224,14 @@ impl Plugin {
             }
             Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
-                    let contexts = Packed(part(contexts, range)?);
+                    let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (cards,) = funcs.score_v4()?.call(store, (contexts, windows))?;
                     unpack::cards(cards, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
-                    let contexts = Packed(part(contexts, range)?);
+                    let contexts = shared.packed(range)?;
                     Ok(funcs.score()?.call(store, (contexts,))?.0)
                 }),
             Indices::V2(_) => {
@@ -1200,10 +1248,11 @@ impl Plugin {
     /// `batch`: one invocation per context, in order.
     pub fn evaluate_batch(&self, batch: Batch<'_>) -> Vec<Invocation<Vec<Signal>>> {
         let Batch {
-            contexts,
+            contexts: shared,
             inputs,
             histories,
         } = batch;
+        let contexts = shared.as_slice();
         let items = per_context(inputs);
         match &self.indices {
             Indices::V1(_) => self.call_each("evaluate", &items, histories, |guests, store, at| {
@@ -1214,14 +1263,14 @@ impl Plugin {
             }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
-                    let contexts = Packed(part(contexts, range)?);
+                    let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (signals,) = funcs.evaluate_v4()?.call(store, (contexts, windows))?;
                     unpack::signals(signals, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
-                    let contexts = Packed(part(contexts, range)?);
+                    let contexts = shared.packed(range)?;
                     Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
                 }),
             Indices::V2(_) => {
@@ -1238,10 +1287,11 @@ impl Plugin {
     /// invocation per item, in order. Items name their context in `batch`.
     pub fn check_batch(&self, batch: Batch<'_>, items: &[CheckItem]) -> Vec<Invocation<Verdict>> {
         let Batch {
-            contexts,
+            contexts: shared,
             inputs,
             histories,
         } = batch;
+        let contexts = shared.as_slice();
         let setup = per_item(inputs, items.iter().map(|item| item.context));
         match &self.indices {
             Indices::V1(_) => self.call_each("check", &setup, histories, |guests, store, at| {
@@ -1259,13 +1309,16 @@ impl Plugin {
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (verdicts,) = funcs
                         .check_v4()?
-                        .call(store, (Packed(contexts), windows, items))?;
+                        .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
                     unpack::verdicts(verdicts, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = part(items, range)?;
-                    Ok(funcs.check()?.call(store, (Packed(contexts), items))?.0)
+                    Ok(funcs
+                        .check()?
+                        .call(store, (shared.packed(0..contexts.len())?, items))?
+                        .0)
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
@@ -1281,10 +1334,11 @@ impl Plugin {
     /// per item, in order. Items name their context in `batch`.
     pub fn plan_batch(&self, batch: Batch<'_>, items: &[PlanItem]) -> Vec<Invocation<Vec<Intent>>> {
         let Batch {
-            contexts,
+            contexts: shared,
             inputs,
             histories,
         } = batch;
+        let contexts = shared.as_slice();
         let setup = per_item(inputs, items.iter().map(|item| item.context));
         match &self.indices {
             Indices::V1(_) => self.call_each("plan", &setup, histories, |guests, store, at| {
@@ -1302,13 +1356,16 @@ impl Plugin {
                     let windows = LoweredWindows(store.data().batch_windows());
                     Ok(funcs
                         .plan_v4()?
-                        .call(store, (Packed(contexts), windows, items))?
+                        .call(store, (shared.packed(0..contexts.len())?, windows, items))?
                         .0)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
                     let items = part(items, range)?;
-                    Ok(funcs.plan()?.call(store, (Packed(contexts), items))?.0)
+                    Ok(funcs
+                        .plan()?
+                        .call(store, (shared.packed(0..contexts.len())?, items))?
+                        .0)
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);

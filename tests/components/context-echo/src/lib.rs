@@ -3,6 +3,7 @@
 //! tests can check that the host lowers each field as the contract says.
 //! It declares two windows (in an order other than the one it reads them
 //! in) and reads one of them again through the `history` import itself.
+//! It traps for the account `echo-boom`.
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::trigger(
@@ -13,6 +14,11 @@ use vigil_sdk::prelude::*;
 pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
     let account = &ctx.account;
     let event = &ctx.event;
+    // A trap for one account, so that a test can have the rest of a batch
+    // called again in parts.
+    if account.id == "echo-boom" {
+        panic!("account echo-boom is not echoed");
+    }
     let attributes: Vec<String> = account
         .attributes
         .iter()
