@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use vigil_host::history::MetricHistory;
 use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
+use vigil_host::runtime::Runtime;
 use vigil_host::runtime::bindings::types::{Account, Attribute, Event, Industry, Tier};
 
 use crate::support::*;
@@ -164,12 +165,18 @@ fn echoed(evaluation: &Evaluation) -> &str {
         .reason
 }
 
+/// The standard health score and the `context-echo` trigger after it, so
+/// that the echoed contexts carry a score.
+fn scored_echo(runtime: &Runtime) -> Pipeline {
+    let echo = Arc::new(load(runtime, &component("context-echo")).unwrap());
+    let scorer = Arc::new(load(runtime, standard("health-score")).unwrap());
+    Pipeline::new(PluginSet::new([scorer, echo]))
+}
+
 #[test]
 fn every_field_of_a_batch_context_and_of_a_window_reaches_the_plugin_as_the_host_holds_it() {
     let runtime = runtime();
-    let echo = Arc::new(load(&runtime, &component("context-echo")).unwrap());
-    let scorer = Arc::new(load(&runtime, standard("health-score")).unwrap());
-    let pipeline = Pipeline::new(PluginSet::new([scorer, echo]));
+    let pipeline = scored_echo(&runtime);
 
     let accounts = varied_accounts();
     let mut states: Vec<AccountState> = accounts.iter().cloned().map(AccountState::new).collect();
@@ -237,9 +244,7 @@ fn a_context_evaluated_alone_reaches_the_plugin_as_in_a_batch() {
 #[test]
 fn the_items_of_a_batch_called_again_after_one_traps_get_their_own_contexts() {
     let runtime = runtime();
-    let echo = Arc::new(load(&runtime, &component("context-echo")).unwrap());
-    let scorer = Arc::new(load(&runtime, standard("health-score")).unwrap());
-    let pipeline = Pipeline::new(PluginSet::new([scorer, echo]));
+    let pipeline = scored_echo(&runtime);
     // The echo traps on an account in the middle of the batch, so the
     // items before and after it are called again, each part on its own;
     // the contexts were packed once, for the whole batch.
