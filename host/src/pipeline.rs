@@ -384,8 +384,11 @@ fn prepare<'a>(
         now,
         ..Evaluation::default()
     };
+    // The snapshot is lent to the context, not copied: nothing reads the
+    // state's account while the stages run, and `evaluate` gives it back
+    // (as it does the history).
     let context = Context {
-        account: state.account.clone(),
+        account: std::mem::take(&mut state.account),
         event: event.clone(),
         now,
         scores: Vec::new(),
@@ -667,9 +670,11 @@ impl Pipeline {
             .collect()
     }
 
-    /// Runs prepared events through every stage, stage by stage.
-    fn evaluate(&self, items: &mut [Prepared<'_>], contexts: &mut [Context]) {
+    /// Runs prepared events through every stage, stage by stage, and gives
+    /// each state back the account `prepare` lent to its context.
+    fn evaluate(&self, items: &mut [Prepared<'_>], lent: &mut [Context]) {
         let plugins = self.plugins.load_full();
+        let contexts = &mut *lent;
         let mut histories: Vec<MetricHistory> = items
             .iter_mut()
             .map(|item| std::mem::take(&mut item.state.history))
@@ -1005,6 +1010,9 @@ impl Pipeline {
                 .intent_keys
                 .retain(|_, at| *at > now.saturating_sub(INTENT_KEY_RETENTION_MS));
             item.state.cooldowns.retain(|_, until| *until > now);
+        }
+        for (item, context) in items.iter_mut().zip(lent.iter_mut()) {
+            item.state.account = std::mem::take(&mut context.account);
         }
     }
 
