@@ -25,8 +25,9 @@ pub struct MetricHistory {
     /// Hashed rather than ordered: every window a plugin reads and every
     /// sample recorded looks a metric up (some 16 times an event), and an
     /// ordered map compares the name with several keys to find it.
-    /// foldhash's state is seeded per map, so metric names taken from
-    /// payloads cannot be chosen to collide.
+    /// foldhash's state is seeded at random per map (what foldhash calls
+    /// minimally DoS-resistant): a client that names payload fields cannot
+    /// see the hashes, so it cannot pick names that collide.
     series: foldhash::HashMap<String, Vec<(i64, f64)>>,
 }
 

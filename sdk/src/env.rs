@@ -105,7 +105,8 @@ pub(crate) mod item_windows {
                 |(m, d, o): &Declared| *d == days && *o == offset_days && same_text(m, metric);
             // Plugins mostly ask in the order they declare: the declaration
             // after the last one asked for is tried first. (A window declared
-            // twice has the same value at both places.)
+            // twice has the same value at both places: the host computes
+            // every declared entry, duplicates included.)
             let at = match batch.declared.get(batch.next) {
                 Some(declared) if is_asked(declared) => batch.next,
                 _ => batch.declared.iter().position(is_asked)?,

@@ -96,6 +96,23 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SmallBlocks<A> {
         head
     }
 
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if class_of(layout).is_none() {
+            // SAFETY: the caller's layout, passed on (the inner allocator
+            // may know its fresh memory is zero already).
+            return unsafe { self.inner.alloc_zeroed(layout) };
+        }
+        // SAFETY: as in `alloc`; a reused block holds old bytes, so every
+        // byte the caller asked for is cleared.
+        unsafe {
+            let block = self.alloc(layout);
+            if !block.is_null() {
+                ptr::write_bytes(block, 0, layout.size());
+            }
+            block
+        }
+    }
+
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         let Some(class) = class_of(layout) else {
             // SAFETY: `block` came from the inner allocator with `layout`.
@@ -225,6 +242,37 @@ mod tests {
             .all(|b| *b == byte)
     }
 
+    /// Checks that `size` bytes at `block` overlap none of the `live`
+    /// blocks.
+    fn assert_disjoint(live: &[(*mut u8, Layout, u8)], block: *mut u8, size: usize) {
+        let (start, end) = (block as usize, block as usize + size);
+        for (other, layout, _) in live {
+            let (other_start, other_end) = (*other as usize, *other as usize + layout.size());
+            assert!(
+                end <= other_start || other_end <= start,
+                "{start:#x}..{end:#x} overlaps a live block at {other_start:#x}..{other_end:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_zeroed_allocation_is_zero_even_when_it_reuses_a_freed_block() {
+        let (blocks, counts) = counted();
+        unsafe {
+            let block = blocks.alloc(layout(48, 8));
+            fill(block, 48, 0xff);
+            blocks.dealloc(block, layout(48, 8));
+            let zeroed = blocks.alloc_zeroed(layout(40, 8));
+            assert_eq!(zeroed, block, "the freed block is reused");
+            assert!(holds(zeroed, 40, 0));
+            blocks.dealloc(zeroed, layout(40, 8));
+            let large = blocks.alloc_zeroed(layout(4096, 8));
+            assert!(holds(large, 4096, 0));
+            blocks.dealloc(large, layout(4096, 8));
+        }
+        drop_and_check_nothing_leaks(blocks, &counts);
+    }
+
     #[test]
     fn a_freed_small_block_is_taken_back_by_the_next_allocation_of_its_class() {
         let (blocks, counts) = counted();
@@ -339,8 +387,10 @@ mod tests {
             let tag = (step % 250) as u8 + 1;
             if live.len() < 8 || roll % 3 == 0 {
                 let size = (next() % 400) as usize + 1;
-                let layout = layout(size, 1 << (next() % 5));
+                let layout = layout(size, 1 << (next() % 7));
                 let block = unsafe { blocks.alloc(layout) };
+                assert_eq!(block as usize % layout.align(), 0);
+                assert_disjoint(&live, block, size);
                 fill(block, size, tag);
                 live.push((block, layout, tag));
             } else {
@@ -352,7 +402,9 @@ mod tests {
                 } else {
                     let size = (next() % 400) as usize + 1;
                     let moved = unsafe { blocks.realloc(block, layout, size) };
+                    assert_eq!(moved as usize % layout.align(), 0);
                     assert!(holds(moved, layout.size().min(size), byte));
+                    assert_disjoint(&live, moved, size);
                     let layout = Layout::from_size_align(size, layout.align()).unwrap();
                     fill(moved, size, tag);
                     live.push((moved, layout, tag));
