@@ -85,8 +85,9 @@ pub(crate) mod item_windows {
     /// Whether `a` and `b` are the same text. A plugin names a window with
     /// the literal it declared it with, which the compiler merges with the
     /// declaration's, so the address and length match and no byte is
-    /// compared (Wasm's `memcmp` is a byte loop, and was a fifth of the
-    /// scorer's lookups).
+    /// compared (Wasm's `memcmp` is a byte loop, and cost the scorer's six
+    /// lookups more than the rest of their work: 2,161 instructions an
+    /// event against 1,934).
     fn same_text(a: &str, b: &str) -> bool {
         std::ptr::eq(a, b) || a == b
     }
