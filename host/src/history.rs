@@ -72,12 +72,13 @@ impl MetricHistory {
     /// Aggregates `metric` over `(end - days, end]` where
     /// `end = now - offset_days` (in days).
     pub fn window(&self, metric: &str, now: i64, days: u32, offset_days: u32) -> MetricWindow {
-        let end = now.saturating_sub(i64::from(offset_days) * DAY_MS);
-        let start = end.saturating_sub(i64::from(days) * DAY_MS);
-        let samples = self.series.get(metric).map(Vec::as_slice).unwrap_or(&[]);
-        let lo = samples.partition_point(|(t, _)| *t <= start);
-        let hi = samples.partition_point(|(t, _)| *t <= end);
-        aggregate(samples.get(lo..hi).unwrap_or(&[]))
+        window_of(self.samples(metric), now, days, offset_days)
+    }
+
+    /// The samples of `metric`, oldest first, as [`window_of`] takes them
+    /// (none for a metric never recorded).
+    pub(crate) fn samples(&self, metric: &str) -> &[(i64, f64)] {
+        self.series.get(metric).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The metrics held, in no particular order.
@@ -251,6 +252,22 @@ impl<'de> de::Deserialize<'de> for FieldValue {
         }
         deserializer.deserialize_any(ValueVisitor)
     }
+}
+
+/// [`MetricHistory::window`] over `samples`, one metric's samples as
+/// [`MetricHistory::samples`] gives them: several windows of one metric
+/// look its series up once.
+pub(crate) fn window_of(
+    samples: &[(i64, f64)],
+    now: i64,
+    days: u32,
+    offset_days: u32,
+) -> MetricWindow {
+    let end = now.saturating_sub(i64::from(offset_days) * DAY_MS);
+    let start = end.saturating_sub(i64::from(days) * DAY_MS);
+    let lo = samples.partition_point(|(t, _)| *t <= start);
+    let hi = samples.partition_point(|(t, _)| *t <= end);
+    aggregate(samples.get(lo..hi).unwrap_or(&[]))
 }
 
 /// `active_users` → `active-users`.

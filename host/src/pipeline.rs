@@ -679,6 +679,17 @@ impl Pipeline {
             .iter_mut()
             .map(|item| std::mem::take(&mut item.state.history))
             .collect();
+        // Room for the records of a usual event, so that the list is
+        // allocated once rather than grown as the stages add to it: one per
+        // scorer and source, and for about one signal of each source a
+        // check per condition and one more record (a plan, or a playbook's
+        // own check). An event that raises nothing keeps the spare room
+        // until its evaluation is dropped: some hundred bytes.
+        let sources_count = plugins.triggers.len() + plugins.playbooks.len();
+        let usual_records = plugins.scorers.len() + sources_count * (plugins.conditions.len() + 2);
+        for item in items.iter_mut() {
+            item.evaluation.invocations.reserve(usual_records);
+        }
 
         // Scorers see no scores; everything after sees the fresh ones. A
         // scorer's score is in the history of the scorers after it. Each
@@ -739,50 +750,57 @@ impl Pipeline {
         // whose key no earlier signal of the same event and source shares.
         // A repeated key waits for the earlier signal's outcome (it may put
         // the key on cooldown), so it is settled alone, in order, below.
-        let mut fates: Vec<Vec<Vec<Fate>>> = Vec::with_capacity(items.len());
+        //
+        // The fates are kept in one list, in the order the loops below
+        // walk the signals (event by event, source by source, signal by
+        // signal), rather than a list per event and source: most events
+        // raise a few signals, and those lists were several allocations
+        // an event.
+        let signal_count: usize = raised.iter().flatten().map(|r| r.signals.len()).sum();
+        let mut fates: Vec<Fate> = Vec::with_capacity(signal_count);
         let mut checked_source: Vec<usize> = Vec::new();
-        for (item, raised) in items.iter().zip(&raised) {
-            // Cooldown keys seen so far in this event, as (plugin name,
+        {
+            // Cooldown keys seen so far in the event, as (plugin name,
             // dedup key) without building the string (a plugin name has no
-            // `/`, so the pair is as distinct as the key).
-            let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
-            let now = item.evaluation.now;
-            fates.push(
-                raised
-                    .iter()
-                    .map(|raised| {
-                        let Some((source, _)) = sources.get(raised.source) else {
-                            return Vec::new();
-                        };
-                        raised
-                            .signals
-                            .iter()
-                            .map(|signal| {
-                                if !seen.insert((source.name(), signal.dedup_key.as_str())) {
-                                    return Fate::Alone;
+            // `/`, so the pair is as distinct as the key). One set for every
+            // event, emptied between them, so it allocates once a batch.
+            let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
+            for (item, raised) in items.iter().zip(&raised) {
+                seen.clear();
+                let now = item.evaluation.now;
+                for raised in raised {
+                    let Some((source, _)) = sources.get(raised.source) else {
+                        continue;
+                    };
+                    for signal in &raised.signals {
+                        fates.push(
+                            if !seen.insert((source.name(), signal.dedup_key.as_str())) {
+                                Fate::Alone
+                            } else if let Some(until) = on_cooldown(item.state, source, signal, now)
+                            {
+                                Fate::Suppressed { until }
+                            } else {
+                                checked_source.push(raised.source);
+                                Fate::Checked {
+                                    at: checked_source.len() - 1,
                                 }
-                                match on_cooldown(item.state, source, signal, now) {
-                                    Some(until) => Fate::Suppressed { until },
-                                    _ => {
-                                        checked_source.push(raised.source);
-                                        Fate::Checked {
-                                            at: checked_source.len() - 1,
-                                        }
-                                    }
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            );
+                            },
+                        );
+                    }
+                }
+            }
         }
         // The signals to check move into the check items (in the order of
         // their fates) and come back out to be settled: not copied.
         let mut to_check: Vec<CheckItem> = Vec::with_capacity(checked_source.len());
-        for (at, (raised, fates)) in raised.iter_mut().zip(&fates).enumerate() {
-            for (raised, fates) in raised.iter_mut().zip(fates) {
-                for (signal, fate) in raised.signals.iter_mut().zip(fates) {
-                    if let Fate::Checked { .. } = fate {
+        let mut fate_of = fates.iter();
+        for (at, raised) in raised.iter_mut().enumerate() {
+            for raised in raised.iter_mut() {
+                if sources.get(raised.source).is_none() {
+                    continue;
+                }
+                for signal in &mut raised.signals {
+                    if let Some(Fate::Checked { .. }) = fate_of.next() {
                         to_check.push(CheckItem {
                             context: u32::try_from(at).unwrap_or(u32::MAX),
                             signal: std::mem::replace(signal, moved_signal()),
@@ -919,8 +937,20 @@ impl Pipeline {
         for (item, history) in items.iter_mut().zip(histories) {
             item.state.history = history;
         }
-        for (at, ((item, raised), fates)) in items.iter_mut().zip(raised).zip(fates).enumerate() {
+        let mut fates = fates.into_iter();
+        // Every checked signal's answers, in turn: one list for all.
+        let mut checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)> = Vec::new();
+        for (at, (item, raised)) in items.iter_mut().zip(raised).enumerate() {
             let Some(context) = contexts.get(at) else {
+                // Its fates are passed over, so that the next event's line up.
+                let skipped = raised
+                    .iter()
+                    .filter(|raised| sources.get(raised.source).is_some())
+                    .map(|raised| raised.signals.len())
+                    .sum();
+                for _ in 0..skipped {
+                    fates.next();
+                }
                 continue;
             };
             let call = Call {
@@ -928,13 +958,18 @@ impl Pipeline {
                 seed: item.seed,
                 ctx: context,
             };
-            for (raised, fates) in raised.into_iter().zip(fates) {
+            item.evaluation
+                .signals
+                .reserve(raised.iter().map(|raised| raised.signals.len()).sum());
+            for raised in raised {
                 let Some(&(source, playbook)) = sources.get(raised.source) else {
                     continue;
                 };
                 item.evaluation.invocations.push(raised.record);
-                for (signal, fate) in raised.signals.into_iter().zip(fates) {
-                    match fate {
+                for signal in raised.signals {
+                    // Every signal has a fate; were one missing, settling
+                    // the signal alone asks every condition itself.
+                    match fates.next().unwrap_or(Fate::Alone) {
                         Fate::Alone => self.act_on(
                             &plugins,
                             item.state,
@@ -954,7 +989,7 @@ impl Pipeline {
                                 Some(item) => std::mem::replace(&mut item.signal, moved_signal()),
                                 None => signal,
                             };
-                            let mut checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)> = Vec::new();
+                            checks.clear();
                             for (condition, answers) in plugins.conditions.iter().zip(&mut verdicts)
                             {
                                 if let Some(answer) = answers.get_mut(k).and_then(Option::take) {
@@ -997,7 +1032,7 @@ impl Pipeline {
                                 source,
                                 playbook,
                                 signal,
-                                checks,
+                                &mut checks,
                                 &mut plan,
                                 &mut item.evaluation,
                             );
@@ -1011,6 +1046,10 @@ impl Pipeline {
                 .retain(|_, at| *at > now.saturating_sub(INTENT_KEY_RETENTION_MS));
             item.state.cooldowns.retain(|_, until| *until > now);
         }
+        debug_assert!(
+            fates.next().is_none(),
+            "every fate is read by the signal it was made for"
+        );
         for (item, context) in items.iter_mut().zip(lent.iter_mut()) {
             item.state.account = std::mem::take(&mut context.account);
         }
@@ -1033,7 +1072,7 @@ impl Pipeline {
             evaluation.signals.push(suppressed(source, signal, until));
             return;
         }
-        let checks = plugins
+        let mut checks = plugins
             .conditions
             .iter()
             .chain(playbook)
@@ -1053,13 +1092,21 @@ impl Pipeline {
                 )
             };
         self.conclude(
-            plugins, state, call, source, playbook, signal, checks, &mut plan, evaluation,
+            plugins,
+            state,
+            call,
+            source,
+            playbook,
+            signal,
+            &mut checks,
+            &mut plan,
+            evaluation,
         );
     }
 
     /// Settles a signal that is not on cooldown, given the conditions'
-    /// answers (in order): whether it applies, the actions' intents, its
-    /// cooldown and its record.
+    /// answers (in order, taken out of `checks`): whether it applies, the
+    /// actions' intents, its cooldown and its record.
     #[allow(clippy::too_many_arguments)]
     fn conclude(
         &self,
@@ -1069,15 +1116,16 @@ impl Pipeline {
         source: &Plugin,
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
-        checks: Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
+        checks: &mut Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
         plan: &mut Planner<'_>,
         evaluation: &mut Evaluation,
     ) {
         let plugin = PluginRef::from(source);
         let mut applies = true;
-        let mut reasons = Vec::new();
+        // Why it does not apply, reason after reason.
+        let mut reasons = String::new();
         let mut tags = TagSet::default();
-        for (condition, invocation) in checks {
+        for (condition, invocation) in checks.drain(..) {
             // Spelled out only for a failure: this runs for every signal.
             let failure = invocation
                 .output
@@ -1091,17 +1139,20 @@ impl Pipeline {
                 }) => {
                     if !verdict_applies {
                         applies = false;
-                        reasons.push(format!("{}: {reason}", condition.name()));
+                        push_reason(&mut reasons, format_args!("{}: {reason}", condition.name()));
                     }
                     tags.extend(policy_tags);
                 }
                 None => {
                     applies = false;
-                    reasons.push(format!(
-                        "condition {} failed: {}",
-                        condition.label(),
-                        failure.unwrap_or_default()
-                    ));
+                    push_reason(
+                        &mut reasons,
+                        format_args!(
+                            "condition {} failed: {}",
+                            condition.label(),
+                            failure.unwrap_or_default()
+                        ),
+                    );
                 }
             }
         }
@@ -1110,9 +1161,7 @@ impl Pipeline {
             evaluation.signals.push(SignalRecord {
                 plugin,
                 signal,
-                disposition: Disposition::NotApplicable {
-                    reason: reasons.join("; "),
-                },
+                disposition: Disposition::NotApplicable { reason: reasons },
             });
             return;
         }
@@ -1237,6 +1286,17 @@ impl TagSet {
     fn into_vec(self) -> Vec<String> {
         self.ordered
     }
+}
+
+/// Appends `reason` to `reasons`, after a `; ` if it is not the first.
+fn push_reason(reasons: &mut String, reason: std::fmt::Arguments<'_>) {
+    use std::fmt::Write as _;
+    if !reasons.is_empty() {
+        reasons.push_str("; ");
+    }
+    // The arguments are names and reasons, whose formatting cannot fail,
+    // written into a String, which cannot fail either.
+    let _ = reasons.write_fmt(reason);
 }
 
 /// Keeps the invocation's record and returns its output.

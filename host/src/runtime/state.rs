@@ -17,7 +17,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use super::bindings::{self, LogLevel, MetricWindow, WindowSpec};
 use super::limits::InstanceLimiter;
-use crate::history::MetricHistory;
+use crate::history::{MetricHistory, window_of};
 
 /// Bytes of a guest's stderr kept to explain a trap (a Rust panic message).
 /// Writes past it fail, so an instance that has used half of it is retired
@@ -315,14 +315,29 @@ impl PluginState {
             return Vec::new();
         }
         let mut windows = Vec::with_capacity(self.batch.items.len() * self.windows.len());
+        // Plugins declare the windows of one metric together (a period and
+        // the one before it: health-score, usage-triggers, health-triggers
+        // and lead-score all do), so each item looks such a metric's series
+        // up once, not once per window. Which declarations start a new
+        // metric is worked out once a call, not compared again per item.
+        let new_metric: Vec<bool> = std::iter::once(true)
+            .chain(
+                self.windows
+                    .windows(2)
+                    .map(|pair| matches!(pair, [before, spec] if before.metric != spec.metric)),
+            )
+            .collect();
         let empty = MetricHistory::default();
         for item in &self.batch.items {
             let history = self.histories.get(item.context).unwrap_or(&empty);
-            windows.extend(
-                self.windows.iter().map(|spec| {
-                    history.window(&spec.metric, item.now, spec.days, spec.offset_days)
-                }),
-            );
+            // Set by the first declaration, which always starts a metric.
+            let mut samples: &[(i64, f64)] = &[];
+            for (spec, new_metric) in self.windows.iter().zip(&new_metric) {
+                if *new_metric {
+                    samples = history.samples(&spec.metric);
+                }
+                windows.push(window_of(samples, item.now, spec.days, spec.offset_days));
+            }
         }
         windows
     }
@@ -383,6 +398,65 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn batch_windows_are_each_items_history_windows_however_the_metrics_are_declared() {
+        const NOW: i64 = 1_780_272_000_000;
+        const DAY: i64 = 86_400_000;
+        let spec = |metric: &str, days, offset_days| WindowSpec {
+            metric: metric.into(),
+            days,
+            offset_days,
+        };
+        // One metric declared twice together, then again after another;
+        // one never recorded; the other one twice apart.
+        let windows: Arc<[WindowSpec]> = vec![
+            spec("logins", 30, 0),
+            spec("logins", 30, 30),
+            spec("nps", 90, 0),
+            spec("logins", 7, 0),
+            spec("absent", 30, 0),
+            spec("nps", 30, 0),
+        ]
+        .into();
+        let histories: Vec<MetricHistory> = (0..3)
+            .map(|n| {
+                let mut history = MetricHistory::default();
+                for day in 0..70 {
+                    history.record("logins", NOW - day * DAY, (day * (n + 1)) as f64);
+                    if day % 10 == n {
+                        history.record("nps", NOW - day * DAY, (n + day) as f64);
+                    }
+                }
+                history
+            })
+            .collect();
+        let mut state = PluginState::new("test".into(), Arc::default(), windows.clone(), 1 << 20);
+        state.histories = histories.clone();
+        let item = |now, context| BatchItem {
+            now,
+            seed: [0; 32],
+            context,
+        };
+        state.batch.items = vec![item(NOW, 2), item(NOW - 5 * DAY, 0), item(NOW, 1)];
+        let expected: Vec<MetricWindow> = state
+            .batch
+            .items
+            .iter()
+            .flat_map(|item| {
+                windows.iter().map(|spec| {
+                    histories[item.context].window(
+                        &spec.metric,
+                        item.now,
+                        spec.days,
+                        spec.offset_days,
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(expected.len(), 18);
+        assert_eq!(state.batch_windows(), expected);
+    }
 
     fn draws(rng: &mut impl Rng) -> [u64; 3] {
         [rng.next_u64(), rng.next_u64(), rng.next_u64()]
