@@ -378,9 +378,9 @@ fn prepare<'a>(
     let now = event.occurred_at;
     state.record_event(&event.kind, now, &payload);
     let seed = evaluation_seed(&event.account_id, &event.id);
+    // The ids are not copied here: `evaluate` moves them over from the
+    // context's copy of the event when it is done with it.
     let evaluation = Evaluation {
-        event_id: event.id.clone(),
-        account_id: event.account_id.clone(),
         now,
         ..Evaluation::default()
     };
@@ -670,8 +670,9 @@ impl Pipeline {
             .collect()
     }
 
-    /// Runs prepared events through every stage, stage by stage, and gives
-    /// each state back the account `prepare` lent to its context.
+    /// Runs prepared events through every stage, stage by stage, gives
+    /// each state back the account `prepare` lent to its context, and
+    /// gives each evaluation its event's ids from the context's event.
     fn evaluate(&self, items: &mut [Prepared<'_>], lent: &mut [Context]) {
         let plugins = self.plugins.load_full();
         let contexts = &mut *lent;
@@ -1052,6 +1053,8 @@ impl Pipeline {
         );
         for (item, context) in items.iter_mut().zip(lent.iter_mut()) {
             item.state.account = std::mem::take(&mut context.account);
+            item.evaluation.event_id = std::mem::take(&mut context.event.id);
+            item.evaluation.account_id = std::mem::take(&mut context.event.account_id);
         }
     }
 

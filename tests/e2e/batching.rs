@@ -100,6 +100,16 @@ fn a_batch_evaluates_every_event_as_it_would_be_evaluated_alone() {
     );
     for (account, (want, have)) in portfolio.iter().zip(expected.iter().zip(&got)) {
         assert_eq!(want.len(), have.len());
+        // Each evaluation names its own event and account, alone and in a
+        // batch.
+        for (event, (want, have)) in account.events.iter().zip(want.iter().zip(have)) {
+            for evaluation in [want, have] {
+                assert_eq!(
+                    (evaluation.event_id.as_str(), evaluation.account_id.as_str()),
+                    (event.id.as_str(), event.account_id.as_str())
+                );
+            }
+        }
         for (want, have) in want.iter().zip(have) {
             assert_eq!(
                 want, have,
