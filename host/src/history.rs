@@ -60,11 +60,25 @@ impl MetricHistory {
             let Some(number) = number.as_f64() else {
                 continue;
             };
-            // Most fields need no renaming: skip the copy then.
-            if field.contains('_') {
-                self.record(&metric_name(field), at, number);
-            } else {
+            // Most fields need no renaming: skip the copy then. A short one
+            // is renamed on the stack (`_` and `-` are ASCII, so the bytes
+            // stay UTF-8).
+            if !field.contains('_') {
                 self.record(field, at, number);
+                continue;
+            }
+            let mut renamed = [0u8; 64];
+            match renamed.get_mut(..field.len()) {
+                Some(bytes) => {
+                    for (to, from) in bytes.iter_mut().zip(field.bytes()) {
+                        *to = if from == b'_' { b'-' } else { from };
+                    }
+                    match std::str::from_utf8(bytes) {
+                        Ok(name) => self.record(name, at, number),
+                        Err(_) => self.record(&metric_name(field), at, number),
+                    }
+                }
+                None => self.record(&metric_name(field), at, number),
             }
         }
     }
@@ -123,18 +137,20 @@ impl<'a> PayloadNumbers<'a> {
         let mut deserializer = serde_json::Deserializer::from_str(payload);
         let mut fields = deserializer.deserialize_map(FieldsVisitor)?;
         deserializer.end()?;
-        // A stable sort keeps repeats in document order, so the last one of
-        // each name is the one that stays.
+        // A stable sort keeps repeats in document order; each repeat hands
+        // its value to the one kept before it, so the last value of each
+        // name is the one that stays. In place: the payload's fields are
+        // one list from here to the end.
         fields.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut kept: Vec<(Cow<'a, str>, Option<Number>)> = Vec::with_capacity(fields.len());
-        for field in fields {
-            if kept.last().is_some_and(|last| last.0 == field.0) {
-                kept.pop();
+        fields.dedup_by(|repeat, kept| {
+            let same = repeat.0 == kept.0;
+            if same {
+                std::mem::swap(&mut repeat.1, &mut kept.1);
             }
-            kept.push(field);
-        }
+            same
+        });
         Ok(Self {
-            fields: kept
+            fields: fields
                 .into_iter()
                 .filter_map(|(name, number)| number.map(|number| (name, number)))
                 .collect(),
@@ -348,6 +364,31 @@ mod tests {
         assert_eq!(history.window("active-users", NOW, 1, 0).last, 42.0);
         assert_eq!(history.window("logins", NOW, 1, 0).sum, 300.0);
         assert_eq!(history.len(), 3);
+    }
+
+    #[test]
+    fn a_field_is_recorded_under_its_name_with_dashes_for_underscores_whatever_its_length() {
+        let long = format!("{}_total", "x".repeat(80));
+        let payload_text =
+            format!(r#"{{"seats_used": 1, "ünïcode_field": 2, "{long}": 3, "plain": 4, "_": 5}}"#);
+        let payload = numbers(&payload_text);
+        let mut history = MetricHistory::default();
+        history.record_event("usage.daily", NOW, &payload);
+        let mut names: Vec<&str> = history.metric_names().collect();
+        names.sort_unstable();
+        let long_renamed = format!("{}-total", "x".repeat(80));
+        let mut expected = vec![
+            "-",
+            "plain",
+            "seats-used",
+            "usage.daily",
+            "ünïcode-field",
+            long_renamed.as_str(),
+        ];
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert_eq!(history.window(&long_renamed, NOW, 1, 0).sum, 3.0);
+        assert_eq!(history.window("ünïcode-field", NOW, 1, 0).sum, 2.0);
     }
 
     #[test]
