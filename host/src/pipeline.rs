@@ -496,9 +496,16 @@ fn record_score(
                 computed_at: now,
                 stale: false,
             };
-            item.state
-                .scores
-                .insert(score.card.name.clone(), score.clone());
+            // The name is copied for the key only the first time the
+            // account gets this score: after that the entry is replaced.
+            match item.state.scores.get_mut(score.card.name.as_str()) {
+                Some(kept) => *kept = score.clone(),
+                None => {
+                    item.state
+                        .scores
+                        .insert(score.card.name.clone(), score.clone());
+                }
+            }
             item.evaluation.scores.push(score);
         }
         None => {
