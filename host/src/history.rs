@@ -60,26 +60,7 @@ impl MetricHistory {
             let Some(number) = number.as_f64() else {
                 continue;
             };
-            // Most fields need no renaming: skip the copy then. A short one
-            // is renamed on the stack (`_` and `-` are ASCII, so the bytes
-            // stay UTF-8).
-            if !field.contains('_') {
-                self.record(field, at, number);
-                continue;
-            }
-            let mut renamed = [0u8; 64];
-            match renamed.get_mut(..field.len()) {
-                Some(bytes) => {
-                    for (to, from) in bytes.iter_mut().zip(field.bytes()) {
-                        *to = if from == b'_' { b'-' } else { from };
-                    }
-                    match std::str::from_utf8(bytes) {
-                        Ok(name) => self.record(name, at, number),
-                        Err(_) => self.record(&metric_name(field), at, number),
-                    }
-                }
-                None => self.record(&metric_name(field), at, number),
-            }
+            with_metric_name(field, |name| self.record(name, at, number));
         }
     }
 
@@ -289,6 +270,26 @@ pub(crate) fn window_of(
 /// `active_users` → `active-users`.
 pub fn metric_name(field: &str) -> String {
     field.replace('_', "-")
+}
+
+/// Calls `f` with `field`'s [`metric_name`] without allocating it when it
+/// can: most fields need no renaming, and a short one is renamed on the
+/// stack (this runs for every numeric payload field of every event).
+fn with_metric_name<R>(field: &str, f: impl FnOnce(&str) -> R) -> R {
+    if !field.contains('_') {
+        return f(field);
+    }
+    let mut renamed = [0u8; 64];
+    if let Some(bytes) = renamed.get_mut(..field.len()) {
+        for (to, from) in bytes.iter_mut().zip(field.bytes()) {
+            *to = if from == b'_' { b'-' } else { from };
+        }
+        // `_` and `-` are both ASCII, so the bytes are still UTF-8.
+        if let Ok(name) = std::str::from_utf8(bytes) {
+            return f(name);
+        }
+    }
+    f(&metric_name(field))
 }
 
 fn aggregate(samples: &[(i64, f64)]) -> MetricWindow {

@@ -21,7 +21,7 @@ use super::bindings::types::{
 use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3, v0_4};
 use super::lower::{Lowered, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
-use super::state::{BatchItem, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
+use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
 
 /// Warm instances kept per plugin; more concurrent calls instantiate and
@@ -870,7 +870,7 @@ pub struct Plugin {
     /// The history windows the plugin declares (contract 0.3 and later),
     /// computed by the host for each item: returned by 0.3's
     /// `batching.begin`, sent with the batch in 0.4.
-    windows: Arc<[WindowSpec]>,
+    windows: Arc<DeclaredWindows>,
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
     contract: String,
@@ -1003,7 +1003,7 @@ impl Plugin {
                 config_schema: "{}".into(),
                 default_fuel: limits.max_fuel,
             },
-            windows: Arc::from([]),
+            windows: Arc::default(),
             contract,
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             id: PluginRef::new("(loading)", "0.0.0", digest),
@@ -1024,7 +1024,7 @@ impl Plugin {
                 kind_name(kind)
             )));
         }
-        plugin.windows = Arc::from(windows);
+        plugin.windows = Arc::new(DeclaredWindows::new(windows));
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
         plugin.id = PluginRef::new(
@@ -1081,7 +1081,7 @@ impl Plugin {
     /// computed by the host for every item and handed to the plugin with
     /// the batch (0.4) or by `batching.begin` (0.3).
     pub fn windows(&self) -> &[WindowSpec] {
-        &self.windows
+        self.windows.specs()
     }
 
     /// The plugin's kind.
@@ -2136,7 +2136,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
     ) {
         Ok(plugin) => {
             report.fuel_budget = Some(plugin.fuel_budget());
-            report.windows = plugin.windows.to_vec();
+            report.windows = plugin.windows().to_vec();
             report.info = Some(plugin.info);
         }
         Err(error) => report.refused = Some(error.to_string()),

@@ -134,6 +134,56 @@ pub(crate) struct BatchItem {
     pub(crate) context: usize,
 }
 
+/// The history windows a plugin declares (contract 0.3 and later), as
+/// `describe` gave them, and which of them start a run of one metric's
+/// windows. Plugins declare a metric's windows together (a period and the
+/// one before it: health-score, usage-triggers, health-triggers and
+/// lead-score all do), so the host looks such a metric's series up once an
+/// item, not once a window; where the runs start is worked out once, when
+/// the plugin is loaded.
+#[derive(Debug, Default)]
+pub(crate) struct DeclaredWindows {
+    specs: Vec<WindowSpec>,
+    /// One per spec: whether its metric differs from the spec before it.
+    starts_metric: Vec<bool>,
+}
+
+impl DeclaredWindows {
+    /// The windows `specs` declares, in the declared order.
+    pub(crate) fn new(specs: Vec<WindowSpec>) -> Self {
+        let starts_metric = std::iter::once(true)
+            .chain(
+                specs
+                    .windows(2)
+                    .map(|pair| matches!(pair, [before, spec] if before.metric != spec.metric)),
+            )
+            .take(specs.len())
+            .collect();
+        Self {
+            specs,
+            starts_metric,
+        }
+    }
+
+    /// The declarations.
+    pub(crate) fn specs(&self) -> &[WindowSpec] {
+        &self.specs
+    }
+
+    /// Appends to `windows` what `history.window` answers for each
+    /// declaration as of `now`, in the declared order.
+    fn compute(&self, history: &MetricHistory, now: i64, windows: &mut Vec<MetricWindow>) {
+        // Set by the first declaration, which always starts a metric.
+        let mut samples: &[(i64, f64)] = &[];
+        for (spec, starts_metric) in self.specs.iter().zip(&self.starts_metric) {
+            if *starts_metric {
+                samples = history.samples(&spec.metric);
+            }
+            windows.push(window_of(samples, now, spec.days, spec.offset_days));
+        }
+    }
+}
+
 /// What one item of a batch call spent, recorded when the item ends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ItemSpent {
@@ -193,7 +243,7 @@ pub(crate) struct PluginState {
     /// The history windows the plugin declares (contract 0.3 and later):
     /// 0.3's `batching.begin` returns them for each item, 0.4's batch
     /// exports take every item's.
-    windows: Arc<[WindowSpec]>,
+    windows: Arc<DeclaredWindows>,
     /// The histories of the accounts being evaluated, lent for one call:
     /// one for a call of contract 0.1, one per context for a batch.
     pub(crate) histories: Vec<MetricHistory>,
@@ -210,7 +260,7 @@ impl PluginState {
     pub(crate) fn new(
         plugin: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
-        windows: Arc<[WindowSpec]>,
+        windows: Arc<DeclaredWindows>,
         memory_bytes: usize,
     ) -> Self {
         let clock = EvaluationClock::default();
@@ -301,43 +351,25 @@ impl PluginState {
     /// The windows the plugin declares, for the item being evaluated: what
     /// `history.window` answers for each, in the declared order.
     pub(crate) fn declared_windows(&self) -> Vec<MetricWindow> {
-        self.windows
-            .iter()
-            .map(|spec| self.history_window(&spec.metric, spec.days, spec.offset_days))
-            .collect()
+        let mut windows = Vec::with_capacity(self.windows.specs.len());
+        let empty = MetricHistory::default();
+        let history = self.histories.get(self.subject).unwrap_or(&empty);
+        self.windows.compute(history, self.now, &mut windows);
+        windows
     }
 
     /// The windows the plugin declares, for every item of the batch in
     /// progress, item after item (contract 0.4 sends them with the batch):
     /// each what `history.window` answers for it during that item.
     pub(crate) fn batch_windows(&self) -> Vec<MetricWindow> {
-        if self.windows.is_empty() {
+        if self.windows.specs.is_empty() {
             return Vec::new();
         }
-        let mut windows = Vec::with_capacity(self.batch.items.len() * self.windows.len());
-        // Plugins declare the windows of one metric together (a period and
-        // the one before it: health-score, usage-triggers, health-triggers
-        // and lead-score all do), so each item looks such a metric's series
-        // up once, not once per window. Which declarations start a new
-        // metric is worked out once a call, not compared again per item.
-        let new_metric: Vec<bool> = std::iter::once(true)
-            .chain(
-                self.windows
-                    .windows(2)
-                    .map(|pair| matches!(pair, [before, spec] if before.metric != spec.metric)),
-            )
-            .collect();
+        let mut windows = Vec::with_capacity(self.batch.items.len() * self.windows.specs.len());
         let empty = MetricHistory::default();
         for item in &self.batch.items {
             let history = self.histories.get(item.context).unwrap_or(&empty);
-            // Set by the first declaration, which always starts a metric.
-            let mut samples: &[(i64, f64)] = &[];
-            for (spec, new_metric) in self.windows.iter().zip(&new_metric) {
-                if *new_metric {
-                    samples = history.samples(&spec.metric);
-                }
-                windows.push(window_of(samples, item.now, spec.days, spec.offset_days));
-            }
+            self.windows.compute(history, item.now, &mut windows);
         }
         windows
     }
@@ -410,15 +442,14 @@ mod tests {
         };
         // One metric declared twice together, then again after another;
         // one never recorded; the other one twice apart.
-        let windows: Arc<[WindowSpec]> = vec![
+        let windows = Arc::new(DeclaredWindows::new(vec![
             spec("logins", 30, 0),
             spec("logins", 30, 30),
             spec("nps", 90, 0),
             spec("logins", 7, 0),
             spec("absent", 30, 0),
             spec("nps", 30, 0),
-        ]
-        .into();
+        ]));
         let histories: Vec<MetricHistory> = (0..3)
             .map(|n| {
                 let mut history = MetricHistory::default();
@@ -444,7 +475,7 @@ mod tests {
             .items
             .iter()
             .flat_map(|item| {
-                windows.iter().map(|spec| {
+                windows.specs().iter().map(|spec| {
                     histories[item.context].window(
                         &spec.metric,
                         item.now,
@@ -456,6 +487,10 @@ mod tests {
             .collect();
         assert_eq!(expected.len(), 18);
         assert_eq!(state.batch_windows(), expected);
+        // One item's, as contract 0.3's `begin` returns them: the second's.
+        state.subject = 0;
+        state.now = NOW - 5 * DAY;
+        assert_eq!(state.declared_windows(), expected[6..12]);
     }
 
     fn draws(rng: &mut impl Rng) -> [u64; 3] {
