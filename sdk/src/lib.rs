@@ -241,35 +241,49 @@ pub mod __private {
     }
 
     /// The batch's text at `span`.
+    #[inline]
     fn text(packed: &PackedContexts, span: Span) -> Result<&str, PluginError> {
         text_at(&packed.text, span)
     }
 
     /// `text` at `span`.
+    #[inline]
     fn text_at(text: &str, span: Span) -> Result<&str, PluginError> {
         let start = usize::try_from(span.start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
-        text.get(start..end).ok_or_else(|| {
-            PluginError::InvalidInput(format!(
-                "text {start}..{end} is not in the batch's {} bytes",
-                text.len()
-            ))
-        })
+        match text.get(start..end) {
+            Some(found) => Ok(found),
+            None => Err(not_in_batch("text", start, end, text.len(), "bytes")),
+        }
     }
 
     /// The elements of `list` at `span`.
+    #[inline]
     fn elements<'a, T>(list: &'a [T], span: Span, what: &str) -> Result<&'a [T], PluginError> {
         let start = usize::try_from(span.start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
-        list.get(start..end).ok_or_else(|| {
-            PluginError::InvalidInput(format!(
-                "{what} {start}..{end} are not in the batch's {}",
-                list.len()
-            ))
-        })
+        match list.get(start..end) {
+            Some(found) => Ok(found),
+            None => Err(not_in_batch(what, start, end, list.len(), what)),
+        }
+    }
+
+    /// The error for `what` at `start..end`, outside the batch's `len`
+    /// `unit`s (or cutting a character in two). Kept out of line: the
+    /// lookups above run for every field of every context, and with the
+    /// message built inline they were not inlined into the unpacking
+    /// (inlined, the pipeline of the bench took 0.97x the time,
+    /// BENCHMARKS.md).
+    #[cold]
+    #[inline(never)]
+    fn not_in_batch(what: &str, start: usize, end: usize, len: usize, unit: &str) -> PluginError {
+        PluginError::InvalidInput(format!(
+            "{what} {start}..{end} is not in the batch's {len} {unit}"
+        ))
     }
 
     /// Sets `target` to `value`, keeping its allocation.
+    #[inline]
     fn refill(target: &mut String, value: &str) {
         target.clear();
         target.push_str(value);
@@ -591,6 +605,125 @@ pub mod __private {
             signal.cooldown_secs = item.signal.cooldown_secs;
             let context = usize::try_from(item.context).unwrap_or(usize::MAX);
             Ok((context, &self.signal))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::wit::vigil::plugin::types::{PackedAttribute, PackedContext, PackedScore};
+        use crate::{Industry, Rag, Tier};
+
+        /// A batch of one context, with `text` and the spans given.
+        fn batch(text: &str, account_id: Span, attributes: Span) -> PackedContexts {
+            let at = |start: u32, len: u32| Span { start, len };
+            PackedContexts {
+                text: text.to_string(),
+                contexts: vec![PackedContext {
+                    account_id,
+                    account_name: at(4, 4),
+                    tier: Tier::Enterprise,
+                    industry: Industry::Healthcare,
+                    licensed_seats: 10,
+                    active_users: 7,
+                    arr: 1200,
+                    contract_start: Some(5),
+                    renewal_date: None,
+                    attributes,
+                    event_id: at(8, 2),
+                    event_account_id: at(0, 4),
+                    event_kind: at(10, 6),
+                    occurred_at: 42,
+                    payload: at(16, 2),
+                    now: 43,
+                    scores: at(0, 1),
+                }],
+                attributes: vec![PackedAttribute {
+                    key: at(18, 6),
+                    value: at(24, 4),
+                }],
+                scores: vec![PackedScore {
+                    name: at(28, 6),
+                    value: 71.5,
+                    band: at(34, 4),
+                    rag: Rag::Green,
+                }],
+            }
+        }
+
+        const TEXT: &str = "a-01Acmee7logins{}regionemeahealthgood";
+
+        #[test]
+        fn a_packed_context_unpacks_into_the_context_it_stands_for() {
+            let packed = batch(TEXT, Span { start: 0, len: 4 }, Span { start: 0, len: 1 });
+            let mut unpacker = Unpacker::new(&packed);
+            let ctx = unpacker.context(0).cloned();
+            assert_eq!(
+                ctx,
+                Ok(Context {
+                    account: Account {
+                        id: "a-01".into(),
+                        name: "Acme".into(),
+                        tier: Tier::Enterprise,
+                        industry: Industry::Healthcare,
+                        licensed_seats: 10,
+                        active_users: 7,
+                        arr: 1200,
+                        contract_start: Some(5),
+                        renewal_date: None,
+                        attributes: vec![Attribute {
+                            key: "region".into(),
+                            value: "emea".into(),
+                        }],
+                    },
+                    event: Event {
+                        id: "e7".into(),
+                        account_id: "a-01".into(),
+                        kind: "logins".into(),
+                        occurred_at: 42,
+                        payload: "{}".into(),
+                    },
+                    now: 43,
+                    scores: vec![ScoreSummary {
+                        name: "health".into(),
+                        value: 71.5,
+                        band: "good".into(),
+                        rag: Rag::Green,
+                    }],
+                })
+            );
+        }
+
+        #[test]
+        fn a_span_outside_the_text_or_a_list_is_refused_with_its_range() {
+            let outside_text = batch(TEXT, Span { start: 30, len: 20 }, Span { start: 0, len: 1 });
+            let error = Unpacker::new(&outside_text).context(0).map(|_| ()).err();
+            assert_eq!(
+                error,
+                Some(PluginError::InvalidInput(format!(
+                    "text 30..50 is not in the batch's {} bytes",
+                    TEXT.len()
+                )))
+            );
+            let outside_list = batch(TEXT, Span { start: 0, len: 4 }, Span { start: 1, len: 1 });
+            let error = Unpacker::new(&outside_list).context(0).map(|_| ()).err();
+            assert_eq!(
+                error,
+                Some(PluginError::InvalidInput(
+                    "attributes 1..2 is not in the batch's 1 attributes".into()
+                ))
+            );
+        }
+
+        #[test]
+        fn a_span_that_cuts_a_character_in_two_is_refused() {
+            let text = "é-01Acmee7logins{}regionemeahealthgood";
+            let packed = batch(text, Span { start: 1, len: 3 }, Span { start: 0, len: 1 });
+            let error = Unpacker::new(&packed).context(0).map(|_| ()).err();
+            assert!(
+                matches!(&error, Some(PluginError::InvalidInput(m)) if m.starts_with("text 1..4 ")),
+                "{error:?}"
+            );
         }
     }
 }
