@@ -253,7 +253,7 @@ pub mod __private {
         let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
         match text.get(start..end) {
             Some(found) => Ok(found),
-            None => Err(not_in_batch("text", start, end, text.len(), "bytes")),
+            None => Err(text_not_in_batch(start, end, text.len())),
         }
     }
 
@@ -264,21 +264,31 @@ pub mod __private {
         let end = start.saturating_add(usize::try_from(span.len).unwrap_or(usize::MAX));
         match list.get(start..end) {
             Some(found) => Ok(found),
-            None => Err(not_in_batch(what, start, end, list.len(), what)),
+            None => Err(elements_not_in_batch(what, start, end, list.len())),
         }
     }
 
-    /// The error for `what` at `start..end`, outside the batch's `len`
-    /// `unit`s (or cutting a character in two). Kept out of line: the
-    /// lookups above run for every field of every context, and with the
-    /// message built inline they were not inlined into the unpacking
-    /// (inlined, the pipeline of the bench took 0.97x the time,
-    /// BENCHMARKS.md).
+    // The two errors below are built out of line: the lookups above run
+    // for every field of every context, and with the messages built inside
+    // them they were not inlined into the unpacking (inlined, the bench's
+    // pipeline took 0.97x the time, BENCHMARKS.md).
+
+    /// The error for text `start..end` outside the batch's `len` bytes, or
+    /// cutting a character in two.
     #[cold]
     #[inline(never)]
-    fn not_in_batch(what: &str, start: usize, end: usize, len: usize, unit: &str) -> PluginError {
+    fn text_not_in_batch(start: usize, end: usize, len: usize) -> PluginError {
         PluginError::InvalidInput(format!(
-            "{what} {start}..{end} is not in the batch's {len} {unit}"
+            "text {start}..{end} is not in the batch's {len} bytes"
+        ))
+    }
+
+    /// The error for `what` `start..end` outside the batch's `len`.
+    #[cold]
+    #[inline(never)]
+    fn elements_not_in_batch(what: &str, start: usize, end: usize, len: usize) -> PluginError {
+        PluginError::InvalidInput(format!(
+            "{what} {start}..{end} are not in the batch's {len}"
         ))
     }
 
@@ -710,7 +720,7 @@ pub mod __private {
             assert_eq!(
                 error,
                 Some(PluginError::InvalidInput(
-                    "attributes 1..2 is not in the batch's 1 attributes".into()
+                    "attributes 1..2 are not in the batch's 1".into()
                 ))
             );
         }
