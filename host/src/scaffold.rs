@@ -132,7 +132,7 @@ use vigil_sdk::prelude::*;
 
 /// Scores seat usage: active users over licensed seats.
 #[vigil_sdk::scorer(name = "{{name}}", description = "Seat usage as a score.")]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let usage = ratio(ctx.account.active_users, ctx.account.licensed_seats);
     Ok(ScoreCardBuilder::new("{{name}}")
         .factor("usage", 1.0, usage, usage * 100.0, "active users / licensed seats")
@@ -166,7 +166,7 @@ use vigil_sdk::prelude::*;
     description = "Weekly login drop.",
     windows = [("logins", 7, 0), ("logins", 7, 7)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let recent = window("logins", 7, 0).sum;
     let earlier = window("logins", 7, 7).sum;
     if earlier > 0.0 && recent < earlier / 2.0 {
@@ -198,7 +198,7 @@ use vigil_sdk::prelude::*;
 
 /// Lets only high and critical signals through for Small Business accounts.
 #[vigil_sdk::condition(name = "{{name}}", description = "Quiet low-severity signals for small accounts.")]
-pub fn check(ctx: &Context, signal: &Signal) -> Result<Verdict, PluginError> {
+pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError> {
     let urgent = matches!(signal.severity, Severity::High | Severity::Critical);
     let applies = urgent || ctx.account.tier != Tier::SmallBusiness;
     Ok(Verdict {
@@ -229,7 +229,7 @@ use vigil_sdk::prelude::*;
 
 /// Creates a CSM task due within 24 hours for every signal.
 #[vigil_sdk::action(name = "{{name}}", description = "A CSM task per signal.")]
-pub fn plan(ctx: &Context, signal: &Signal, _verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
+pub fn plan(ctx: &Context<'_>, signal: &Signal, _verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
     Ok(IntentBuilder::new(ctx, signal)
         .task(Timing::ShortTerm, "Follow up", "csm")
         .build())
@@ -268,7 +268,7 @@ pub struct Playbook;
     windows = [("payment-days-overdue", 30, 0)]
 )]
 impl vigil_sdk::Playbook for Playbook {
-    fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
         let overdue = window("payment-days-overdue", 30, 0);
         if ctx.account.industry == Industry::FinancialServices && overdue.last > 30.0 {
             let reason = format!("invoice {} days overdue", overdue.last);
@@ -277,11 +277,11 @@ impl vigil_sdk::Playbook for Playbook {
         Ok(vec![])
     }
 
-    fn check(_ctx: &Context, _signal: &Signal) -> Result<Verdict, PluginError> {
+    fn check(_ctx: &Context<'_>, _signal: &Signal) -> Result<Verdict, PluginError> {
         Ok(Verdict { applies: true, reason: "financial services".into(), policy_tags: vec!["sox".into()] })
     }
 
-    fn plan(ctx: &Context, signal: &Signal, _verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
+    fn plan(ctx: &Context<'_>, signal: &Signal, _verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
         Ok(IntentBuilder::new(ctx, signal)
             .task(Timing::Immediate, "Audit-trail review of the overdue invoice", "finance")
             .build())

@@ -147,13 +147,18 @@ pub struct SignalBuilder {
 
 impl SignalBuilder {
     /// Starts a signal called `name` for the account in `ctx`.
-    pub fn new(ctx: &Context, name: &str, severity: Severity, reason: impl Into<String>) -> Self {
+    pub fn new(
+        ctx: &Context<'_>,
+        name: &str,
+        severity: Severity,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             signal: Signal {
                 name: name.to_string(),
                 severity,
                 reason: reason.into(),
-                dedup_key: [ctx.account.id.as_str(), ":", name].concat(),
+                dedup_key: [&*ctx.account.id, ":", name].concat(),
                 cooldown_secs: 24 * 3600,
             },
         }
@@ -198,14 +203,14 @@ impl Timing {
 /// replaying the same decision cannot act twice.
 #[derive(Debug, Clone)]
 pub struct IntentBuilder<'a> {
-    ctx: &'a Context,
+    ctx: &'a Context<'a>,
     signal: &'a Signal,
     intents: Vec<Intent>,
 }
 
 impl<'a> IntentBuilder<'a> {
     /// Starts planning for `signal` in `ctx`.
-    pub fn new(ctx: &'a Context, signal: &'a Signal) -> Self {
+    pub fn new(ctx: &'a Context<'a>, signal: &'a Signal) -> Self {
         Self {
             ctx,
             signal,

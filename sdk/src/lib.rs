@@ -8,7 +8,7 @@
 //! use vigil_sdk::prelude::*;
 //!
 //! #[vigil_sdk::scorer(name = "seat-usage", description = "Seat usage as a score.")]
-//! fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+//! fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
 //!     let usage = ratio(ctx.account.active_users, ctx.account.licensed_seats);
 //!     Ok(ScoreCardBuilder::new("seat-usage")
 //!         .factor("usage", 1.0, usage, usage * 100.0, "active / licensed seats")
@@ -22,6 +22,7 @@
 //! host loads.
 
 pub mod builders;
+pub mod context;
 pub mod env;
 pub mod small_blocks;
 pub mod testing;
@@ -78,11 +79,12 @@ pub mod wit {
 pub use wit::vigil::plugin::history::MetricWindow;
 pub use wit::vigil::plugin::host::LogLevel;
 pub use wit::vigil::plugin::types::{
-    Account, Attribute, Channel, Context, Escalate, EscalationLevel, Event, Factor, Freeze,
-    Industry, Intent, IntentKind, Notify, PluginError, PluginInfo, PluginKind, Rag, Schedule,
-    ScoreCard, ScoreSummary, Severity, Signal, Task, Tier, Timestamp, Timing, Verdict, Webhook,
-    WindowSpec,
+    Channel, Escalate, EscalationLevel, Factor, Freeze, Industry, Intent, IntentKind, Notify,
+    PluginError, PluginInfo, PluginKind, Rag, Schedule, ScoreCard, Severity, Signal, Task, Tier,
+    Timestamp, Timing, Verdict, Webhook, WindowSpec,
 };
+
+pub use context::{Account, Attribute, Context, Event, ScoreSummary};
 
 pub use builders::{
     DAY_MS, HOUR_MS, IntentBuilder, ScoreCardBuilder, SignalBuilder, channel_name, health_band,
@@ -90,7 +92,7 @@ pub use builders::{
 };
 pub use env::{config, log, window};
 
-/// Exports a function `fn(&Context) -> Result<ScoreCard, PluginError>` as a
+/// Exports a function `fn(&Context<'_>) -> Result<ScoreCard, PluginError>` as a
 /// scorer plugin. Options: `name`, `version`, `description`, `subscribes`,
 /// `config_schema`, `fuel`, `windows`.
 ///
@@ -101,16 +103,16 @@ pub use env::{config, log, window};
 /// window still works, one host call each.
 pub use vigil_sdk_macros::scorer;
 
-/// Exports a function `fn(&Context) -> Result<Vec<Signal>, PluginError>` as
+/// Exports a function `fn(&Context<'_>) -> Result<Vec<Signal>, PluginError>` as
 /// a trigger plugin. Same options as [`scorer`].
 pub use vigil_sdk_macros::trigger;
 
-/// Exports a function `fn(&Context, &Signal) -> Result<Verdict, PluginError>`
+/// Exports a function `fn(&Context<'_>, &Signal) -> Result<Verdict, PluginError>`
 /// as a condition plugin. Same options as [`scorer`].
 pub use vigil_sdk_macros::condition;
 
 /// Exports a function
-/// `fn(&Context, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>` as
+/// `fn(&Context<'_>, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>` as
 /// an action plugin. Same options as [`scorer`].
 pub use vigil_sdk_macros::action;
 
@@ -121,11 +123,15 @@ pub use vigil_sdk_macros::playbook;
 /// An industry playbook: a trigger, a condition and an action in one plugin.
 pub trait Playbook {
     /// Turns the event, scores and history into signals.
-    fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError>;
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError>;
     /// Decides whether a signal applies in this account's context.
-    fn check(ctx: &Context, signal: &Signal) -> Result<Verdict, PluginError>;
+    fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError>;
     /// Plans the intents for a signal that applies.
-    fn plan(ctx: &Context, signal: &Signal, verdict: &Verdict) -> Result<Vec<Intent>, PluginError>;
+    fn plan(
+        ctx: &Context<'_>,
+        signal: &Signal,
+        verdict: &Verdict,
+    ) -> Result<Vec<Intent>, PluginError>;
 }
 
 /// Everything a plugin usually needs, in one import.
@@ -143,6 +149,8 @@ pub mod prelude {
 pub mod __private {
     pub use wit_bindgen;
 
+    use std::borrow::Cow;
+
     use crate::wit::vigil::plugin::types::{
         PackedCheckItems, PackedContexts, PackedFactor, PackedScoreCard, PackedScoreCards,
         PackedSignal, PackedSignals, PackedVerdict, PackedVerdicts, Span,
@@ -153,27 +161,23 @@ pub mod __private {
     };
 
     /// Unpacks the contexts of a batch one at a time, into one
-    /// `Context` whose strings and lists are reused from one to the next,
-    /// and from one call to the next (so the guest allocates only when a
-    /// context is larger than any before it).
+    /// [`Context`] whose strings borrow the batch's text: an item's
+    /// context costs a span lookup per field and no copy. Its lists
+    /// (attributes, scores) are reused from one context to the next.
     pub struct Unpacker<'a> {
         packed: &'a PackedContexts,
         /// Which context `ctx` holds.
         current: Option<usize>,
-        ctx: Context,
+        ctx: Context<'a>,
     }
 
     impl<'a> Unpacker<'a> {
-        /// An unpacker of `packed`, unpacking into the buffers the last
-        /// call left.
+        /// An unpacker of `packed`.
         pub fn new(packed: &'a PackedContexts) -> Self {
-            let ctx = SCRATCH
-                .with(|scratch| scratch.borrow_mut().take())
-                .unwrap_or_else(empty_context);
             Self {
                 packed,
                 current: None,
-                ctx,
+                ctx: empty_context(),
             }
         }
 
@@ -188,7 +192,7 @@ pub mod __private {
         }
 
         /// The context at `at`, unpacked.
-        pub fn context(&mut self, at: usize) -> Result<&Context, PluginError> {
+        pub fn context(&mut self, at: usize) -> Result<&Context<'a>, PluginError> {
             if self.current != Some(at) {
                 self.current = None;
                 unpack(self.packed, at, &mut self.ctx)?;
@@ -198,27 +202,12 @@ pub mod __private {
         }
     }
 
-    impl Drop for Unpacker<'_> {
-        /// Keeps the buffers for the next call. Every field is overwritten
-        /// by the next unpacking, so only their capacity carries over.
-        fn drop(&mut self) {
-            let ctx = std::mem::replace(&mut self.ctx, empty_context());
-            SCRATCH.with(|scratch| *scratch.borrow_mut() = Some(ctx));
-        }
-    }
-
-    std::thread_local! {
-        /// The context buffers between calls.
-        static SCRATCH: std::cell::RefCell<Option<Context>> =
-            const { std::cell::RefCell::new(None) };
-    }
-
     /// A context with nothing in it, to unpack into.
-    fn empty_context() -> Context {
+    fn empty_context<'a>() -> Context<'a> {
         Context {
             account: Account {
-                id: String::new(),
-                name: String::new(),
+                id: Cow::Borrowed(""),
+                name: Cow::Borrowed(""),
                 tier: Tier::SmallBusiness,
                 industry: Industry::Other,
                 licensed_seats: 0,
@@ -229,11 +218,11 @@ pub mod __private {
                 attributes: Vec::new(),
             },
             event: Event {
-                id: String::new(),
-                account_id: String::new(),
-                kind: String::new(),
+                id: Cow::Borrowed(""),
+                account_id: Cow::Borrowed(""),
+                kind: Cow::Borrowed(""),
                 occurred_at: 0,
-                payload: String::new(),
+                payload: Cow::Borrowed(""),
             },
             now: 0,
             scores: Vec::new(),
@@ -299,8 +288,13 @@ pub mod __private {
         target.push_str(value);
     }
 
-    /// Unpacks context `at` of `packed` into `ctx`.
-    fn unpack(packed: &PackedContexts, at: usize, ctx: &mut Context) -> Result<(), PluginError> {
+    /// Unpacks context `at` of `packed` into `ctx`, its strings borrowed
+    /// from `packed`'s text.
+    fn unpack<'a>(
+        packed: &'a PackedContexts,
+        at: usize,
+        ctx: &mut Context<'a>,
+    ) -> Result<(), PluginError> {
         let Some(p) = packed.contexts.get(at) else {
             return Err(PluginError::InvalidInput(format!(
                 "context {at} is not in a batch of {}",
@@ -308,8 +302,8 @@ pub mod __private {
             )));
         };
         let account = &mut ctx.account;
-        refill(&mut account.id, text(packed, p.account_id)?);
-        refill(&mut account.name, text(packed, p.account_name)?);
+        account.id = Cow::Borrowed(text(packed, p.account_id)?);
+        account.name = Cow::Borrowed(text(packed, p.account_name)?);
         account.tier = p.tier;
         account.industry = p.industry;
         account.licensed_seats = p.licensed_seats;
@@ -317,48 +311,28 @@ pub mod __private {
         account.arr = p.arr;
         account.contract_start = p.contract_start;
         account.renewal_date = p.renewal_date;
-        let attributes = elements(&packed.attributes, p.attributes, "attributes")?;
-        account.attributes.truncate(attributes.len());
-        for (at, attribute) in attributes.iter().enumerate() {
-            let key = text(packed, attribute.key)?;
-            let value = text(packed, attribute.value)?;
-            match account.attributes.get_mut(at) {
-                Some(target) => {
-                    refill(&mut target.key, key);
-                    refill(&mut target.value, value);
-                }
-                None => account.attributes.push(Attribute {
-                    key: key.to_string(),
-                    value: value.to_string(),
-                }),
-            }
+        account.attributes.clear();
+        for attribute in elements(&packed.attributes, p.attributes, "attributes")? {
+            account.attributes.push(Attribute {
+                key: Cow::Borrowed(text(packed, attribute.key)?),
+                value: Cow::Borrowed(text(packed, attribute.value)?),
+            });
         }
         let event = &mut ctx.event;
-        refill(&mut event.id, text(packed, p.event_id)?);
-        refill(&mut event.account_id, text(packed, p.event_account_id)?);
-        refill(&mut event.kind, text(packed, p.event_kind)?);
+        event.id = Cow::Borrowed(text(packed, p.event_id)?);
+        event.account_id = Cow::Borrowed(text(packed, p.event_account_id)?);
+        event.kind = Cow::Borrowed(text(packed, p.event_kind)?);
         event.occurred_at = p.occurred_at;
-        refill(&mut event.payload, text(packed, p.payload)?);
+        event.payload = Cow::Borrowed(text(packed, p.payload)?);
         ctx.now = p.now;
-        let scores = elements(&packed.scores, p.scores, "scores")?;
-        ctx.scores.truncate(scores.len());
-        for (at, score) in scores.iter().enumerate() {
-            let name = text(packed, score.name)?;
-            let band = text(packed, score.band)?;
-            match ctx.scores.get_mut(at) {
-                Some(target) => {
-                    refill(&mut target.name, name);
-                    target.value = score.value;
-                    refill(&mut target.band, band);
-                    target.rag = score.rag;
-                }
-                None => ctx.scores.push(ScoreSummary {
-                    name: name.to_string(),
-                    value: score.value,
-                    band: band.to_string(),
-                    rag: score.rag,
-                }),
-            }
+        ctx.scores.clear();
+        for score in elements(&packed.scores, p.scores, "scores")? {
+            ctx.scores.push(ScoreSummary {
+                name: Cow::Borrowed(text(packed, score.name)?),
+                value: score.value,
+                band: Cow::Borrowed(text(packed, score.band)?),
+                rag: score.rag,
+            });
         }
         Ok(())
     }
@@ -702,6 +676,61 @@ pub mod __private {
                     }],
                 })
             );
+        }
+
+        #[test]
+        fn an_unpacked_context_borrows_its_strings_from_the_batch_text() {
+            let packed = batch(TEXT, Span { start: 0, len: 4 }, Span { start: 0, len: 1 });
+            let text = packed.text.as_str();
+            let in_text = |field: &Cow<'_, str>| match field {
+                Cow::Borrowed(borrowed) => {
+                    text.as_bytes().as_ptr_range().contains(&borrowed.as_ptr())
+                }
+                Cow::Owned(_) => false,
+            };
+            let mut unpacker = Unpacker::new(&packed);
+            let Ok(ctx) = unpacker.context(0) else {
+                panic!("the batch unpacks");
+            };
+            let account = &ctx.account;
+            let event = &ctx.event;
+            let attribute = &account.attributes[0];
+            let score = &ctx.scores[0];
+            for field in [
+                &account.id,
+                &account.name,
+                &attribute.key,
+                &attribute.value,
+                &event.id,
+                &event.account_id,
+                &event.kind,
+                &event.payload,
+                &score.name,
+                &score.band,
+            ] {
+                assert!(in_text(field), "{field:?} is a copy");
+            }
+        }
+
+        #[test]
+        fn the_next_context_replaces_the_last_one_entirely() {
+            let mut packed = batch(TEXT, Span { start: 0, len: 4 }, Span { start: 0, len: 1 });
+            let mut second = packed.contexts[0];
+            second.account_name = Span { start: 24, len: 4 };
+            second.attributes = Span { start: 0, len: 0 };
+            second.scores = Span { start: 0, len: 0 };
+            second.renewal_date = Some(99);
+            packed.contexts.push(second);
+            let mut unpacker = Unpacker::new(&packed);
+            let first = unpacker.context(0).map(|ctx| ctx.account.attributes.len());
+            assert_eq!(first, Ok(1));
+            let Ok(ctx) = unpacker.context(1) else {
+                panic!("the second context unpacks");
+            };
+            assert_eq!(ctx.account.name, "emea");
+            assert_eq!(ctx.account.renewal_date, Some(99));
+            assert!(ctx.account.attributes.is_empty());
+            assert!(ctx.scores.is_empty());
         }
 
         #[test]

@@ -14,6 +14,7 @@
 // Compiled to Wasm, plugins read the host instead of these fixtures.
 #![cfg_attr(target_arch = "wasm32", allow(dead_code))]
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -38,7 +39,7 @@ pub fn days(n: i64) -> i64 {
 /// 100 seats, 80 active users).
 #[derive(Debug, Clone)]
 pub struct AccountBuilder {
-    account: Account,
+    account: Account<'static>,
 }
 
 impl AccountBuilder {
@@ -46,8 +47,8 @@ impl AccountBuilder {
     pub fn new(id: &str) -> Self {
         Self {
             account: Account {
-                id: id.to_string(),
-                name: id.to_string(),
+                id: Cow::Owned(id.to_string()),
+                name: Cow::Owned(id.to_string()),
                 tier: Tier::MidMarket,
                 industry: Industry::Technology,
                 licensed_seats: 100,
@@ -62,7 +63,7 @@ impl AccountBuilder {
 
     /// Sets the display name.
     pub fn name(mut self, name: &str) -> Self {
-        self.account.name = name.to_string();
+        self.account.name = Cow::Owned(name.to_string());
         self
     }
 
@@ -106,14 +107,14 @@ impl AccountBuilder {
     /// Adds a custom attribute.
     pub fn attribute(mut self, key: &str, value: &str) -> Self {
         self.account.attributes.push(Attribute {
-            key: key.to_string(),
-            value: value.to_string(),
+            key: Cow::Owned(key.to_string()),
+            value: Cow::Owned(value.to_string()),
         });
         self
     }
 
     /// Finishes the account.
-    pub fn build(self) -> Account {
+    pub fn build(self) -> Account<'static> {
         self.account
     }
 }
@@ -123,18 +124,18 @@ impl AccountBuilder {
 /// computed so far.
 #[derive(Debug, Clone)]
 pub struct ContextBuilder {
-    ctx: Context,
+    ctx: Context<'static>,
 }
 
 impl ContextBuilder {
     /// Starts a context for `account`.
-    pub fn new(account: Account) -> Self {
+    pub fn new(account: Account<'static>) -> Self {
         let event = Event {
-            id: format!("{}-evt-1", account.id),
+            id: Cow::Owned(format!("{}-evt-1", account.id)),
             account_id: account.id.clone(),
-            kind: "test".to_string(),
+            kind: Cow::Borrowed("test"),
             occurred_at: DEFAULT_NOW,
-            payload: "{}".to_string(),
+            payload: Cow::Borrowed("{}"),
         };
         Self {
             ctx: Context {
@@ -148,8 +149,8 @@ impl ContextBuilder {
 
     /// Sets the triggering event's kind and JSON payload.
     pub fn event(mut self, kind: &str, payload: &str) -> Self {
-        self.ctx.event.kind = kind.to_string();
-        self.ctx.event.payload = payload.to_string();
+        self.ctx.event.kind = Cow::Owned(kind.to_string());
+        self.ctx.event.payload = Cow::Owned(payload.to_string());
         self
     }
 
@@ -163,9 +164,9 @@ impl ContextBuilder {
     /// Adds a score computed earlier in the evaluation.
     pub fn score(mut self, card: &ScoreCard) -> Self {
         self.ctx.scores.push(ScoreSummary {
-            name: card.name.clone(),
+            name: Cow::Owned(card.name.clone()),
             value: card.value,
-            band: card.band.clone(),
+            band: Cow::Owned(card.band.clone()),
             rag: card.rag,
         });
         self
@@ -175,16 +176,16 @@ impl ContextBuilder {
     pub fn score_value(mut self, name: &str, value: f64) -> Self {
         let (band, rag) = crate::health_band(value);
         self.ctx.scores.push(ScoreSummary {
-            name: name.to_string(),
+            name: Cow::Owned(name.to_string()),
             value,
-            band: band.to_string(),
+            band: Cow::Borrowed(band),
             rag,
         });
         self
     }
 
     /// Finishes the context.
-    pub fn build(self) -> Context {
+    pub fn build(self) -> Context<'static> {
         self.ctx
     }
 }

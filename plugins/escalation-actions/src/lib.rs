@@ -40,7 +40,11 @@ const SELF_SERVICE_FIRST: &str = "self-service-first";
     description = "Escalation actions: health, usage, expansion and support signals into notifications, tasks, escalations and schedules, by the escalation matrix.",
     fuel = 1_000_000
 )]
-pub fn plan(ctx: &Context, signal: &Signal, verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
+pub fn plan(
+    ctx: &Context<'_>,
+    signal: &Signal,
+    verdict: &Verdict,
+) -> Result<Vec<Intent>, PluginError> {
     if !verdict.applies {
         return Ok(Vec::new());
     }
@@ -249,7 +253,7 @@ fn explain(mut intents: Vec<Intent>, rule: &str) -> Vec<Intent> {
 }
 
 /// The CRM webhook body for an expansion opportunity.
-fn expansion_body(ctx: &Context, signal: &Signal) -> String {
+fn expansion_body(ctx: &Context<'_>, signal: &Signal) -> String {
     format!(
         "{{\"account_id\":{},\"opportunity\":\"expansion\",\"reason\":{}}}",
         json_string(&ctx.account.id),
@@ -305,14 +309,14 @@ mod tests {
         ("support.ticket-spike", Severity::High),
     ];
 
-    fn ctx() -> Context {
+    fn ctx() -> Context<'static> {
         let ctx =
             ContextBuilder::new(AccountBuilder::new("acme").name("Acme Corp").build()).build();
         History::new(ctx.now).install();
         ctx
     }
 
-    fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
+    fn signal(ctx: &Context<'_>, name: &str, severity: Severity) -> Signal {
         SignalBuilder::new(ctx, name, severity, format!("{name} fired")).build()
     }
 

@@ -32,7 +32,7 @@ const NEUTRAL: f64 = 50.0;
         ("payment-days-overdue", 90, 0),
     ]
 )]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let account = &ctx.account;
     if account.licensed_seats == 0 {
         return Err(PluginError::InvalidInput(format!(
@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use vigil_sdk::testing::{AccountBuilder, ContextBuilder, History};
 
-    fn ctx(licensed: u32, active: u32) -> Context {
+    fn ctx(licensed: u32, active: u32) -> Context<'static> {
         ContextBuilder::new(AccountBuilder::new("acme").seats(licensed, active).build()).build()
     }
 

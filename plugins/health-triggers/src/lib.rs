@@ -59,7 +59,7 @@ const NEUTRAL_GROWTH: f64 = 50.0;
     fuel = 2_000_000,
     windows = [("health", 30, 7), ("active-users", 30, 0), ("active-users", 30, 30)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let Some(health) = ctx.scores.iter().find(|s| s.name == "health") else {
         log(
             LogLevel::Debug,
@@ -143,7 +143,7 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
 
 /// `renewal.at-risk` when the renewal is 0 to 90 days away and health is
 /// not optimal; the nearer the renewal, the more severe.
-fn renewal_risk(ctx: &Context, h: f64) -> Option<Signal> {
+fn renewal_risk(ctx: &Context<'_>, h: f64) -> Option<Signal> {
     let renewal = ctx.account.renewal_date?;
     let days_left = (renewal - ctx.now).div_euclid(DAY_MS);
     if !(0..=RENEWAL_WINDOW_DAYS).contains(&days_left) || h > RENEWAL_SAFE_ABOVE {
@@ -170,7 +170,7 @@ fn renewal_risk(ctx: &Context, h: f64) -> Option<Signal> {
 }
 
 /// The one band signal for health `h`.
-fn band_signal(ctx: &Context, h: f64) -> Signal {
+fn band_signal(ctx: &Context<'_>, h: f64) -> Signal {
     let v = short_number(h);
     let (name, severity, hours, reason) = if h < 30.0 {
         (
@@ -216,7 +216,7 @@ struct Readiness {
 
 impl Readiness {
     /// Readiness of the account in `ctx` at health `h`.
-    fn of(ctx: &Context, h: f64) -> Self {
+    fn of(ctx: &Context<'_>, h: f64) -> Self {
         let account = &ctx.account;
         let seat_usage = (ratio(account.active_users, account.licensed_seats) * 100.0).min(100.0);
         let recent = window("active-users", 30, 0).mean();
@@ -249,7 +249,7 @@ mod tests {
         "health.optimal",
     ];
 
-    fn ctx(health: f64, licensed: u32, active: u32) -> Context {
+    fn ctx(health: f64, licensed: u32, active: u32) -> Context<'static> {
         ContextBuilder::new(AccountBuilder::new("acme").seats(licensed, active).build())
             .score_value("health", health)
             .build()

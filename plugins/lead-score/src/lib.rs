@@ -42,7 +42,7 @@ const ENGAGEMENT_POINTS: &[(&str, f64)] = &[
         ("lead.engagement", 90, 0),
     ]
 )]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let (points, engagement_note) = engagement();
     let (recency_days, recency_reading, recency_note) = recency();
     let (fit_reading, fit_note) = fit(&ctx.account);
@@ -88,7 +88,7 @@ fn recency() -> (f64, f64, String) {
 }
 
 /// The fit reading from tier and industry, and a note.
-fn fit(account: &Account) -> (f64, String) {
+fn fit(account: &Account<'_>) -> (f64, String) {
     let (tier, tier_reading) = match account.tier {
         Tier::Enterprise => ("enterprise", 100.0),
         Tier::MidMarket => ("mid-market", 75.0),
@@ -115,7 +115,7 @@ mod tests {
     use super::*;
     use vigil_sdk::testing::{AccountBuilder, ContextBuilder, History};
 
-    fn ctx(tier: Tier, industry: Industry) -> Context {
+    fn ctx(tier: Tier, industry: Industry) -> Context<'static> {
         ContextBuilder::new(
             AccountBuilder::new("lead-1")
                 .tier(tier)

@@ -67,7 +67,7 @@ const E_COMMERCE_TAGS: &[&str] = &["revenue-impact", "seasonality-planning"];
     description = "Tier, industry and contract conditions: policy tags for Enterprise, Mid-Market and Small Business accounts, compliance tags, renewal windows.",
     fuel = 1_000_000
 )]
-pub fn check(ctx: &Context, signal: &Signal) -> Result<Verdict, PluginError> {
+pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError> {
     let account = &ctx.account;
     let (tier_name, tier_tags, tier_policy) = tier_policy(account.tier);
     let (industry_tags, compliance) = industry_policy(account.industry);

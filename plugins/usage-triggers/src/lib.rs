@@ -51,7 +51,7 @@ const SPIKE_FACTOR: f64 = 2.0;
         ("support.ticket.opened", 28, 7),
     ]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
     signals.extend(seat_usage(ctx));
     signals.extend(usage_growth(ctx));
@@ -61,7 +61,7 @@ pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
 }
 
 /// `usage.none` or `usage.low` from the account's seats.
-fn seat_usage(ctx: &Context) -> Option<Signal> {
+fn seat_usage(ctx: &Context<'_>) -> Option<Signal> {
     let seats = ctx.account.licensed_seats;
     let active = ctx.account.active_users;
     if seats == 0 {
@@ -99,7 +99,7 @@ fn seat_usage(ctx: &Context) -> Option<Signal> {
 
 /// `usage.growth` from the mean active users of the last 30 days against
 /// the 30 before.
-fn usage_growth(ctx: &Context) -> Option<Signal> {
+fn usage_growth(ctx: &Context<'_>) -> Option<Signal> {
     let recent = window("active-users", 30, 0).mean()?;
     let earlier = window("active-users", 30, 30).mean()?;
     if earlier <= 0.0 {
@@ -125,7 +125,7 @@ fn usage_growth(ctx: &Context) -> Option<Signal> {
 
 /// `usage.login-decline` from the logins of the last 30 days against the 30
 /// before.
-fn login_decline(ctx: &Context) -> Option<Signal> {
+fn login_decline(ctx: &Context<'_>) -> Option<Signal> {
     let recent = window("logins", 30, 0).sum;
     let earlier = window("logins", 30, 30).sum;
     if earlier <= 0.0 || recent >= LOGIN_DECLINE_BELOW * earlier {
@@ -151,7 +151,7 @@ fn login_decline(ctx: &Context) -> Option<Signal> {
 
 /// `support.ticket-spike` from the tickets of the last 7 days against the
 /// weekly average of the 4 weeks before.
-fn ticket_spike(ctx: &Context) -> Option<Signal> {
+fn ticket_spike(ctx: &Context<'_>) -> Option<Signal> {
     let recent = window("support.ticket.opened", 7, 0).count;
     let baseline = f64::from(window("support.ticket.opened", 28, 7).count) / 4.0;
     if recent < SPIKE_MIN_TICKETS || f64::from(recent) <= SPIKE_FACTOR * baseline {
@@ -178,7 +178,7 @@ mod tests {
     use super::*;
     use vigil_sdk::testing::{AccountBuilder, ContextBuilder, History};
 
-    fn ctx(licensed: u32, active: u32) -> Context {
+    fn ctx(licensed: u32, active: u32) -> Context<'static> {
         ContextBuilder::new(AccountBuilder::new("acme").seats(licensed, active).build()).build()
     }
 
@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn signals_come_in_a_fixed_order_and_repeat_exactly() {
-        let history = |ctx: &Context| {
+        let history = |ctx: &Context<'_>| {
             let history = History::new(ctx.now)
                 .daily("active-users", 0, 30, 130.0)
                 .daily("active-users", 30, 60, 100.0)

@@ -234,28 +234,28 @@ const SCORER: FnKind = FnKind {
     world: "scorer",
     kind: "Scorer",
     interface: "scoring",
-    params: &["Context"],
+    params: &["Context<'_>"],
     returns: "ScoreCard",
 };
 const TRIGGER: FnKind = FnKind {
     world: "trigger",
     kind: "Trigger",
     interface: "triggering",
-    params: &["Context"],
+    params: &["Context<'_>"],
     returns: "Vec<Signal>",
 };
 const CONDITION: FnKind = FnKind {
     world: "condition",
     kind: "Condition",
     interface: "conditioning",
-    params: &["Context", "Signal"],
+    params: &["Context<'_>", "Signal"],
     returns: "Verdict",
 };
 const ACTION: FnKind = FnKind {
     world: "action",
     kind: "Action",
     interface: "planning",
-    params: &["Context", "Signal", "Verdict"],
+    params: &["Context<'_>", "Signal", "Verdict"],
     returns: "Vec<Intent>",
 };
 
@@ -514,25 +514,25 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
     }
 }
 
-/// Exports `fn(&Context) -> Result<ScoreCard, PluginError>` as a scorer.
+/// Exports `fn(&Context<'_>) -> Result<ScoreCard, PluginError>` as a scorer.
 #[proc_macro_attribute]
 pub fn scorer(attr: TokenStream, item: TokenStream) -> TokenStream {
     export_fn(&SCORER, attr, item)
 }
 
-/// Exports `fn(&Context) -> Result<Vec<Signal>, PluginError>` as a trigger.
+/// Exports `fn(&Context<'_>) -> Result<Vec<Signal>, PluginError>` as a trigger.
 #[proc_macro_attribute]
 pub fn trigger(attr: TokenStream, item: TokenStream) -> TokenStream {
     export_fn(&TRIGGER, attr, item)
 }
 
-/// Exports `fn(&Context, &Signal) -> Result<Verdict, PluginError>` as a condition.
+/// Exports `fn(&Context<'_>, &Signal) -> Result<Verdict, PluginError>` as a condition.
 #[proc_macro_attribute]
 pub fn condition(attr: TokenStream, item: TokenStream) -> TokenStream {
     export_fn(&CONDITION, attr, item)
 }
 
-/// Exports `fn(&Context, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>`
+/// Exports `fn(&Context<'_>, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>`
 /// as an action.
 #[proc_macro_attribute]
 pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {

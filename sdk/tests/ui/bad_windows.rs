@@ -1,17 +1,17 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(name = "ok", windows = ["logins"])]
-fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     Ok(ScoreCardBuilder::new("x").build(health_band))
 }
 
 #[vigil_sdk::trigger(name = "ok", windows = [("", 7, 0)])]
-fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     Ok(Vec::new())
 }
 
 #[vigil_sdk::trigger(name = "ok", windows = [("logins", 7, -1)])]
-fn negative(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+fn negative(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     Ok(Vec::new())
 }
 

@@ -1,7 +1,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::trigger]
-fn evaluate(ctx: Context) -> Result<Vec<Signal>, PluginError> {
+fn evaluate(ctx: Context<'_>) -> Result<Vec<Signal>, PluginError> {
     Ok(vec![])
 }
 

@@ -1,7 +1,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(name = "ok", budget = 10)]
-fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     Ok(ScoreCardBuilder::new("x").build(health_band))
 }
 

@@ -1,7 +1,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::condition]
-fn check(ctx: &Context) -> Result<Verdict, PluginError> {
+fn check(ctx: &Context<'_>) -> Result<Verdict, PluginError> {
     unimplemented!()
 }
 

@@ -1,7 +1,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer]
-fn score(ctx: &Context) -> Result<f64, PluginError> {
+fn score(ctx: &Context<'_>) -> Result<f64, PluginError> {
     Ok(1.0)
 }
 

@@ -5,9 +5,12 @@ use vigil_sdk::prelude::*;
 
 pub struct AuditPlaybook;
 
-#[vigil_sdk::playbook(name = "audit-playbook", description = "SOX audit review of overdue invoices.")]
+#[vigil_sdk::playbook(
+    name = "audit-playbook",
+    description = "SOX audit review of overdue invoices."
+)]
 impl vigil_sdk::Playbook for AuditPlaybook {
-    fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
         let overdue = window("payment-days-overdue", 30, 0);
         if ctx.account.industry == Industry::FinancialServices && overdue.last > 30.0 {
             let reason = format!("invoice {} days overdue", overdue.last);
@@ -18,7 +21,7 @@ impl vigil_sdk::Playbook for AuditPlaybook {
         Ok(vec![])
     }
 
-    fn check(_ctx: &Context, _signal: &Signal) -> Result<Verdict, PluginError> {
+    fn check(_ctx: &Context<'_>, _signal: &Signal) -> Result<Verdict, PluginError> {
         Ok(Verdict {
             applies: true,
             reason: "SOX applies to financial services".into(),
@@ -26,10 +29,16 @@ impl vigil_sdk::Playbook for AuditPlaybook {
         })
     }
 
-    fn plan(ctx: &Context, signal: &Signal, verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
+    fn plan(
+        ctx: &Context<'_>,
+        signal: &Signal,
+        verdict: &Verdict,
+    ) -> Result<Vec<Intent>, PluginError> {
         let audited = verdict.policy_tags.iter().any(|t| t == "sox");
         Ok(IntentBuilder::new(ctx, signal)
-            .when(audited, |plan| plan.task(Timing::Immediate, "Audit-trail review", "finance"))
+            .when(audited, |plan| {
+                plan.task(Timing::Immediate, "Audit-trail review", "finance")
+            })
             .build())
     }
 }

@@ -3,8 +3,13 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(name = "chatty", description = "Talks on stderr.")]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
-    eprintln!("scoring {} at {}: {}", ctx.account.id, ctx.now, "x".repeat(200));
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
+    eprintln!(
+        "scoring {} at {}: {}",
+        ctx.account.id,
+        ctx.now,
+        "x".repeat(200)
+    );
     Ok(ScoreCardBuilder::new("chatty")
         .factor("constant", 1.0, 1.0, 60.0, "always 60")
         .build(health_band))

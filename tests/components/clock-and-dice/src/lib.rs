@@ -3,8 +3,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer(name = "clock-and-dice", description = "Reads the clock and rolls dice.")]
-pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
+#[vigil_sdk::scorer(
+    name = "clock-and-dice",
+    description = "Reads the clock and rolls dice."
+)]
+pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let clock = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as f64)
@@ -17,6 +20,12 @@ pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
     let order: f64 = map.keys().take(4).map(|k| *k as f64).sum();
     Ok(ScoreCardBuilder::new("dice")
         .factor("clock", 0.5, clock, 50.0, format!("clock {clock}"))
-        .factor("order", 0.5, order, order, format!("first keys sum {order}"))
+        .factor(
+            "order",
+            0.5,
+            order,
+            order,
+            format!("first keys sum {order}"),
+        )
         .build(health_band))
 }

@@ -11,7 +11,7 @@ use vigil_sdk::prelude::*;
     description = "Echoes its context.",
     windows = [("logins", 30, 30), ("logins", 30, 0)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let account = &ctx.account;
     let event = &ctx.event;
     // A trap for one account, so that a test can have the rest of a batch

@@ -31,7 +31,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 #[vigil_sdk::scorer(name = "own-allocator", description = "Counts its own allocations.")]
-pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let served = ALLOCATIONS.load(Ordering::Relaxed) as f64;
     Ok(ScoreCardBuilder::new("own-allocator")
         .factor("allocations", 1.0, served, 50.0, "served by the plugin's allocator")

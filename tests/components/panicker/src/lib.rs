@@ -3,7 +3,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(name = "panicker", description = "Panics on account boom.")]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     if ctx.account.id == "boom" || ctx.event.kind == "test.boom" {
         panic!("account boom is not supported");
     }

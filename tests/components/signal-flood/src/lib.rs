@@ -3,7 +3,7 @@
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::trigger(name = "signal-flood", description = "Floods signals.")]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     Ok((0..1000)
         .map(|n| SignalBuilder::new(ctx, &format!("s{n}"), Severity::Low, "").build())
         .collect())

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(name = "sleeper", description = "Sleeps.")]
-pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(3600));
     std::thread::sleep(Duration::MAX);

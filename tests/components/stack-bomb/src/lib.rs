@@ -6,8 +6,12 @@ fn descend(depth: u64, trail: &mut [u64; 64]) -> u64 {
     std::hint::black_box(descend(depth + 1, trail)) + trail[0]
 }
 
-#[vigil_sdk::scorer(name = "stack-bomb", description = "Recurses for ever.", fuel = 1_000_000_000_000)]
-pub fn score(_ctx: &Context) -> Result<ScoreCard, PluginError> {
+#[vigil_sdk::scorer(
+    name = "stack-bomb",
+    description = "Recurses for ever.",
+    fuel = 1_000_000_000_000
+)]
+pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let mut trail = [0u64; 64];
     let depth = descend(0, &mut trail);
     Ok(ScoreCardBuilder::new("deep")

@@ -8,7 +8,7 @@ use vigil_sdk::prelude::*;
     version = "9.0.0",
     description = "Scores 60; traps on poisoned events."
 )]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     if ctx.event.payload.contains("\"poison\":true") {
         panic!("poisoned event {}", ctx.event.id);
     }

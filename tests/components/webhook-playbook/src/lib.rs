@@ -11,14 +11,15 @@ pub struct WebhookPlaybook;
     subscribes = ["test.webhook"]
 )]
 impl vigil_sdk::Playbook for WebhookPlaybook {
-    fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
-        let signal = SignalBuilder::new(ctx, "test.webhook", Severity::Info, "a webhook test event")
-            .dedup_key(format!("{}:{}", ctx.account.id, ctx.event.id))
-            .build();
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
+        let signal =
+            SignalBuilder::new(ctx, "test.webhook", Severity::Info, "a webhook test event")
+                .dedup_key(format!("{}:{}", ctx.account.id, ctx.event.id))
+                .build();
         Ok(vec![signal])
     }
 
-    fn check(_ctx: &Context, _signal: &Signal) -> Result<Verdict, PluginError> {
+    fn check(_ctx: &Context<'_>, _signal: &Signal) -> Result<Verdict, PluginError> {
         Ok(Verdict {
             applies: true,
             reason: "always".into(),
@@ -26,7 +27,11 @@ impl vigil_sdk::Playbook for WebhookPlaybook {
         })
     }
 
-    fn plan(ctx: &Context, signal: &Signal, _verdict: &Verdict) -> Result<Vec<Intent>, PluginError> {
+    fn plan(
+        ctx: &Context<'_>,
+        signal: &Signal,
+        _verdict: &Verdict,
+    ) -> Result<Vec<Intent>, PluginError> {
         let to = if ctx.event.payload.contains("\"to\":\"missing\"") {
             "missing"
         } else {

@@ -2,7 +2,7 @@
 //! signal, health below 60 and the downward health trend.
 use vigil_sdk::prelude::*;
 
-fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
+fn signal(ctx: &Context<'_>, name: &str, severity: Severity) -> Signal {
     // No cooldown: every signal reaches the condition on every event.
     SignalBuilder::new(ctx, name, severity, "bench rule")
         .cooldown_hours(0)
@@ -16,8 +16,13 @@ fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
     fuel = 2_000_000,
     windows = [("health", 30, 7)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
-    let Some(h) = ctx.scores.iter().find(|s| s.name == "health").map(|s| s.value) else {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
+    let Some(h) = ctx
+        .scores
+        .iter()
+        .find(|s| s.name == "health")
+        .map(|s| s.value)
+    else {
         return Ok(Vec::new());
     };
     let (name, severity) = if h < 30.0 {

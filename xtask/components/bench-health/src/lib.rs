@@ -19,7 +19,7 @@ const NEUTRAL: f64 = 50.0;
         ("payment-days-overdue", 90, 0),
     ]
 )]
-pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
+pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let account = &ctx.account;
     if account.licensed_seats == 0 {
         return Err(PluginError::InvalidInput("no licensed seats".into()));
@@ -29,7 +29,11 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
     let recent = window("logins", 30, 0);
     let earlier = window("logins", 30, 30);
     let (login_change, login_reading) = if earlier.is_empty() || earlier.sum <= 0.0 {
-        if recent.sum > 0.0 { (1.0, 100.0) } else { (0.0, NEUTRAL) }
+        if recent.sum > 0.0 {
+            (1.0, 100.0)
+        } else {
+            (0.0, NEUTRAL)
+        }
     } else {
         let change = recent.sum / earlier.sum - 1.0;
         let reading = if change >= 0.0 {
@@ -61,7 +65,13 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
 
     let mut card = ScoreCardBuilder::new("health")
         .factor("usage", 0.30, usage, usage * 125.0, "seat usage")
-        .factor("login-trend", 0.20, login_change, login_reading, "login trend")
+        .factor(
+            "login-trend",
+            0.20,
+            login_change,
+            login_reading,
+            "login trend",
+        )
         .factor(
             "support-load",
             0.15,
@@ -69,7 +79,13 @@ pub fn score(ctx: &Context) -> Result<ScoreCard, PluginError> {
             100.0 - per_100_seats * 5.0,
             "support load",
         )
-        .factor("sentiment", 0.20, sentiment_raw, sentiment_reading, "sentiment")
+        .factor(
+            "sentiment",
+            0.20,
+            sentiment_raw,
+            sentiment_reading,
+            "sentiment",
+        )
         .factor(
             "payment-health",
             0.15,

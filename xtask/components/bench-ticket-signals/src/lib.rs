@@ -9,7 +9,7 @@ use vigil_sdk::prelude::*;
     fuel = 2_000_000,
     windows = [("support.ticket.opened", 7, 0), ("support.ticket.opened", 28, 7)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let recent = window("support.ticket.opened", 7, 0).count;
     let baseline = f64::from(window("support.ticket.opened", 28, 7).count) / 4.0;
     if recent >= 3 && f64::from(recent) > 2.0 * baseline {

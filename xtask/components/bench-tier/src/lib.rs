@@ -11,7 +11,7 @@ const RENEWAL_WINDOW_MS: i64 = 90 * DAY_MS;
     description = "Bench rule set: tier, industry and contract conditions.",
     fuel = 1_000_000
 )]
-pub fn check(ctx: &Context, signal: &Signal) -> Result<Verdict, PluginError> {
+pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError> {
     let account = &ctx.account;
     let tier: &[&str] = match account.tier {
         Tier::Enterprise => &[
@@ -54,7 +54,12 @@ pub fn check(ctx: &Context, signal: &Signal) -> Result<Verdict, PluginError> {
     let applies = !(account.tier == Tier::SmallBusiness && signal.severity == Severity::Info);
     Ok(Verdict {
         applies,
-        reason: if applies { "applies" } else { "left to self-service" }.to_string(),
+        reason: if applies {
+            "applies"
+        } else {
+            "left to self-service"
+        }
+        .to_string(),
         policy_tags,
     })
 }

@@ -2,7 +2,7 @@
 //! seat usage and the login decline.
 use vigil_sdk::prelude::*;
 
-fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
+fn signal(ctx: &Context<'_>, name: &str, severity: Severity) -> Signal {
     // No cooldown: every signal reaches the condition on every event.
     SignalBuilder::new(ctx, name, severity, "bench rule")
         .cooldown_hours(0)
@@ -16,7 +16,7 @@ fn signal(ctx: &Context, name: &str, severity: Severity) -> Signal {
     fuel = 2_000_000,
     windows = [("logins", 30, 0), ("logins", 30, 30)]
 )]
-pub fn evaluate(ctx: &Context) -> Result<Vec<Signal>, PluginError> {
+pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
     let (seats, active) = (ctx.account.licensed_seats, ctx.account.active_users);
     if seats > 0 {
