@@ -200,6 +200,47 @@ fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
 }
 
 #[test]
+fn a_plugin_error_on_one_item_of_a_packed_batch_is_recorded_for_that_item_alone() {
+    let runtime = runtime();
+    let plugin = load(&runtime, standard("health-score")).unwrap();
+    assert_eq!(plugin.contract(), "0.4.0");
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let ids = ["first", "seatless", "third"];
+    let mut states: Vec<AccountState> = ids
+        .iter()
+        .map(|id| {
+            let seats = if *id == "seatless" { 0 } else { 10 };
+            AccountState::new(account(id, Tier::MidMarket, Industry::Technology, seats, 5))
+        })
+        .collect();
+    let events: Vec<Event> = ids
+        .iter()
+        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let results = pipeline.process_batch(&mut batch);
+
+    for (id, result) in ids.iter().zip(results) {
+        let evaluation = result.unwrap();
+        let record = &evaluation.invocations[0];
+        if *id == "seatless" {
+            assert_eq!(
+                record.outcome,
+                Outcome::PluginError {
+                    kind: "invalid-input".into(),
+                    message: "account seatless has no licensed seats".into(),
+                }
+            );
+            assert!(evaluation.scores.is_empty());
+        } else {
+            assert_eq!(record.outcome, Outcome::Ok, "{id}");
+            assert_eq!(evaluation.scores[0].card.name, "health", "{id}");
+            assert!(!evaluation.scores[0].card.factors.is_empty(), "{id}");
+        }
+    }
+}
+
+#[test]
 fn each_event_of_a_batch_gets_its_own_clock() {
     let runtime = runtime();
     let plugin = load(&runtime, &component("clock-and-dice")).unwrap();

@@ -37,23 +37,23 @@ use super::bindings::v0_3::vigil::plugin::types as packed;
 const MAX_STRING_BYTES: usize = (1 << 31) - 1;
 
 /// Where a field goes in a record: its offset, then the record's size so far.
-const fn field(offset: usize, abi: CanonicalAbiInfo) -> (usize, usize) {
+pub(super) const fn field(offset: usize, abi: CanonicalAbiInfo) -> (usize, usize) {
     let align = abi.align32 as usize;
     let at = offset.div_ceil(align) * align;
     (at, at + abi.size32 as usize)
 }
 
 /// A record's size: its fields' end rounded up to its alignment.
-const fn record_size(end: usize, abi: CanonicalAbiInfo) -> usize {
+pub(super) const fn record_size(end: usize, abi: CanonicalAbiInfo) -> usize {
     let align = abi.align32 as usize;
     end.div_ceil(align) * align
 }
 
-const STRING: CanonicalAbiInfo = <String as ComponentType>::ABI;
-const LIST: CanonicalAbiInfo = <Vec<Attribute> as ComponentType>::ABI;
-const BYTE: CanonicalAbiInfo = <u8 as ComponentType>::ABI;
-const U32: CanonicalAbiInfo = <u32 as ComponentType>::ABI;
-const U64: CanonicalAbiInfo = <u64 as ComponentType>::ABI;
+pub(super) const STRING: CanonicalAbiInfo = <String as ComponentType>::ABI;
+pub(super) const LIST: CanonicalAbiInfo = <Vec<Attribute> as ComponentType>::ABI;
+pub(super) const BYTE: CanonicalAbiInfo = <u8 as ComponentType>::ABI;
+pub(super) const U32: CanonicalAbiInfo = <u32 as ComponentType>::ABI;
+pub(super) const U64: CanonicalAbiInfo = <u64 as ComponentType>::ABI;
 const OPTION_S64: CanonicalAbiInfo = <Option<i64> as ComponentType>::ABI;
 /// Where an `option<s64>`'s value sits after its discriminant.
 const OPTION_S64_VALUE: usize = field(1, U64).0;
@@ -83,6 +83,8 @@ macro_rules! layout {
         const _: () = assert!($layout.size == <$ty as ComponentType>::SIZE32);
     };
 }
+
+pub(super) use layout;
 
 layout! {
     /// Field offsets of `account`.
@@ -175,6 +177,8 @@ macro_rules! same_component_type {
         }
     };
 }
+
+pub(super) use same_component_type;
 
 same_component_type!(Lowered<'_> => Context);
 

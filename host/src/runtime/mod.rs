@@ -5,6 +5,7 @@
 pub mod bindings;
 mod cache;
 mod clock;
+mod lift;
 pub mod limits;
 mod lower;
 pub mod output;

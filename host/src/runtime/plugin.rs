@@ -19,6 +19,7 @@ use super::bindings::types::{
     Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
 };
 use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3, v0_4};
+use super::lift::Lifted;
 use super::lower::{Lowered, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
@@ -713,12 +714,12 @@ type PlanFunc<'a, C> = TypedFunc<(C, &'a [PlanItem]), (Vec<Result<Vec<Intent>, P
 /// Contract 0.4's packed results and check items.
 use v0_4::vigil::plugin::types as v4;
 /// 0.4 `score: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-score-cards`.
-type ScoreFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (v4::PackedScoreCards,)>;
+type ScoreFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v4::PackedScoreCards>,)>;
 /// 0.4 `evaluate: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-signals`.
-type EvaluateFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (v4::PackedSignals,)>;
+type EvaluateFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v4::PackedSignals>,)>;
 /// 0.4 `check: func(contexts: packed-contexts, windows: list<metric-window>, items: packed-check-items) -> packed-verdicts`.
 type CheckFuncV4<'a> =
-    TypedFunc<(Packed<'a>, LoweredWindows, v4::PackedCheckItems), (v4::PackedVerdicts,)>;
+    TypedFunc<(Packed<'a>, LoweredWindows, v4::PackedCheckItems), (Lifted<v4::PackedVerdicts>,)>;
 /// 0.4 `plan: func(contexts: packed-contexts, windows: list<metric-window>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
 type PlanFuncV4<'a, 'b> = TypedFunc<
     (Packed<'a>, LoweredWindows, &'b [PlanItem]),
@@ -1226,7 +1227,7 @@ impl Plugin {
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
-                    let (cards,) = funcs.score_v4()?.call(store, (contexts, windows))?;
+                    let (Lifted(cards),) = funcs.score_v4()?.call(store, (contexts, windows))?;
                     unpack::cards(cards, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
@@ -1265,7 +1266,8 @@ impl Plugin {
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
-                    let (signals,) = funcs.evaluate_v4()?.call(store, (contexts, windows))?;
+                    let (Lifted(signals),) =
+                        funcs.evaluate_v4()?.call(store, (contexts, windows))?;
                     unpack::signals(signals, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
@@ -1307,7 +1309,7 @@ impl Plugin {
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = unpack::check_items(part(items, range)?)?;
                     let windows = LoweredWindows(store.data().batch_windows());
-                    let (verdicts,) = funcs
+                    let (Lifted(verdicts),) = funcs
                         .check_v4()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
                     unpack::verdicts(verdicts, self.limits.output_bytes)

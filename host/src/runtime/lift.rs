@@ -1,0 +1,447 @@
+//! Contract 0.4's packed results lifted out of a guest by the host itself.
+//!
+//! wasmtime's derived lifting of a record finds each field's offset at run
+//! time (`CanonicalAbiInfo::next_field32_size`, a call across crates for
+//! every field), and lifts a list one element at a time through
+//! `WasmList`, each element's bytes looked up and bounds-checked again: a
+//! batch's results are dozens of small records of spans (a signal is four
+//! records, a score card's factors two each), so in the bench's pipeline
+//! that was about 5 % of the time (perf, BENCHMARKS.md).
+//!
+//! [`Lifted`] lifts the same types — `packed-score-cards`,
+//! `packed-signals`, `packed-verdicts` — as wasmtime would, with the same
+//! checks and errors: each list in bounds of the guest's memory and
+//! aligned, charged to the call's host-call fuel as wasmtime charges it,
+//! every enum and result discriminant checked. It reads each list out of
+//! one slice of memory, its elements at offsets fixed at compile time
+//! (computed from the field types' ABI and checked against the derived
+//! types' sizes, as in `lower.rs`). The text is lifted by wasmtime, and so
+//! is a plugin error's message.
+
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{ComponentType, Lift};
+
+use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::lower::{BYTE, LIST, STRING, U32, U64, field, layout, record_size, same_component_type};
+
+/// A 0.4 export's packed results (`T`), lifted by the host (see the module
+/// docs).
+#[derive(Debug)]
+pub(crate) struct Lifted<T>(pub(crate) T);
+
+const SPAN_ABI: CanonicalAbiInfo = <v4::Span as ComponentType>::ABI;
+
+layout! {
+    /// Field offsets of `span`.
+    SPAN: SpanLayout for v4::Span { start: U32, len: U32 }
+}
+
+layout! {
+    /// Field offsets of `packed-factor`.
+    FACTOR: FactorLayout for v4::PackedFactor {
+        name: SPAN_ABI,
+        weight: U64,
+        raw: U64,
+        value: U64,
+        contribution: U64,
+        note: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-score-card`.
+    CARD: CardLayout for v4::PackedScoreCard {
+        name: SPAN_ABI,
+        value: U64,
+        band: SPAN_ABI,
+        rag: BYTE,
+        factors: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-signal`.
+    SIGNAL: SignalLayout for v4::PackedSignal {
+        name: SPAN_ABI,
+        severity: BYTE,
+        reason: SPAN_ABI,
+        dedup_key: SPAN_ABI,
+        cooldown_secs: U32,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-verdict`.
+    VERDICT: VerdictLayout for v4::PackedVerdict {
+        applies: BYTE,
+        reason: SPAN_ABI,
+        policy_tags: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-score-cards`.
+    CARDS: CardsLayout for v4::PackedScoreCards { text: STRING, results: LIST, factors: LIST }
+}
+
+layout! {
+    /// Field offsets of `packed-signals`.
+    SIGNALS: SignalsLayout for v4::PackedSignals { text: STRING, results: LIST, signals: LIST }
+}
+
+layout! {
+    /// Field offsets of `packed-verdicts`.
+    VERDICTS: VerdictsLayout for v4::PackedVerdicts { text: STRING, results: LIST, tags: LIST }
+}
+
+/// The size and alignment in a guest of one `T`, and what wasmtime
+/// charges an element of a `list<T>` against the call's host-call fuel
+/// (the size of the Rust value it lifts it into).
+trait Element: ComponentType + Sized {
+    const SIZE: usize = Self::ABI.size32 as usize;
+    const ALIGN: usize = Self::ABI.align32 as usize;
+    const CHARGE: usize = std::mem::size_of::<Self>();
+}
+
+impl<T: ComponentType> Element for T {}
+
+/// Where a result's payload starts: after its one-byte discriminant,
+/// aligned to the largest payload's alignment, which is the result's own.
+const fn payload_offset(abi: CanonicalAbiInfo) -> usize {
+    abi.align32 as usize
+}
+
+type Card = Result<v4::PackedScoreCard, v4::PluginError>;
+type SpanResult = Result<v4::Span, v4::PluginError>;
+type Verdict = Result<v4::PackedVerdict, v4::PluginError>;
+
+const _: () = assert!(payload_offset(<Card as ComponentType>::ABI) == 8);
+const _: () = assert!(payload_offset(<SpanResult as ComponentType>::ABI) == 4);
+const _: () = assert!(payload_offset(<Verdict as ComponentType>::ABI) == 4);
+
+/// The four bytes at `at` of `bytes`, as a little-endian `u32`.
+#[inline]
+fn u32_at(bytes: &[u8], at: usize) -> wasmtime::Result<u32> {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk::<4>) {
+        Some(word) => Ok(u32::from_le_bytes(*word)),
+        None => Err(out_of_record()),
+    }
+}
+
+/// The eight bytes at `at` of `bytes`, as a little-endian `f64`.
+#[inline]
+fn f64_at(bytes: &[u8], at: usize) -> wasmtime::Result<f64> {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(word) => Ok(f64::from_le_bytes(*word)),
+        None => Err(out_of_record()),
+    }
+}
+
+/// The byte at `at` of `bytes`.
+#[inline]
+fn byte_at(bytes: &[u8], at: usize) -> wasmtime::Result<u8> {
+    bytes.get(at).copied().ok_or_else(out_of_record)
+}
+
+/// A read past the end of a record's bytes, which the layouts' compile-time
+/// checks rule out.
+#[cold]
+fn out_of_record() -> wasmtime::Error {
+    wasmtime::format_err!("a packed result's field lies outside its record")
+}
+
+/// The span at `at` of `bytes`.
+#[inline]
+fn span_at(bytes: &[u8], at: usize) -> wasmtime::Result<v4::Span> {
+    Ok(v4::Span {
+        start: u32_at(bytes, at + SPAN.start)?,
+        len: u32_at(bytes, at + SPAN.len)?,
+    })
+}
+
+/// The `rag` at `at` of `bytes` (cases in the contract's order).
+#[inline]
+fn rag_at(bytes: &[u8], at: usize) -> wasmtime::Result<v4::Rag> {
+    match byte_at(bytes, at)? {
+        0 => Ok(v4::Rag::Red),
+        1 => Ok(v4::Rag::Yellow),
+        2 => Ok(v4::Rag::Green),
+        other => Err(bad_discriminant(other)),
+    }
+}
+
+/// The `severity` at `at` of `bytes` (cases in the contract's order).
+#[inline]
+fn severity_at(bytes: &[u8], at: usize) -> wasmtime::Result<v4::Severity> {
+    match byte_at(bytes, at)? {
+        0 => Ok(v4::Severity::Info),
+        1 => Ok(v4::Severity::Low),
+        2 => Ok(v4::Severity::Medium),
+        3 => Ok(v4::Severity::High),
+        4 => Ok(v4::Severity::Critical),
+        other => Err(bad_discriminant(other)),
+    }
+}
+
+/// wasmtime's error for an enum case that does not exist.
+#[cold]
+fn bad_discriminant(found: u8) -> wasmtime::Error {
+    wasmtime::format_err!("unexpected discriminant: {found}")
+}
+
+/// The list whose pointer and length are at `at` of `record`: its bytes in
+/// the guest's memory and its length, checked and charged as wasmtime's
+/// `WasmList` does.
+fn list_bytes<'a, T: Element>(
+    cx: &mut LiftContext<'a>,
+    record: &[u8],
+    at: usize,
+) -> wasmtime::Result<(&'a [u8], usize)> {
+    let ptr = usize::try_from(u32_at(record, at)?)?;
+    let len = usize::try_from(u32_at(record, at + 4)?)?;
+    let memory = cx.memory();
+    let bytes = len
+        .checked_mul(T::SIZE)
+        .and_then(|size| Some(ptr..ptr.checked_add(size)?))
+        .and_then(|range| memory.get(range));
+    let Some(bytes) = bytes else {
+        wasmtime::bail!("list pointer/length out of bounds of memory");
+    };
+    cx.consume_fuel_array(len, T::CHARGE)?;
+    if ptr % T::ALIGN != 0 {
+        wasmtime::bail!("list pointer is not aligned");
+    }
+    Ok((bytes, len))
+}
+
+/// Lifts the `list<T>` at `at` of `record`, each element's bytes by `lift`.
+fn lift_list<'a, T: Element>(
+    cx: &mut LiftContext<'a>,
+    record: &[u8],
+    at: usize,
+    mut lift: impl FnMut(&mut LiftContext<'a>, &[u8]) -> wasmtime::Result<T>,
+) -> wasmtime::Result<Vec<T>> {
+    let (bytes, len) = list_bytes::<T>(cx, record, at)?;
+    let mut list = Vec::with_capacity(len);
+    for element in bytes.chunks_exact(T::SIZE) {
+        list.push(lift(cx, element)?);
+    }
+    Ok(list)
+}
+
+/// The interface type of field `index` of record type `ty`.
+fn field_type(
+    cx: &LiftContext<'_>,
+    ty: InterfaceType,
+    index: usize,
+) -> wasmtime::Result<InterfaceType> {
+    let InterfaceType::Record(record) = ty else {
+        wasmtime::bail!("expected a record, found {ty:?}");
+    };
+    match cx.types[record].fields.get(index) {
+        Some(field) => Ok(field.ty),
+        None => wasmtime::bail!("the record has no field {index}"),
+    }
+}
+
+/// The error type of the results listed in field `index` of record type
+/// `ty` (a `list<result<_, plugin-error>>`).
+fn error_type(
+    cx: &LiftContext<'_>,
+    ty: InterfaceType,
+    index: usize,
+) -> wasmtime::Result<InterfaceType> {
+    let InterfaceType::List(list) = field_type(cx, ty, index)? else {
+        wasmtime::bail!("field {index} is not a list");
+    };
+    let InterfaceType::Result(result) = cx.types[list].element else {
+        wasmtime::bail!("field {index} does not list results");
+    };
+    match cx.types[result].err {
+        Some(error) => Ok(error),
+        None => wasmtime::bail!("field {index}'s results carry no error"),
+    }
+}
+
+/// Lifts one `result<T, plugin-error>` from `bytes`: `ok` lifts the
+/// payload of an `ok`; an error is lifted by wasmtime as `error` (the
+/// type found by [`error_type`], looked up on the first one only).
+fn lift_result<'a, T>(
+    cx: &mut LiftContext<'a>,
+    bytes: &[u8],
+    payload: usize,
+    error: &mut dyn FnMut(&LiftContext<'a>) -> wasmtime::Result<InterfaceType>,
+    ok: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+) -> wasmtime::Result<Result<T, v4::PluginError>> {
+    let Some(value) = bytes.get(payload..) else {
+        return Err(out_of_record());
+    };
+    match byte_at(bytes, 0)? {
+        0 => Ok(Ok(ok(value)?)),
+        1 => {
+            let ty = error(cx)?;
+            let size = <v4::PluginError as ComponentType>::SIZE32;
+            let Some(value) = value.get(..size) else {
+                return Err(out_of_record());
+            };
+            Ok(Err(v4::PluginError::linear_lift_from_memory(
+                cx, ty, value,
+            )?))
+        }
+        _ => wasmtime::bail!("invalid expected discriminant"),
+    }
+}
+
+/// The text at `at` of `record`, lifted by wasmtime.
+fn text_at(cx: &mut LiftContext<'_>, record: &[u8], at: usize) -> wasmtime::Result<String> {
+    let size = <String as ComponentType>::SIZE32;
+    match record.get(at..at + size) {
+        Some(pair) => String::linear_lift_from_memory(cx, InterfaceType::String, pair),
+        None => Err(out_of_record()),
+    }
+}
+
+/// The error type of a call's results, looked up the first time one is
+/// needed.
+struct ErrorType {
+    record: InterfaceType,
+    field: usize,
+    found: Option<InterfaceType>,
+}
+
+impl ErrorType {
+    fn of(record: InterfaceType, field: usize) -> Self {
+        Self {
+            record,
+            field,
+            found: None,
+        }
+    }
+
+    fn get(&mut self, cx: &LiftContext<'_>) -> wasmtime::Result<InterfaceType> {
+        match self.found {
+            Some(ty) => Ok(ty),
+            None => {
+                let ty = error_type(cx, self.record, self.field)?;
+                self.found = Some(ty);
+                Ok(ty)
+            }
+        }
+    }
+}
+
+/// Implements `Lift` for `Lifted<$ty>` with `$lift`; the flat form (which
+/// a 0.4 export never returns: its results are records of three
+/// pointer pairs, returned through memory) is lifted by wasmtime.
+macro_rules! lifted {
+    ($ty:ty, $lift:expr) => {
+        same_component_type!(Lifted<$ty> => $ty);
+
+        // SAFETY: the bytes are read as wasmtime's derived lifting of `$ty`
+        // reads them (the layouts are checked against it at compile time),
+        // every list bounds-checked against the guest's memory.
+        #[allow(unsafe_code)]
+        unsafe impl Lift for Lifted<$ty> {
+            fn linear_lift_from_flat(
+                cx: &mut LiftContext<'_>,
+                ty: InterfaceType,
+                src: &Self::Lower,
+            ) -> wasmtime::Result<Self> {
+                Ok(Lifted(<$ty as Lift>::linear_lift_from_flat(cx, ty, src)?))
+            }
+
+            fn linear_lift_from_memory(
+                cx: &mut LiftContext<'_>,
+                ty: InterfaceType,
+                bytes: &[u8],
+            ) -> wasmtime::Result<Self> {
+                let lift: fn(&mut LiftContext<'_>, InterfaceType, &[u8]) -> wasmtime::Result<$ty> =
+                    $lift;
+                Ok(Lifted(lift(cx, ty, bytes)?))
+            }
+        }
+    };
+}
+
+lifted!(v4::PackedScoreCards, |cx, ty, record| {
+    let text = text_at(cx, record, CARDS.text)?;
+    let mut error = ErrorType::of(ty, 1);
+    let results = lift_list::<Card>(cx, record, CARDS.results, |cx, bytes| {
+        lift_result(
+            cx,
+            bytes,
+            payload_offset(<Card as ComponentType>::ABI),
+            &mut |cx| error.get(cx),
+            |card| {
+                Ok(v4::PackedScoreCard {
+                    name: span_at(card, CARD.name)?,
+                    value: f64_at(card, CARD.value)?,
+                    band: span_at(card, CARD.band)?,
+                    rag: rag_at(card, CARD.rag)?,
+                    factors: span_at(card, CARD.factors)?,
+                })
+            },
+        )
+    })?;
+    let factors = lift_list::<v4::PackedFactor>(cx, record, CARDS.factors, |_, factor| {
+        Ok(v4::PackedFactor {
+            name: span_at(factor, FACTOR.name)?,
+            weight: f64_at(factor, FACTOR.weight)?,
+            raw: f64_at(factor, FACTOR.raw)?,
+            value: f64_at(factor, FACTOR.value)?,
+            contribution: f64_at(factor, FACTOR.contribution)?,
+            note: span_at(factor, FACTOR.note)?,
+        })
+    })?;
+    Ok(v4::PackedScoreCards {
+        text,
+        results,
+        factors,
+    })
+});
+
+lifted!(v4::PackedSignals, |cx, ty, record| {
+    let text = text_at(cx, record, SIGNALS.text)?;
+    let mut error = ErrorType::of(ty, 1);
+    let results = lift_list::<SpanResult>(cx, record, SIGNALS.results, |cx, bytes| {
+        let payload = payload_offset(<SpanResult as ComponentType>::ABI);
+        lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |span| {
+            span_at(span, 0)
+        })
+    })?;
+    let signals = lift_list::<v4::PackedSignal>(cx, record, SIGNALS.signals, |_, signal| {
+        Ok(v4::PackedSignal {
+            name: span_at(signal, SIGNAL.name)?,
+            severity: severity_at(signal, SIGNAL.severity)?,
+            reason: span_at(signal, SIGNAL.reason)?,
+            dedup_key: span_at(signal, SIGNAL.dedup_key)?,
+            cooldown_secs: u32_at(signal, SIGNAL.cooldown_secs)?,
+        })
+    })?;
+    Ok(v4::PackedSignals {
+        text,
+        results,
+        signals,
+    })
+});
+
+lifted!(v4::PackedVerdicts, |cx, ty, record| {
+    let text = text_at(cx, record, VERDICTS.text)?;
+    let mut error = ErrorType::of(ty, 1);
+    let results = lift_list::<Verdict>(cx, record, VERDICTS.results, |cx, bytes| {
+        let payload = payload_offset(<Verdict as ComponentType>::ABI);
+        lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |verdict| {
+            Ok(v4::PackedVerdict {
+                applies: byte_at(verdict, VERDICT.applies)? != 0,
+                reason: span_at(verdict, VERDICT.reason)?,
+                policy_tags: span_at(verdict, VERDICT.policy_tags)?,
+            })
+        })
+    })?;
+    let tags = lift_list::<v4::Span>(cx, record, VERDICTS.tags, |_, span| span_at(span, 0))?;
+    Ok(v4::PackedVerdicts {
+        text,
+        results,
+        tags,
+    })
+});
