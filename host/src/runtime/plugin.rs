@@ -1495,9 +1495,9 @@ impl Plugin {
     }
 
     /// Keeps an instance that ended its call cleanly for the next call.
-    fn put_back(&self, mut instance: PluginInstance) {
+    fn put_back(&self, instance: PluginInstance) {
         let reusable = self.mode == InstanceMode::Warm
-            && instance.store.data_mut().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
+            && instance.store.data().stderr_used() <= STDERR_CAPTURE_BYTES / 2;
         if reusable {
             let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             if pool.len() < MAX_POOLED_INSTANCES {
@@ -1967,7 +1967,7 @@ pub(super) fn begin_item(
     // between calls; a batch checks between items too, so that a chatty
     // plugin never meets the end of the capture mid-item. The items left
     // are called again on another instance.
-    if store.data_mut().stderr_used() > STDERR_CAPTURE_BYTES / 2 {
+    if store.data().stderr_used() > STDERR_CAPTURE_BYTES / 2 {
         store.data_mut().batch.retired = true;
         return Err(wasmtime::format_err!(
             "the instance's stderr capture is half full; retiring it"
