@@ -33,7 +33,7 @@ pub(crate) const STDERR_CAPTURE_BYTES: usize = 64 << 10;
 /// bench pipeline's time (perf, BENCHMARKS.md), where the count is one
 /// atomic load. Every write goes through here, so the two always agree.
 #[derive(Clone)]
-pub(crate) struct CountedStderr {
+struct CountedStderr {
     pipe: MemoryOutputPipe,
     written: Arc<AtomicUsize>,
 }
