@@ -332,7 +332,10 @@ impl DemoReport {
     fn absorb(&mut self, evaluation: &Evaluation) {
         self.events += 1;
         for signal in &evaluation.signals {
-            let entry = self.signals.entry(signal.signal.name.clone()).or_default();
+            let entry = self
+                .signals
+                .entry(signal.signal.name.to_string())
+                .or_default();
             match signal.disposition {
                 Disposition::Acted { .. } => entry.0 += 1,
                 Disposition::Suppressed { .. } => entry.1 += 1,
@@ -576,7 +579,7 @@ pub fn render(report: &DemoReport, plugins: &[(String, String, u64)]) -> String 
     let mut leads: BTreeMap<String, usize> = BTreeMap::new();
     for state in &report.states {
         if let Some(lead) = state.scores.get("lead") {
-            *leads.entry(lead.card.band.clone()).or_default() += 1;
+            *leads.entry(lead.card.band.to_string()).or_default() += 1;
         }
     }
     if !leads.is_empty() {

@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use crate::history::{MetricHistory, PayloadNumbers};
 pub use crate::runtime::PluginRef;
 use crate::runtime::bindings::types::{
-    Account, Context, Event, Intent, PluginKind, ScoreCard, ScoreSummary, Severity, Signal, Verdict,
+    Account, Context, Event, Intent, PluginKind, ScoreSummary, Severity,
 };
 use crate::runtime::{
     Batch, BatchContexts, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, PlanItem,
-    Plugin,
+    Plugin, ScoreCard, Signal, Text, Verdict,
 };
 
 /// Intent keys older than this are forgotten (keys carry the day, so a
@@ -148,9 +148,9 @@ fn fresh_summaries(scores: &[ScoreState]) -> Vec<ScoreSummary> {
         .iter()
         .filter(|s| !s.stale)
         .map(|s| ScoreSummary {
-            name: s.card.name.clone(),
+            name: s.card.name.to_string(),
             value: s.card.value,
-            band: s.card.band.clone(),
+            band: s.card.band.to_string(),
             rag: s.card.rag,
         })
         .collect()
@@ -163,7 +163,7 @@ pub enum Disposition {
     /// It applied and its intents were planned.
     Acted {
         /// The combined verdict's policy tags.
-        policy_tags: Vec<String>,
+        policy_tags: Vec<Text>,
     },
     /// Its dedup key was on cooldown.
     Suppressed {
@@ -200,7 +200,7 @@ pub struct PlannedIntent {
     /// The action or playbook that planned it.
     pub plugin: PluginRef,
     /// The signal's name.
-    pub signal: String,
+    pub signal: Text,
     /// The intent.
     pub intent: Intent,
 }
@@ -503,7 +503,7 @@ fn record_score(
                 None => {
                     item.state
                         .scores
-                        .insert(score.card.name.clone(), score.clone());
+                        .insert(score.card.name.to_string(), score.clone());
                 }
             }
             item.evaluation.scores.push(score);
@@ -566,9 +566,7 @@ struct PlannerBatch<'p> {
 /// The policy tags of the combined verdict, when every condition's answer
 /// applies; `None` when one does not or failed. Merged as `conclude`
 /// merges them.
-fn combined_tags<'v>(
-    answers: impl Iterator<Item = &'v Invocation<Verdict>>,
-) -> Option<Vec<String>> {
+fn combined_tags<'v>(answers: impl Iterator<Item = &'v Invocation<Verdict>>) -> Option<Vec<Text>> {
     let mut tags = TagSet::default();
     for answer in answers {
         let verdict = answer.output.as_ref().filter(|verdict| verdict.applies)?;
@@ -581,10 +579,10 @@ fn combined_tags<'v>(
 /// empty, and allocating nothing.
 fn moved_signal() -> Signal {
     Signal {
-        name: String::new(),
+        name: Text::const_new(""),
         severity: Severity::Info,
-        reason: String::new(),
-        dedup_key: String::new(),
+        reason: Text::const_new(""),
+        dedup_key: Text::const_new(""),
         cooldown_secs: 0,
     }
 }
@@ -1254,15 +1252,15 @@ fn whole_number(value: &serde_json::Number) -> Option<u64> {
 /// copies keeps a flood of tags from one plugin linear.
 #[derive(Debug, Default)]
 struct TagSet {
-    ordered: Vec<String>,
-    seen: BTreeSet<String>,
+    ordered: Vec<Text>,
+    seen: BTreeSet<Text>,
 }
 
 impl TagSet {
     /// Tags up to which a linear scan is cheaper than the set.
     const SCAN: usize = 16;
 
-    fn extend(&mut self, mut tags: Vec<String>) {
+    fn extend(&mut self, mut tags: Vec<Text>) {
         // The first verdict's tags (most signals have one condition) are
         // kept in their own list, with any repeat taken out in place.
         if self.ordered.is_empty() && tags.len() <= Self::SCAN {
@@ -1293,7 +1291,7 @@ impl TagSet {
         }
     }
 
-    fn into_vec(self) -> Vec<String> {
+    fn into_vec(self) -> Vec<Text> {
         self.ordered
     }
 }
@@ -1319,7 +1317,7 @@ fn record<R>(evaluation: &mut Evaluation, invocation: Invocation<R>) -> Option<R
 mod tests {
     use sha2::{Digest, Sha256};
 
-    use super::{TagSet, evaluation_seed};
+    use super::{TagSet, Text, evaluation_seed};
 
     #[test]
     fn an_evaluation_seed_is_the_hash_of_the_account_a_nul_and_the_event() {
@@ -1333,8 +1331,8 @@ mod tests {
         );
     }
 
-    fn tags(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| (*n).to_string()).collect()
+    fn tags(names: &[&str]) -> Vec<Text> {
+        names.iter().map(|n| Text::new(n)).collect()
     }
 
     #[test]
@@ -1347,11 +1345,13 @@ mod tests {
 
     #[test]
     fn many_tags_are_still_merged_once_in_order() {
-        let many: Vec<String> = (0..40).map(|i| format!("t{}", i % 25)).collect();
+        let many: Vec<Text> = (0..40)
+            .map(|i| Text::from(format!("t{}", i % 25)))
+            .collect();
         let mut set = TagSet::default();
         set.extend(many.clone());
         set.extend(many);
-        let expected: Vec<String> = (0..25).map(|i| format!("t{i}")).collect();
+        let expected: Vec<Text> = (0..25).map(|i| Text::from(format!("t{i}"))).collect();
         assert_eq!(set.into_vec(), expected);
     }
 }

@@ -927,10 +927,10 @@ fn evaluation_write(
         .iter()
         .map(|record| SignalWrite {
             source: format!("plugin:{}@{}", record.plugin.name, record.plugin.version),
-            name: record.signal.name.clone(),
+            name: record.signal.name.to_string(),
             severity: severity_name(record.signal.severity).to_string(),
-            reason: record.signal.reason.clone(),
-            dedup_key: record.signal.dedup_key.clone(),
+            reason: record.signal.reason.to_string(),
+            dedup_key: record.signal.dedup_key.to_string(),
             disposition: serde_json::to_value(&record.disposition).unwrap_or_default(),
         })
         .collect();
@@ -946,7 +946,7 @@ fn evaluation_write(
             event_id: Some(event.id.clone()),
             source: format!("plugin:{}@{}", planned.plugin.name, planned.plugin.version),
             plugin_digest: Some(planned.plugin.digest.to_string()),
-            signal: planned.signal,
+            signal: planned.signal.into_string(),
             kind: intent_kind_name(&planned.intent.kind).to_string(),
             timing: timing_name(planned.intent.timing).to_string(),
             body: intent_body(&planned.intent.kind),
@@ -1009,7 +1009,7 @@ pub async fn rebuild(store: &Store, account_id: &str) -> Result<AccountState, St
         state.history.record(&name, at, value);
     }
     for score in store.latest_scores_for(account_id).await? {
-        state.scores.insert(score.card.name.clone(), score);
+        state.scores.insert(score.card.name.to_string(), score);
     }
     state.restore(
         store.cooldowns_for(account_id).await?,

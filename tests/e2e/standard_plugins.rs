@@ -1,11 +1,10 @@
 //! The seed rules of each standard plugin, through the Wasm components.
 
 use vigil_host::history::{DAY_MS, MetricHistory};
-use vigil_host::runtime::Outcome;
 use vigil_host::runtime::bindings::types::{
-    Channel, EscalationLevel, Industry, IntentKind, Rag, ScoreSummary, Severity, Signal, Tier,
-    Verdict,
+    Channel, EscalationLevel, Industry, IntentKind, Rag, ScoreSummary, Severity, Tier,
 };
+use vigil_host::runtime::{Outcome, Signal, Verdict};
 
 use crate::support::{NOW, account, context, input, load, runtime, standard};
 
@@ -83,7 +82,7 @@ fn health_triggers_raise_the_band_signal_and_the_below_60_alert() {
             .output
             .unwrap()
             .into_iter()
-            .map(|s| s.name)
+            .map(|s| s.name.into_string())
             .collect()
     };
     assert_eq!(names(25.0), ["health.critical", "health.below-60"]);
@@ -117,7 +116,7 @@ fn usage_triggers_flag_no_usage_low_usage_and_a_halving_of_logins() {
             .output
             .unwrap()
             .into_iter()
-            .map(|s| s.name)
+            .map(|s| s.name.into_string())
             .collect()
     };
     assert_eq!(signals(0, &mut MetricHistory::default()), ["usage.none"]);
@@ -133,8 +132,8 @@ fn signal(name: &str, severity: Severity) -> Signal {
     Signal {
         name: name.into(),
         severity,
-        reason: format!("{name} fired"),
-        dedup_key: format!("acme:{name}"),
+        reason: format!("{name} fired").into(),
+        dedup_key: format!("acme:{name}").into(),
         cooldown_secs: 3600,
     }
 }
@@ -163,22 +162,22 @@ fn tier_conditions_grant_executive_notification_to_enterprise_accounts_only() {
     assert!(
         enterprise
             .policy_tags
-            .contains(&"executive-notification".to_string())
+            .contains(&"executive-notification".into())
     );
     assert!(
-        enterprise.policy_tags.contains(&"hipaa".to_string()),
+        enterprise.policy_tags.contains(&"hipaa".into()),
         "industry tags too"
     );
     let mid_market = verdict(Tier::MidMarket, Severity::Critical);
     assert!(
         !mid_market
             .policy_tags
-            .contains(&"executive-notification".to_string())
+            .contains(&"executive-notification".into())
     );
     assert!(
         mid_market
             .policy_tags
-            .contains(&"business-hours-monitoring".to_string())
+            .contains(&"business-hours-monitoring".into())
     );
     assert!(
         !verdict(Tier::SmallBusiness, Severity::Info).applies,
@@ -197,8 +196,8 @@ fn escalation_actions_follow_the_matrix_and_the_timing_buckets() {
         );
         let verdict = Verdict {
             applies: true,
-            reason: String::new(),
-            policy_tags: tags.iter().map(|t| t.to_string()).collect(),
+            reason: Default::default(),
+            policy_tags: tags.iter().map(|t| (*t).into()).collect(),
         };
         let mut history = MetricHistory::default();
         let invocation = action.plan(

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use vigil_host::history::DAY_MS;
 use vigil_host::pipeline::{PluginRef, ScoreState};
-use vigil_host::runtime::bindings::types::{Industry, Rag, ScoreCard, Tier};
+use vigil_host::runtime::ScoreCard;
+use vigil_host::runtime::bindings::types::{Industry, Rag, Tier};
 use vigil_host::store::{AuditEntry, NewEvent, Store, StoreError, Stored};
 
 use crate::support::{NOW, account, event};

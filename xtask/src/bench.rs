@@ -320,8 +320,8 @@ pub struct CallCost {
 /// Timed `calls` times, 9 batches, median.
 pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
     use vigil_host::pipeline::AccountState;
-    use vigil_host::runtime::bindings::types::{Context, Rag, ScoreSummary, Severity, Signal};
-    use vigil_host::runtime::{CallInput, PluginKind};
+    use vigil_host::runtime::bindings::types::{Context, Rag, ScoreSummary, Severity};
+    use vigil_host::runtime::{CallInput, PluginKind, Signal};
 
     let (runtime, mut plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
     let mut names: Vec<String> = COMPONENTS.iter().map(|n| (*n).to_string()).collect();
@@ -365,7 +365,7 @@ pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
         name: "health.stable".into(),
         severity: Severity::Low,
         reason: "bench rule".into(),
-        dedup_key: format!("{}:health.stable", ctx.account.id),
+        dedup_key: format!("{}:health.stable", ctx.account.id).into(),
         cooldown_secs: 0,
     };
     let mut bare = ctx.clone();

@@ -529,12 +529,15 @@ impl Vigil {
             .iter()
             .map(|record| {
                 let (applies, tags) = match &record.disposition {
-                    Disposition::Acted { policy_tags } => (true, policy_tags.clone()),
+                    Disposition::Acted { policy_tags } => (
+                        true,
+                        policy_tags.iter().map(|tag| tag.to_string()).collect(),
+                    ),
                     Disposition::NotApplicable { .. } => (false, Vec::new()),
                     other => bail!("signal {} was {other:?}", record.signal.name),
                 };
                 Ok(SignalOutcome {
-                    name: record.signal.name.clone(),
+                    name: record.signal.name.to_string(),
                     severity: severity_name(record.signal.severity).to_string(),
                     applies,
                     tags,
@@ -543,7 +546,7 @@ impl Vigil {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Outcome {
             score: health.card.value,
-            band: health.card.band.clone(),
+            band: health.card.band.to_string(),
             signals,
         }
         .normalized())

@@ -284,18 +284,18 @@ pub(super) async fn health_score(
     Ok(Json(HealthScore {
         account_id: id,
         value: score.card.value,
-        band: score.card.band.clone(),
+        band: score.card.band.to_string(),
         rag: rag_name(score.card.rag).into(),
         factors: score
             .card
             .factors
             .iter()
             .map(|f| Factor {
-                name: f.name.clone(),
+                name: f.name.to_string(),
                 weight: f.weight,
                 value: f.value,
                 contribution: f.contribution,
-                note: f.note.clone(),
+                note: f.note.to_string(),
             })
             .collect(),
         trend: Trend { d7, d30, d90 },

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use crate::demo::{GeneratedAccount, generate_portfolio};
 use crate::history::MetricHistory;
 use crate::pipeline::{AccountState, Pipeline, PluginSet};
-use crate::runtime::bindings::types::{Context, PluginKind, Severity, Signal, Verdict};
+use crate::runtime::bindings::types::{Context, PluginKind, Severity};
 use crate::runtime::{CallInput, InvocationRecord, Plugin};
+use crate::runtime::{Signal, Verdict};
 
 /// Accounts in the canary portfolio.
 const ACCOUNTS: usize = 4;

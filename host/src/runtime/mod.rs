@@ -10,6 +10,7 @@ pub mod limits;
 mod lower;
 pub mod output;
 mod plugin;
+mod results;
 mod state;
 mod unpack;
 
@@ -24,7 +25,6 @@ use wasmtime::{AsContextMut, Config, Engine, InstanceAllocationStrategy, Pooling
 
 pub use bindings::WindowSpec;
 pub use bindings::types::{PluginInfo, PluginKind};
-pub use bindings::{CheckItem, PlanItem};
 pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
@@ -32,6 +32,7 @@ pub use plugin::{
     ItemInput, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, PluginNames,
     PluginRef, kind_name,
 };
+pub use results::{CheckItem, Factor, PlanItem, ScoreCard, Signal, Text, Verdict};
 use state::PluginState;
 
 /// How often the epoch advances; the deadline is counted in these ticks.

@@ -1,7 +1,8 @@
 //! Checks on what plugins return. Plugins decide, the host acts: nothing a
 //! plugin returns is used before it passes these checks.
 
-use super::bindings::types::{Factor, Intent, IntentKind, PluginInfo, ScoreCard, Signal, Verdict};
+use super::bindings::types::{Intent, IntentKind, PluginInfo};
+use super::results::{Factor, ScoreCard, Signal, Verdict};
 
 /// The longest name (score, factor, band, signal, tag, key) a plugin may use.
 const MAX_NAME: usize = 128;

@@ -16,12 +16,16 @@ use wasmtime::component::{
 use wasmtime::{AsContextMut, Engine, Store, StoreContextMut, Trap};
 
 use super::bindings::types::{
-    Context, Intent, PluginError, PluginInfo, PluginKind, ScoreCard, Signal, Verdict,
+    self as contract, Context, Intent, PluginError, PluginInfo, PluginKind,
 };
-use super::bindings::{CheckItem, PlanItem, WindowSpec, v0_1, v0_2, v0_3, v0_4};
+use super::bindings::{
+    CheckItem as ContractCheckItem, PlanItem as ContractPlanItem, WindowSpec, v0_1, v0_2, v0_3,
+    v0_4,
+};
 use super::lift::Lifted;
 use super::lower::{Lowered, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
+use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Verdict};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
 
@@ -702,14 +706,38 @@ struct BatchFuncs {
     shape: ContextShape,
 }
 
+/// Results of a contract before 0.4, lifted by wasmtime into the
+/// bindings' types, as the host's own.
+fn converted<T, U: From<T>>(results: Vec<Result<T, PluginError>>) -> Vec<Result<U, PluginError>> {
+    results
+        .into_iter()
+        .map(|result| result.map(U::from))
+        .collect()
+}
+
+/// A trigger's signals in the bindings' types (contracts before 0.4) as
+/// the host's own.
+fn converted_signals(signals: Vec<contract::Signal>) -> Vec<Signal> {
+    signals.into_iter().map(Signal::from).collect()
+}
+
+/// Check or plan items as the bindings' types, which wasmtime lowers for
+/// the contracts that take them unpacked (every `plan`, and `check` before
+/// 0.4).
+fn contract_items<'i, T: 'i, U: From<&'i T>>(items: &'i [T]) -> Vec<U> {
+    items.iter().map(U::from).collect()
+}
+
 /// `score: func(contexts: C) -> list<result<score-card, plugin-error>>`.
-type ScoreFunc<C> = TypedFunc<(C,), (Vec<Result<ScoreCard, PluginError>>,)>;
+type ScoreFunc<C> = TypedFunc<(C,), (Vec<Result<contract::ScoreCard, PluginError>>,)>;
 /// `evaluate: func(contexts: C) -> list<result<list<signal>, plugin-error>>`.
-type EvaluateFunc<C> = TypedFunc<(C,), (Vec<Result<Vec<Signal>, PluginError>>,)>;
+type EvaluateFunc<C> = TypedFunc<(C,), (Vec<Result<Vec<contract::Signal>, PluginError>>,)>;
 /// `check: func(contexts: C, items: list<check-item>) -> list<result<verdict, plugin-error>>`.
-type CheckFunc<'a, C> = TypedFunc<(C, &'a [CheckItem]), (Vec<Result<Verdict, PluginError>>,)>;
+type CheckFunc<'a, C> =
+    TypedFunc<(C, &'a [ContractCheckItem]), (Vec<Result<contract::Verdict, PluginError>>,)>;
 /// `plan: func(contexts: C, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
-type PlanFunc<'a, C> = TypedFunc<(C, &'a [PlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
+type PlanFunc<'a, C> =
+    TypedFunc<(C, &'a [ContractPlanItem]), (Vec<Result<Vec<Intent>, PluginError>>,)>;
 
 /// Contract 0.4's packed results and check items.
 use v0_4::vigil::plugin::types as v4;
@@ -722,7 +750,7 @@ type CheckFuncV4<'a> =
     TypedFunc<(Packed<'a>, LoweredWindows, v4::PackedCheckItems), (Lifted<v4::PackedVerdicts>,)>;
 /// 0.4 `plan: func(contexts: packed-contexts, windows: list<metric-window>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
 type PlanFuncV4<'a, 'b> = TypedFunc<
-    (Packed<'a>, LoweredWindows, &'b [PlanItem]),
+    (Packed<'a>, LoweredWindows, &'b [ContractPlanItem]),
     (Vec<Result<Vec<Intent>, PluginError>>,),
 >;
 
@@ -1218,7 +1246,9 @@ impl Plugin {
             Indices::V1(_) => {
                 self.call_each("score", &items, histories, |guests, store, at| {
                     match (&guests.scoring, contexts.get(at.context)) {
-                        (Some(scoring), Some(ctx)) => scoring.call_score(store, ctx),
+                        (Some(scoring), Some(ctx)) => {
+                            Ok(scoring.call_score(store, ctx)?.map(ScoreCard::from))
+                        }
                         _ => Err(not_exported("scoring")),
                     }
                 })
@@ -1233,13 +1263,13 @@ impl Plugin {
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
-                    Ok(funcs.score()?.call(store, (contexts,))?.0)
+                    Ok(converted(funcs.score()?.call(store, (contexts,))?.0))
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts: &[Lowered<'_>] = part(&contexts, range)?;
-                    Ok(funcs.score()?.call(store, (contexts,))?.0)
+                    Ok(converted(funcs.score()?.call(store, (contexts,))?.0))
                 })
             }
         }
@@ -1258,7 +1288,9 @@ impl Plugin {
         match &self.indices {
             Indices::V1(_) => self.call_each("evaluate", &items, histories, |guests, store, at| {
                 match (&guests.triggering, contexts.get(at.context)) {
-                    (Some(triggering), Some(ctx)) => triggering.call_evaluate(store, ctx),
+                    (Some(triggering), Some(ctx)) => {
+                        Ok(triggering.call_evaluate(store, ctx)?.map(converted_signals))
+                    }
                     _ => Err(not_exported("triggering")),
                 }
             }),
@@ -1273,13 +1305,21 @@ impl Plugin {
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
-                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
+                    let results = funcs.evaluate()?.call(store, (contexts,))?.0;
+                    Ok(results
+                        .into_iter()
+                        .map(|r| r.map(converted_signals))
+                        .collect())
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts: &[Lowered<'_>] = part(&contexts, range)?;
-                    Ok(funcs.evaluate()?.call(store, (contexts,))?.0)
+                    let results = funcs.evaluate()?.call(store, (contexts,))?.0;
+                    Ok(results
+                        .into_iter()
+                        .map(|r| r.map(converted_signals))
+                        .collect())
                 })
             }
         }
@@ -1299,9 +1339,9 @@ impl Plugin {
             Indices::V1(_) => self.call_each("check", &setup, histories, |guests, store, at| {
                 let item = items.get(at.index);
                 match (&guests.conditioning, contexts.get(at.context), item) {
-                    (Some(conditioning), Some(ctx), Some(item)) => {
-                        conditioning.call_check(store, ctx, &item.signal)
-                    }
+                    (Some(conditioning), Some(ctx), Some(item)) => Ok(conditioning
+                        .call_check(store, ctx, &(&item.signal).into())?
+                        .map(Verdict::from)),
                     _ => Err(not_exported("conditioning")),
                 }
             }),
@@ -1314,19 +1354,26 @@ impl Plugin {
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
                     unpack::verdicts(verdicts, self.limits.output_bytes)
                 }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
-                .invoke_batch("check", &setup, histories, &|funcs, store, range| {
-                    let items = part(items, range)?;
-                    Ok(funcs
-                        .check()?
-                        .call(store, (shared.packed(0..contexts.len())?, items))?
-                        .0)
-                }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => {
+                let items = contract_items::<_, ContractCheckItem>(items);
+                self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let items = part(&items, range)?;
+                    Ok(converted(
+                        funcs
+                            .check()?
+                            .call(store, (shared.packed(0..contexts.len())?, items))?
+                            .0,
+                    ))
+                })
+            }
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
+                let items = contract_items::<_, ContractCheckItem>(items);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
-                    let items = part(items, range)?;
-                    Ok(funcs.check()?.call(store, (&contexts[..], items))?.0)
+                    let items = part(&items, range)?;
+                    Ok(converted(
+                        funcs.check()?.call(store, (&contexts[..], items))?.0,
+                    ))
                 })
             }
         }
@@ -1346,33 +1393,41 @@ impl Plugin {
             Indices::V1(_) => self.call_each("plan", &setup, histories, |guests, store, at| {
                 let item = items.get(at.index);
                 match (&guests.planning, contexts.get(at.context), item) {
-                    (Some(planning), Some(ctx), Some(item)) => {
-                        planning.call_plan(store, ctx, &item.signal, &item.verdict)
-                    }
+                    (Some(planning), Some(ctx), Some(item)) => planning.call_plan(
+                        store,
+                        ctx,
+                        &(&item.signal).into(),
+                        &(&item.verdict).into(),
+                    ),
                     _ => Err(not_exported("planning")),
                 }
             }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
-                .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
-                    let items = part(items, range)?;
+            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => {
+                let items = contract_items::<_, ContractPlanItem>(items);
+                self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
+                    let items = part(&items, range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     Ok(funcs
                         .plan_v4()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?
                         .0)
-                }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
-                .invoke_batch("plan", &setup, histories, &|funcs, store, range| {
-                    let items = part(items, range)?;
+                })
+            }
+            Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => {
+                let items = contract_items::<_, ContractPlanItem>(items);
+                self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
+                    let items = part(&items, range)?;
                     Ok(funcs
                         .plan()?
                         .call(store, (shared.packed(0..contexts.len())?, items))?
                         .0)
-                }),
+                })
+            }
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
+                let items = contract_items::<_, ContractPlanItem>(items);
                 self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
-                    let items = part(items, range)?;
+                    let items = part(&items, range)?;
                     Ok(funcs.plan()?.call(store, (&contexts[..], items))?.0)
                 })
             }

@@ -18,9 +18,9 @@
 
 use std::cell::Cell;
 
-use super::bindings::CheckItem;
-use super::bindings::types::{Factor, PluginError, Rag, ScoreCard, Severity, Signal, Verdict};
+use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::results::{CheckItem, Factor, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
 /// inside a character, or at more than their budget.
@@ -80,8 +80,9 @@ impl<'a, T> Reader<'a, T> {
         Ok(())
     }
 
-    /// The string at `span` of the text.
-    fn string(&self, span: v4::Span) -> Result<String, MalformedResults> {
+    /// The string at `span` of the text: inline when it is short, as
+    /// nearly all are.
+    fn string(&self, span: v4::Span) -> Result<Text, MalformedResults> {
         let start = span.start as usize;
         let end = start.saturating_add(span.len as usize);
         let string = self.text.get(start..end).ok_or_else(|| {
@@ -91,7 +92,7 @@ impl<'a, T> Reader<'a, T> {
             ))
         })?;
         self.spend(string.len())?;
-        Ok(string.to_owned())
+        Ok(Text::new(string))
     }
 
     /// The elements at `span` of the list.
@@ -440,7 +441,7 @@ mod tests {
             name: name.into(),
             severity: Severity::Medium,
             reason: "because".into(),
-            dedup_key: format!("{name}:acct"),
+            dedup_key: format!("{name}:acct").into(),
             cooldown_secs: 60,
         };
         let items = [

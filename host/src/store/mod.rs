@@ -53,7 +53,8 @@ pub use registry::{
 pub use score_cache::{LatestScoreCache, ReadFrom, SCORES_CHANNEL, ScoreWithTrend, ScoreWrite};
 
 use crate::pipeline::ScoreState;
-use crate::runtime::bindings::types::{Account, Event, ScoreCard};
+use crate::runtime::ScoreCard;
+use crate::runtime::bindings::types::{Account, Event};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]

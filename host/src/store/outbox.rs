@@ -280,9 +280,9 @@ macro_rules! write_outbox_for {
                     );
                     query.push_values(chunk, |mut row, (account, event, score, card)| {
                         row.push_bind(*account)
-                            .push_bind(&score.card.name)
+                            .push_bind(score.card.name.as_str())
                             .push_bind(score.card.value)
-                            .push_bind(&score.card.band)
+                            .push_bind(score.card.band.as_str())
                             .push_bind(card)
                             .push_bind(&*score.plugin.name)
                             .push_bind(&*score.plugin.version)
