@@ -304,10 +304,19 @@ fn aggregate(samples: &[(i64, f64)]) -> MetricWindow {
         };
     };
     let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
-    for (_, value) in samples {
+    // Every sample is finite (`record` keeps no other), so a comparison
+    // is the minimum and the maximum: `f64::min` and `max` also handle
+    // NaN, which put a compare and a blend on each loop-carried chain.
+    // Between `0.0` and `-0.0` the first seen is kept, where `f64::min`
+    // leaves the choice open.
+    for &(_, value) in samples {
         sum += value;
-        min = min.min(*value);
-        max = max.max(*value);
+        if value < min {
+            min = value;
+        }
+        if value > max {
+            max = value;
+        }
     }
     MetricWindow {
         count: u32::try_from(samples.len()).unwrap_or(u32::MAX),
@@ -339,6 +348,33 @@ mod tests {
         assert_eq!(earlier.count, 30);
         assert_eq!(earlier.min, 30.0);
         assert_eq!(earlier.max, 59.0);
+    }
+
+    #[test]
+    fn a_windows_minimum_and_maximum_are_its_extreme_samples_and_ties_keep_the_first() {
+        let mut history = MetricHistory::default();
+        for (day, value) in [3.0, -1.5, 7.0, 7.0, -0.0, 0.0, 2.0]
+            .into_iter()
+            .enumerate()
+        {
+            history.record("nps", NOW - 10 * DAY_MS + day as i64 * DAY_MS, value);
+        }
+        let window = history.window("nps", NOW, 30, 0);
+        assert_eq!((window.min, window.max), (-1.5, 7.0));
+        assert_eq!(window.sum, 17.5);
+
+        // Of two equal extremes, the first seen: deterministic, where
+        // `f64::min` may return either zero.
+        let mut zeros = MetricHistory::default();
+        zeros.record("nps", NOW - 2 * DAY_MS, -0.0);
+        zeros.record("nps", NOW - DAY_MS, 0.0);
+        let window = zeros.window("nps", NOW, 30, 0);
+        assert!(window.min.is_sign_negative() && window.max.is_sign_negative());
+        // A NaN or infinite sample is never recorded, so it cannot reach
+        // the comparisons.
+        zeros.record("nps", NOW, f64::NAN);
+        zeros.record("nps", NOW, f64::NEG_INFINITY);
+        assert_eq!(zeros.window("nps", NOW, 30, 0).count, 2);
     }
 
     #[test]
