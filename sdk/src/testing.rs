@@ -282,7 +282,10 @@ pub(crate) fn fixture_window(metric: &str, days_len: u32, offset_days: u32) -> M
 }
 
 /// Aggregates time-ordered-or-not `(timestamp, value)` samples over the
-/// window `(now - (offset + days), now - offset]` in days, as the host does.
+/// window `(now - (offset + days), now - offset]` in days, as the host does:
+/// a NaN or infinite sample is left out (the host never records one), and
+/// of equal extremes (`0.0` and `-0.0`) the first seen is the minimum or
+/// maximum.
 pub fn aggregate_window(
     samples: &[(Timestamp, f64)],
     now: Timestamp,
@@ -294,7 +297,7 @@ pub fn aggregate_window(
     let mut in_window: Vec<(Timestamp, f64)> = samples
         .iter()
         .copied()
-        .filter(|(t, _)| *t > start && *t <= end)
+        .filter(|(t, v)| *t > start && *t <= end && v.is_finite())
         .collect();
     in_window.sort_by_key(|(t, _)| *t);
     let mut w = MetricWindow {
@@ -313,9 +316,36 @@ pub fn aggregate_window(
         }
         w.count += 1;
         w.sum += v;
-        w.min = w.min.min(*v);
-        w.max = w.max.max(*v);
+        if *v < w.min {
+            w.min = *v;
+        }
+        if *v > w.max {
+            w.max = *v;
+        }
         w.last = *v;
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixture_window_leaves_out_non_finite_samples_and_keeps_the_first_of_equal_extremes() {
+        let now = DEFAULT_NOW;
+        let samples = [
+            (now - days(3), -0.0),
+            (now - days(2), f64::NAN),
+            (now - days(2), 0.0),
+            (now - days(1), f64::INFINITY),
+            (now, 4.5),
+        ];
+        let window = aggregate_window(&samples, now, 30, 0);
+        assert_eq!(window.count, 3);
+        assert_eq!(window.sum, 4.5);
+        assert_eq!((window.min, window.max), (0.0, 4.5));
+        assert!(window.min.is_sign_negative(), "the first of -0.0 and 0.0");
+        assert_eq!((window.first, window.last), (0.0, 4.5));
+    }
 }

@@ -8,13 +8,19 @@
 //! of import traits and export handles serves all kinds; which exports a
 //! component actually has is looked up per interface at load time. The data
 //! types did not change between 0.1 and 0.2, so version 0.2's bindings use
-//! version 0.1's Rust types (`with`), and the rest of the host has one set of
-//! types, re-exported here. Version 0.3 adds a field to `plugin-info`, which
-//! only `describe` returns; its other types are 0.1's in structure, so its
-//! batch exports (called with the host's types, which wasmtime checks by
+//! version 0.1's Rust types (`with`), and the host has one set of contract
+//! types, re-exported here: contexts, accounts, events and intents are
+//! used as they are. Version 0.3 adds a field to `plugin-info`, which only
+//! `describe` returns; its other types are 0.1's in structure, so its
+//! batch exports (called with 0.1's types, which wasmtime checks by
 //! structure) take 0.1's types, and its `plugin-info` is converted.
 //! Version 0.4's exports return packed results, lifted as its own types
 //! and unpacked into the host's; its `plugin-info` is 0.3's in structure.
+//!
+//! What plugins return (score cards, signals, verdicts) the host keeps in
+//! types of its own (`super::results`): results of 0.1 to 0.3 are
+//! converted from these with `From`, and check and plan items are
+//! converted back into these for the calls that take them unpacked.
 
 #![allow(missing_docs, clippy::all)]
 
