@@ -241,6 +241,13 @@ impl Runtime {
 /// only.
 pub const PERF_MAP_VARIABLE: &str = "VIGIL_PERF_MAP";
 
+/// Set (to anything) to have the engine allocate instances on demand
+/// instead of from its pool, whose address-space reservation (some 2 TiB)
+/// valgrind cannot make; for counting instructions under
+/// `valgrind --tool=callgrind` only. The memory limit still holds: the
+/// store's limiter, not the pool, stops a memory's growth.
+pub const ON_DEMAND_INSTANCES_VARIABLE: &str = "VIGIL_ON_DEMAND_INSTANCES";
+
 fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
     if std::env::var_os(PERF_MAP_VARIABLE).is_some() {
@@ -265,7 +272,11 @@ fn engine_config(limits: &Limits) -> Config {
         // One memory may use the whole instance budget; the limiter, not the
         // pool, is what stops growth, so the outcome names the memory limit.
         .max_memory_size(limits.memory_bytes.max(1 << 20));
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    if std::env::var_os(ON_DEMAND_INSTANCES_VARIABLE).is_some() {
+        config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    } else {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
     config
 }
 
