@@ -1,4 +1,5 @@
-//! Contexts (and history windows) lowered into a guest by the host itself.
+//! Contexts (and history windows, and a condition's packed check items)
+//! lowered into a guest by the host itself.
 //!
 //! Contract 0.3 and 0.4 batches go as [`Packed`]: every string of the batch in one
 //! text and the contexts, attributes and scores in one list each, four
@@ -28,10 +29,13 @@ use wasmtime::component::__internal::{
 use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::MetricWindow;
-use super::bindings::types::{Account, Attribute, Context, Event, ScoreSummary};
+use super::bindings::types::{Account, Attribute, Context, Event, ScoreSummary, Severity};
 /// The contract 0.3 `packed-contexts` types, whose layouts the packing
 /// follows.
 use super::bindings::v0_3::vigil::plugin::types as packed;
+/// The contract 0.4 types of a condition's packed check items.
+use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::results::CheckItem;
 
 /// The longest string the canonical ABI lowers (wasmtime's limit).
 const MAX_STRING_BYTES: usize = (1 << 31) - 1;
@@ -639,25 +643,49 @@ pub(crate) enum Packed<'a> {
     },
 }
 
-// SAFETY: `Packed` is the component type `packed-contexts` is: its ABI and
-// type check are the derived type's, and its flat form is the flattening
-// of the record's four fields, a (pointer, length) pair each (checked
-// against the derived type's size below).
-#[allow(unsafe_code)]
-unsafe impl ComponentType for Packed<'_> {
-    type Lower = [ValRaw; 8];
+/// Makes `$wrapper` the component type the record `$ty` is, a record of
+/// strings and lists only, whose flat form is a (pointer, length) pair per
+/// field: `$flat` values (checked against the derived type's size).
+macro_rules! record_of_pieces {
+    ($wrapper:ty => $ty:ty, $flat:literal) => {
+        // SAFETY: `$wrapper` is the component type `$ty` is: its ABI and
+        // type check are the derived type's, and its flat form is the
+        // flattening of the record's fields, a (pointer, length) pair
+        // each (checked against the derived type's size below).
+        #[allow(unsafe_code)]
+        unsafe impl ComponentType for $wrapper {
+            type Lower = [ValRaw; $flat];
 
-    const ABI: CanonicalAbiInfo = <packed::PackedContexts as ComponentType>::ABI;
+            const ABI: CanonicalAbiInfo = <$ty as ComponentType>::ABI;
 
-    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        <packed::PackedContexts as ComponentType>::typecheck(ty, types)
-    }
+            fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+                <$ty as ComponentType>::typecheck(ty, types)
+            }
+        }
+
+        const _: () = assert!(
+            std::mem::size_of::<<$ty as ComponentType>::Lower>()
+                == std::mem::size_of::<[ValRaw; $flat]>()
+        );
+    };
 }
 
-const _: () = assert!(
-    std::mem::size_of::<<packed::PackedContexts as ComponentType>::Lower>()
-        == std::mem::size_of::<[ValRaw; 8]>()
-);
+record_of_pieces!(Packed<'_> => packed::PackedContexts, 8);
+
+/// A record of pieces' flat form: each piece's (pointer, length), as
+/// 64-bit integers, as wasmtime's own lowering of a string or list stores
+/// them.
+fn flat_pairs<const PIECES: usize, const FLAT: usize>(
+    pieces: [(usize, usize); PIECES],
+) -> wasmtime::Result<[ValRaw; FLAT]> {
+    const { assert!(FLAT == 2 * PIECES) };
+    let mut flat = [ValRaw::i64(0); FLAT];
+    for (pair, (ptr, len)) in flat.chunks_exact_mut(2).zip(pieces) {
+        pair[0] = ValRaw::i64(i64::try_from(ptr)?);
+        pair[1] = ValRaw::i64(i64::try_from(len)?);
+    }
+    Ok(flat)
+}
 
 // SAFETY: every piece is allocated through the guest's `realloc` (whose
 // answer wasmtime bounds-checks) or, empty, points at its alignment with
@@ -672,14 +700,7 @@ unsafe impl Lower for Packed<'_> {
         dst: &mut MaybeUninit<Self::Lower>,
     ) -> wasmtime::Result<()> {
         let pieces = self.pieces(cx)?;
-        let mut flat = [ValRaw::i64(0); 8];
-        for (pair, (ptr, len)) in flat.chunks_exact_mut(2).zip(pieces) {
-            // Pointers and lengths are stored as 64-bit integers, as
-            // wasmtime's own lowering of a string or list does.
-            pair[0] = ValRaw::i64(i64::try_from(ptr)?);
-            pair[1] = ValRaw::i64(i64::try_from(len)?);
-        }
-        dst.write(flat);
+        dst.write(flat_pairs(pieces)?);
         Ok(())
     }
 
@@ -956,4 +977,241 @@ fn copy_piece<T>(
     let ptr = cx.realloc(0, 0, align, bytes.len())?;
     write(cx, ptr, bytes)?;
     Ok((ptr, len))
+}
+
+/// The ABI of a contract 0.4 `span`.
+const SPAN_ABI_V4: CanonicalAbiInfo = <v4::Span as ComponentType>::ABI;
+
+layout! {
+    /// Field offsets of `packed-signal` (contract 0.4).
+    CHECK_SIGNAL: CheckSignalLayout for v4::PackedSignal {
+        name: SPAN_ABI_V4,
+        severity: BYTE,
+        reason: SPAN_ABI_V4,
+        dedup_key: SPAN_ABI_V4,
+        cooldown_secs: U32,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-check-item`.
+    CHECK_ITEM: CheckItemLayout for v4::PackedCheckItem {
+        context: U32,
+        signal: <v4::PackedSignal as ComponentType>::ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of `packed-check-items`.
+    CHECK_ITEMS: CheckItemsLayout for v4::PackedCheckItems { text: STRING, items: LIST }
+}
+
+/// The signals a condition checks (contract 0.4), packed into the records
+/// wasmtime's derived lowering of `packed-check-items` writes, built in
+/// host memory and copied into the guest with one copy for the text and
+/// one for the list. The derived lowering writes each item field by field
+/// and each span as a record of its own, looking the guest's memory up
+/// for every write: about 1,500 instructions an event in the bench
+/// (callgrind, BENCHMARKS.md).
+#[derive(Debug)]
+pub(crate) struct LoweredCheckItems {
+    /// Every string of every signal, one after the other.
+    text: Vec<u8>,
+    /// The `packed-check-item` records, laid out as `CHECK_ITEM`.
+    items: Vec<u8>,
+    /// How many records `items` holds.
+    count: usize,
+}
+
+/// A `severity`'s discriminant, in the contract's order.
+fn severity_discriminant(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+impl LoweredCheckItems {
+    /// Packs `items`. Fails only when the text is too long for a span
+    /// (4 GiB).
+    pub(crate) fn new(items: &[CheckItem]) -> wasmtime::Result<Self> {
+        let bytes = items
+            .iter()
+            .map(|item| {
+                let signal = &item.signal;
+                signal.name.len() + signal.reason.len() + signal.dedup_key.len()
+            })
+            .sum();
+        let mut text = Vec::with_capacity(bytes);
+        let mut records = vec![0u8; items.len() * CHECK_ITEM.size];
+        for (record, item) in records.chunks_exact_mut(CHECK_ITEM.size).zip(items) {
+            let signal = &item.signal;
+            let at = CHECK_ITEM.signal;
+            put(record, CHECK_ITEM.context, &item.context.to_le_bytes());
+            for (field, value) in [
+                (CHECK_SIGNAL.name, signal.name.as_bytes()),
+                (CHECK_SIGNAL.reason, signal.reason.as_bytes()),
+                (CHECK_SIGNAL.dedup_key, signal.dedup_key.as_bytes()),
+            ] {
+                put(record, at + field, &span(text.len(), value.len())?);
+                text.extend_from_slice(value);
+            }
+            put(
+                record,
+                at + CHECK_SIGNAL.severity,
+                &[severity_discriminant(signal.severity)],
+            );
+            put(
+                record,
+                at + CHECK_SIGNAL.cooldown_secs,
+                &signal.cooldown_secs.to_le_bytes(),
+            );
+        }
+        if text.len() > MAX_STRING_BYTES {
+            wasmtime::bail!("the check items' text is longer than a guest string may be");
+        }
+        Ok(Self {
+            text,
+            items: records,
+            count: items.len(),
+        })
+    }
+
+    /// Copies the text and the list into the guest: each one's (pointer,
+    /// length), the text first, as the derived lowering allocates them.
+    fn copy<T>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[(usize, usize); 2]> {
+        if !matches!(
+            cx.options().string_encoding,
+            wasmtime_environ::component::StringEncoding::Utf8
+        ) {
+            wasmtime::bail!(
+                "contract 0.4 check items are packed as UTF-8; the component asks for another string encoding"
+            );
+        }
+        Ok([
+            copy_piece(cx, &self.text, 1, self.text.len())?,
+            copy_piece(
+                cx,
+                &self.items,
+                <v4::PackedCheckItem as ComponentType>::ALIGN32,
+                self.count,
+            )?,
+        ])
+    }
+}
+
+record_of_pieces!(LoweredCheckItems => v4::PackedCheckItems, 4);
+
+// SAFETY: both pieces are allocated through the guest's `realloc` (whose
+// answer wasmtime bounds-checks) or, empty, point at their alignment with
+// no bytes; every copy is bounds-checked; the records follow the layouts
+// checked against wasmtime's at compile time.
+#[allow(unsafe_code)]
+unsafe impl Lower for LoweredCheckItems {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        dst.write(flat_pairs(self.copy(cx)?)?);
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        let [text, items] = self.copy(cx)?;
+        let mut record = [0u8; CHECK_ITEMS.size];
+        put_pair(&mut record, CHECK_ITEMS.text, text.0, text.1)?;
+        put_pair(&mut record, CHECK_ITEMS.items, items.0, items.1)?;
+        write(cx, offset, &record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::results::Signal;
+
+    /// The little-endian `u32` at `at` of `bytes`.
+    fn u32_at(bytes: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn check_items_are_packed_into_one_text_and_records_at_the_contracts_offsets() {
+        let signal = |name: &str, severity| Signal {
+            name: name.into(),
+            severity,
+            reason: "because".into(),
+            dedup_key: format!("{name}:acct").into(),
+            cooldown_secs: 60,
+        };
+        let items = [
+            CheckItem {
+                context: 0,
+                signal: signal("usage.drop", Severity::Medium),
+            },
+            CheckItem {
+                context: 3,
+                signal: signal("nps.detractor", Severity::Critical),
+            },
+        ];
+        let lowered = LoweredCheckItems::new(&items).unwrap();
+        assert_eq!(lowered.count, 2);
+        assert_eq!(lowered.items.len(), 2 * CHECK_ITEM.size);
+        let text = std::str::from_utf8(&lowered.text).unwrap();
+        let record = |k: usize| &lowered.items[k * CHECK_ITEM.size..(k + 1) * CHECK_ITEM.size];
+        let at = |k: usize, field: usize| {
+            let start = u32_at(record(k), CHECK_ITEM.signal + field) as usize;
+            let len = u32_at(record(k), CHECK_ITEM.signal + field + 4) as usize;
+            &text[start..start + len]
+        };
+        assert_eq!(u32_at(record(1), CHECK_ITEM.context), 3);
+        assert_eq!(at(1, CHECK_SIGNAL.name), "nps.detractor");
+        assert_eq!(at(1, CHECK_SIGNAL.dedup_key), "nps.detractor:acct");
+        assert_eq!(at(0, CHECK_SIGNAL.reason), "because");
+        assert_eq!(at(0, CHECK_SIGNAL.name), "usage.drop");
+        // `medium` and `critical` are the contract's third and fifth cases.
+        assert_eq!(record(0)[CHECK_ITEM.signal + CHECK_SIGNAL.severity], 2);
+        assert_eq!(record(1)[CHECK_ITEM.signal + CHECK_SIGNAL.severity], 4);
+        assert_eq!(
+            u32_at(record(1), CHECK_ITEM.signal + CHECK_SIGNAL.cooldown_secs),
+            60
+        );
+        assert_eq!(
+            text.len(),
+            "usage.drop".len() * 2
+                + ":acct".len()
+                + "because".len() * 2
+                + "nps.detractor".len() * 2
+                + ":acct".len()
+        );
+    }
+
+    #[test]
+    fn the_severity_discriminants_follow_the_contracts_enum() {
+        // The derived type's cases, in declaration order, are the wire's.
+        for (severity, packed) in [
+            (Severity::Info, v4::Severity::Info),
+            (Severity::Low, v4::Severity::Low),
+            (Severity::Medium, v4::Severity::Medium),
+            (Severity::High, v4::Severity::High),
+            (Severity::Critical, v4::Severity::Critical),
+        ] {
+            assert_eq!(
+                u32::from(severity_discriminant(severity)),
+                packed as u32,
+                "{severity:?}"
+            );
+        }
+        assert_eq!(<v4::Severity as ComponentType>::SIZE32, 1);
+    }
 }

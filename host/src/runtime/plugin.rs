@@ -23,7 +23,7 @@ use super::bindings::{
     v0_4,
 };
 use super::lift::Lifted;
-use super::lower::{Lowered, LoweredWindows, Packed, PackedPieces, lowered};
+use super::lower::{Lowered, LoweredCheckItems, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
 use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Verdict};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
@@ -747,7 +747,7 @@ type ScoreFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v4::Packe
 type EvaluateFuncV4<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v4::PackedSignals>,)>;
 /// 0.4 `check: func(contexts: packed-contexts, windows: list<metric-window>, items: packed-check-items) -> packed-verdicts`.
 type CheckFuncV4<'a> =
-    TypedFunc<(Packed<'a>, LoweredWindows, v4::PackedCheckItems), (Lifted<v4::PackedVerdicts>,)>;
+    TypedFunc<(Packed<'a>, LoweredWindows, LoweredCheckItems), (Lifted<v4::PackedVerdicts>,)>;
 /// 0.4 `plan: func(contexts: packed-contexts, windows: list<metric-window>, items: list<plan-item>) -> list<result<list<intent>, plugin-error>>`.
 type PlanFuncV4<'a, 'b> = TypedFunc<
     (Packed<'a>, LoweredWindows, &'b [ContractPlanItem]),
@@ -1347,7 +1347,7 @@ impl Plugin {
             }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
-                    let items = unpack::check_items(part(items, range)?)?;
+                    let items = LoweredCheckItems::new(part(items, range)?)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(verdicts),) = funcs
                         .check_v4()?

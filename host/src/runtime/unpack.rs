@@ -1,5 +1,5 @@
-//! Contract 0.4's packed results, unpacked into the host's types, and a
-//! condition's signals packed for it.
+//! Contract 0.4's packed results, unpacked into the host's types (a
+//! condition's signals are packed for it by `lower::LoweredCheckItems`).
 //!
 //! A 0.4 plugin returns a batch's score cards, signals or verdicts as one
 //! text and a list of records whose strings are spans of it: the host lifts
@@ -20,7 +20,7 @@ use std::cell::Cell;
 
 use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
-use super::results::{CheckItem, Factor, ScoreCard, Signal, Text, Verdict};
+use super::results::{Factor, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
 /// inside a character, or at more than their budget.
@@ -166,16 +166,6 @@ fn severity(severity: v4::Severity) -> Severity {
     }
 }
 
-fn packed_severity(severity: Severity) -> v4::Severity {
-    match severity {
-        Severity::Info => v4::Severity::Info,
-        Severity::Low => v4::Severity::Low,
-        Severity::Medium => v4::Severity::Medium,
-        Severity::High => v4::Severity::High,
-        Severity::Critical => v4::Severity::Critical,
-    }
-}
-
 /// A batch's score cards, one result per context; `limit` is the output
 /// limit per item, in bytes.
 pub(crate) fn cards(
@@ -266,46 +256,6 @@ pub(crate) fn verdicts(
             reason: read.string(verdict.reason)?,
             policy_tags: each(read.elements(verdict.policy_tags)?, |tag| read.string(*tag))?,
         })
-    })
-}
-
-/// Appends `value` to `text`; its span there.
-fn push_text(text: &mut String, value: &str) -> wasmtime::Result<v4::Span> {
-    let start = u32::try_from(text.len())?;
-    text.push_str(value);
-    Ok(v4::Span {
-        start,
-        len: u32::try_from(value.len())?,
-    })
-}
-
-/// The signals a condition checks, packed.
-pub(crate) fn check_items(items: &[CheckItem]) -> wasmtime::Result<v4::PackedCheckItems> {
-    let bytes = items
-        .iter()
-        .map(|item| {
-            let signal = &item.signal;
-            signal.name.len() + signal.reason.len() + signal.dedup_key.len()
-        })
-        .sum();
-    let mut text = String::with_capacity(bytes);
-    let mut packed = Vec::with_capacity(items.len());
-    for item in items {
-        let signal = &item.signal;
-        packed.push(v4::PackedCheckItem {
-            context: item.context,
-            signal: v4::PackedSignal {
-                name: push_text(&mut text, &signal.name)?,
-                severity: packed_severity(signal.severity),
-                reason: push_text(&mut text, &signal.reason)?,
-                dedup_key: push_text(&mut text, &signal.dedup_key)?,
-                cooldown_secs: signal.cooldown_secs,
-            },
-        });
-    }
-    Ok(v4::PackedCheckItems {
-        text,
-        items: packed,
     })
 }
 
@@ -433,37 +383,5 @@ mod tests {
             tags: Vec::new(),
         };
         assert!(verdicts(packed, LIMIT).is_err());
-    }
-
-    #[test]
-    fn check_items_pack_every_signal_into_one_text() {
-        let signal = |name: &str| Signal {
-            name: name.into(),
-            severity: Severity::Medium,
-            reason: "because".into(),
-            dedup_key: format!("{name}:acct").into(),
-            cooldown_secs: 60,
-        };
-        let items = [
-            CheckItem {
-                context: 0,
-                signal: signal("usage.drop"),
-            },
-            CheckItem {
-                context: 3,
-                signal: signal("nps.detractor"),
-            },
-        ];
-        let packed = check_items(&items).unwrap();
-        assert_eq!(packed.items.len(), 2);
-        let second = &packed.items[1];
-        assert_eq!(second.context, 3);
-        let at =
-            |span: v4::Span| &packed.text[span.start as usize..(span.start + span.len) as usize];
-        assert_eq!(at(second.signal.name), "nps.detractor");
-        assert_eq!(at(second.signal.dedup_key), "nps.detractor:acct");
-        assert_eq!(at(packed.items[0].signal.reason), "because");
-        assert_eq!(second.signal.severity, v4::Severity::Medium);
-        assert_eq!(second.signal.cooldown_secs, 60);
     }
 }
