@@ -61,7 +61,7 @@ layout! {
 
 layout! {
     /// Field offsets of `packed-signal`.
-    SIGNAL: SignalLayout for v4::PackedSignal {
+    pub(super) SIGNAL: SignalLayout for v4::PackedSignal {
         name: SPAN_ABI,
         severity: BYTE,
         reason: SPAN_ABI,

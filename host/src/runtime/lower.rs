@@ -35,6 +35,7 @@ use super::bindings::types::{Account, Attribute, Context, Event, ScoreSummary, S
 use super::bindings::v0_3::vigil::plugin::types as packed;
 /// The contract 0.4 types of a condition's packed check items.
 use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::lift::SIGNAL;
 use super::results::CheckItem;
 
 /// The longest string the canonical ABI lowers (wasmtime's limit).
@@ -65,17 +66,18 @@ const OPTION_S64_VALUE: usize = field(1, U64).0;
 /// Declares the layout of a contract record: a struct of its field
 /// offsets, computed in field order from each field's ABI, and its size,
 /// checked against the size wasmtime derives for `$ty` (so a field added,
-/// removed or retyped in the contract fails to build here).
+/// removed or retyped in the contract fails to build here). A visibility
+/// before the name shares the layout with the other runtime modules.
 macro_rules! layout {
-    ($(#[$doc:meta])* $layout:ident: $name:ident for $ty:ty { $($field:ident: $abi:expr),* $(,)? }) => {
+    ($(#[$doc:meta])* $vis:vis $layout:ident: $name:ident for $ty:ty { $($field:ident: $abi:expr),* $(,)? }) => {
         $(#[$doc])*
-        struct $name {
-            $($field: usize,)*
-            size: usize,
+        $vis struct $name {
+            $($vis $field: usize,)*
+            $vis size: usize,
         }
 
         $(#[$doc])*
-        const $layout: $name = {
+        $vis const $layout: $name = {
             let end = 0;
             $(let ($field, end) = field(end, $abi);)*
             $name {
@@ -979,19 +981,11 @@ fn copy_piece<T>(
     Ok((ptr, len))
 }
 
-/// The ABI of a contract 0.4 `span`.
-const SPAN_ABI_V4: CanonicalAbiInfo = <v4::Span as ComponentType>::ABI;
-
-layout! {
-    /// Field offsets of `packed-signal` (contract 0.4).
-    CHECK_SIGNAL: CheckSignalLayout for v4::PackedSignal {
-        name: SPAN_ABI_V4,
-        severity: BYTE,
-        reason: SPAN_ABI_V4,
-        dedup_key: SPAN_ABI_V4,
-        cooldown_secs: U32,
-    }
-}
+// `span` writes contract 0.3's `span`; 0.4's is the same record.
+const _: () = assert!(
+    <v4::Span as ComponentType>::SIZE32 == <packed::Span as ComponentType>::SIZE32
+        && <v4::Span as ComponentType>::ALIGN32 == <packed::Span as ComponentType>::ALIGN32
+);
 
 layout! {
     /// Field offsets of `packed-check-item`.
@@ -1052,21 +1046,21 @@ impl LoweredCheckItems {
             let at = CHECK_ITEM.signal;
             put(record, CHECK_ITEM.context, &item.context.to_le_bytes());
             for (field, value) in [
-                (CHECK_SIGNAL.name, signal.name.as_bytes()),
-                (CHECK_SIGNAL.reason, signal.reason.as_bytes()),
-                (CHECK_SIGNAL.dedup_key, signal.dedup_key.as_bytes()),
+                (SIGNAL.name, signal.name.as_bytes()),
+                (SIGNAL.reason, signal.reason.as_bytes()),
+                (SIGNAL.dedup_key, signal.dedup_key.as_bytes()),
             ] {
                 put(record, at + field, &span(text.len(), value.len())?);
                 text.extend_from_slice(value);
             }
             put(
                 record,
-                at + CHECK_SIGNAL.severity,
+                at + SIGNAL.severity,
                 &[severity_discriminant(signal.severity)],
             );
             put(
                 record,
-                at + CHECK_SIGNAL.cooldown_secs,
+                at + SIGNAL.cooldown_secs,
                 &signal.cooldown_secs.to_le_bytes(),
             );
         }
@@ -1175,15 +1169,15 @@ mod tests {
             &text[start..start + len]
         };
         assert_eq!(u32_at(record(1), CHECK_ITEM.context), 3);
-        assert_eq!(at(1, CHECK_SIGNAL.name), "nps.detractor");
-        assert_eq!(at(1, CHECK_SIGNAL.dedup_key), "nps.detractor:acct");
-        assert_eq!(at(0, CHECK_SIGNAL.reason), "because");
-        assert_eq!(at(0, CHECK_SIGNAL.name), "usage.drop");
+        assert_eq!(at(1, SIGNAL.name), "nps.detractor");
+        assert_eq!(at(1, SIGNAL.dedup_key), "nps.detractor:acct");
+        assert_eq!(at(0, SIGNAL.reason), "because");
+        assert_eq!(at(0, SIGNAL.name), "usage.drop");
         // `medium` and `critical` are the contract's third and fifth cases.
-        assert_eq!(record(0)[CHECK_ITEM.signal + CHECK_SIGNAL.severity], 2);
-        assert_eq!(record(1)[CHECK_ITEM.signal + CHECK_SIGNAL.severity], 4);
+        assert_eq!(record(0)[CHECK_ITEM.signal + SIGNAL.severity], 2);
+        assert_eq!(record(1)[CHECK_ITEM.signal + SIGNAL.severity], 4);
         assert_eq!(
-            u32_at(record(1), CHECK_ITEM.signal + CHECK_SIGNAL.cooldown_secs),
+            u32_at(record(1), CHECK_ITEM.signal + SIGNAL.cooldown_secs),
             60
         );
         assert_eq!(

@@ -707,11 +707,14 @@ struct BatchFuncs {
 }
 
 /// Results of a contract before 0.4, lifted by wasmtime into the
-/// bindings' types, as the host's own.
-fn converted<T, U: From<T>>(results: Vec<Result<T, PluginError>>) -> Vec<Result<U, PluginError>> {
+/// bindings' types, as the host's own: each `ok` converted by `convert`.
+fn converted<T, U>(
+    results: Vec<Result<T, PluginError>>,
+    convert: impl Fn(T) -> U,
+) -> Vec<Result<U, PluginError>> {
     results
         .into_iter()
-        .map(|result| result.map(U::from))
+        .map(|result| result.map(&convert))
         .collect()
 }
 
@@ -1263,13 +1266,15 @@ impl Plugin {
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
-                    Ok(converted(funcs.score()?.call(store, (contexts,))?.0))
+                    let results = funcs.score()?.call(store, (contexts,))?.0;
+                    Ok(converted(results, ScoreCard::from))
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts: &[Lowered<'_>] = part(&contexts, range)?;
-                    Ok(converted(funcs.score()?.call(store, (contexts,))?.0))
+                    let results = funcs.score()?.call(store, (contexts,))?.0;
+                    Ok(converted(results, ScoreCard::from))
                 })
             }
         }
@@ -1306,20 +1311,14 @@ impl Plugin {
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
                     let results = funcs.evaluate()?.call(store, (contexts,))?.0;
-                    Ok(results
-                        .into_iter()
-                        .map(|r| r.map(converted_signals))
-                        .collect())
+                    Ok(converted(results, converted_signals))
                 }),
             Indices::V2(_) => {
                 let contexts = lowered(contexts);
                 self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts: &[Lowered<'_>] = part(&contexts, range)?;
                     let results = funcs.evaluate()?.call(store, (contexts,))?.0;
-                    Ok(results
-                        .into_iter()
-                        .map(|r| r.map(converted_signals))
-                        .collect())
+                    Ok(converted(results, converted_signals))
                 })
             }
         }
@@ -1358,12 +1357,11 @@ impl Plugin {
                 let items = contract_items::<_, ContractCheckItem>(items);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = part(&items, range)?;
-                    Ok(converted(
-                        funcs
-                            .check()?
-                            .call(store, (shared.packed(0..contexts.len())?, items))?
-                            .0,
-                    ))
+                    let results = funcs
+                        .check()?
+                        .call(store, (shared.packed(0..contexts.len())?, items))?
+                        .0;
+                    Ok(converted(results, Verdict::from))
                 })
             }
             Indices::V2(_) => {
@@ -1371,9 +1369,8 @@ impl Plugin {
                 let items = contract_items::<_, ContractCheckItem>(items);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = part(&items, range)?;
-                    Ok(converted(
-                        funcs.check()?.call(store, (&contexts[..], items))?.0,
-                    ))
+                    let results = funcs.check()?.call(store, (&contexts[..], items))?.0;
+                    Ok(converted(results, Verdict::from))
                 })
             }
         }
