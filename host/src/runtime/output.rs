@@ -48,30 +48,26 @@ fn check_name(what: &str, value: &str) -> Result<(), String> {
 /// byte is below `0x20`, and `(w + 0x0101…01) | w` when some byte is above
 /// `0x7e`. A borrow or carry between bytes only starts at a byte that is
 /// itself out of range, so neither misfires on a word whose bytes are all
-/// in range. The last partial word is padded with spaces.
+/// in range. The bytes past the last whole word are tested as the string's
+/// last eight bytes, overlapping the word before, so that no partial word
+/// is copied (a copy of a variable length is a `memcpy` call, some twenty
+/// names an event); a string shorter than a word is tested byte by byte.
 fn printable_ascii(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const TOPS: u64 = u64::from_le_bytes([0x80; 8]);
-    const SPACES: [u8; 8] = [b' '; 8];
-    let out_of_range = |word: [u8; 8]| {
-        let word = u64::from_le_bytes(word);
+    let out_of_range = |word: &[u8; 8]| {
+        let word = u64::from_le_bytes(*word);
         let below_space = word.wrapping_sub(ONES * 0x20) & !word;
         let above_tilde = word.wrapping_add(ONES) | word;
         (below_space | above_tilde) & TOPS
     };
-    let mut words = bytes.chunks_exact(8);
-    let mut flagged = 0;
-    for word in &mut words {
-        let mut whole = SPACES;
-        whole.copy_from_slice(word);
-        flagged |= out_of_range(whole);
-    }
-    let rest = words.remainder();
-    let mut last = SPACES;
-    if let Some(start) = last.get_mut(..rest.len()) {
-        start.copy_from_slice(rest);
-    }
-    flagged |= out_of_range(last);
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return bytes.iter().all(|byte| (0x20..=0x7e).contains(byte));
+    };
+    let (words, _) = bytes.as_chunks::<8>();
+    let flagged = words.iter().fold(out_of_range(last), |flagged, word| {
+        flagged | out_of_range(word)
+    });
     flagged == 0
 }
 

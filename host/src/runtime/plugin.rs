@@ -1627,16 +1627,31 @@ impl Plugin {
         histories: &mut [MetricHistory],
         f: &BatchCall<'_, R>,
     ) -> Vec<Invocation<R>> {
+        if items.is_empty() {
+            return Vec::new();
+        }
+        // The usual case, a batch that answers in one call, hands its
+        // answers straight back: no slots to move them through.
+        let first = match self.run_batch(call, items, 0..items.len(), histories, f) {
+            Ok(invocations) => return invocations,
+            Err(fault) => fault,
+        };
         let mut done: Vec<Option<Invocation<R>>> = (0..items.len()).map(|_| None).collect();
         // Each range with whether it is already a retry: a retried range
         // that faults again goes on one item at a time, so a plugin that
-        // faults over and over costs at most a few calls per item.
+        // faults over and over costs at most a few calls per item. The
+        // first entry is the whole batch, whose fault is already known.
         let mut pending = vec![(0..items.len(), false)];
+        let mut first = Some(first);
         while let Some((range, retried)) = pending.pop() {
             if range.is_empty() {
                 continue;
             }
-            let fault = match self.run_batch(call, items, range.clone(), histories, f) {
+            let answer = match first.take() {
+                Some(fault) => Err(fault),
+                None => self.run_batch(call, items, range.clone(), histories, f),
+            };
+            let fault = match answer {
                 Ok(invocations) => {
                     for (slot, invocation) in done[range].iter_mut().zip(invocations) {
                         *slot = Some(invocation);
