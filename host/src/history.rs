@@ -41,12 +41,22 @@ impl MetricHistory {
             Some(series) => series,
             None => self.series.entry(metric.to_string()).or_default(),
         };
-        // Events mostly arrive in order; keep the series sorted either way.
-        let position = series.partition_point(|(t, _)| *t <= at);
-        series.insert(position, (at, value));
-        if let Some(newest) = series.last().map(|(t, _)| *t) {
-            let expired = series.partition_point(|(t, _)| *t < newest.saturating_sub(RETENTION_MS));
-            if expired > 0 {
+        // Events mostly arrive in order: a sample at or after the newest
+        // goes on the end with no search. The series stays sorted either
+        // way, samples of one time in the order they came.
+        if series.last().is_none_or(|(newest, _)| *newest <= at) {
+            series.push((at, value));
+        } else {
+            let position = series.partition_point(|(t, _)| *t <= at);
+            series.insert(position, (at, value));
+        }
+        // Searched for only when the oldest sample is past retention, which
+        // the first sample of a day older than all the rest comes to once a
+        // day at most, instead of at every sample.
+        if let (Some((oldest, _)), Some((newest, _))) = (series.first(), series.last()) {
+            let horizon = newest.saturating_sub(RETENTION_MS);
+            if *oldest < horizon {
+                let expired = series.partition_point(|(t, _)| *t < horizon);
                 series.drain(..expired);
             }
         }
@@ -479,5 +489,45 @@ mod tests {
         history.record("logins", NOW - 500 * DAY_MS, 1.0);
         history.record("logins", NOW, 1.0);
         assert_eq!(history.len(), 1);
+    }
+
+    #[test]
+    fn samples_of_one_time_keep_their_order_and_a_late_one_past_retention_is_dropped() {
+        let mut history = MetricHistory::default();
+        for (at, value) in [
+            (NOW - 2 * DAY_MS, 1.0),
+            (NOW, 2.0),
+            (NOW, 3.0),
+            (NOW - DAY_MS, 4.0),
+            (NOW - 2 * DAY_MS, 5.0),
+            (NOW - 401 * DAY_MS, 6.0),
+            (NOW, 7.0),
+        ] {
+            history.record("nps", at, value);
+        }
+        assert_eq!(
+            history.samples("nps"),
+            &[
+                (NOW - 2 * DAY_MS, 1.0),
+                (NOW - 2 * DAY_MS, 5.0),
+                (NOW - DAY_MS, 4.0),
+                (NOW, 2.0),
+                (NOW, 3.0),
+                (NOW, 7.0),
+            ]
+        );
+        // A newer sample moves the horizon (400 days before it) past the
+        // oldest ones; a sample exactly at the horizon is kept.
+        history.record("nps", NOW + 399 * DAY_MS, 8.0);
+        assert_eq!(
+            history.samples("nps"),
+            &[
+                (NOW - DAY_MS, 4.0),
+                (NOW, 2.0),
+                (NOW, 3.0),
+                (NOW, 7.0),
+                (NOW + 399 * DAY_MS, 8.0)
+            ]
+        );
     }
 }
