@@ -50,9 +50,8 @@ impl MetricHistory {
             let position = series.partition_point(|(t, _)| *t <= at);
             series.insert(position, (at, value));
         }
-        // Searched for only when the oldest sample is past retention, which
-        // the first sample of a day older than all the rest comes to once a
-        // day at most, instead of at every sample.
+        // The samples past retention are searched for only when the oldest
+        // one is past it, not at every sample recorded.
         if let (Some((oldest, _)), Some((newest, _))) = (series.first(), series.last()) {
             let horizon = newest.saturating_sub(RETENTION_MS);
             if *oldest < horizon {

@@ -445,14 +445,18 @@ fn write<T>(cx: &mut LowerContext<'_, T>, at: usize, bytes: &[u8]) -> wasmtime::
 
 /// Copies `bytes` into `memory` at `at`, if they fit.
 fn copy_into(memory: &mut [u8], at: usize, bytes: &[u8]) -> wasmtime::Result<()> {
+    region(memory, at, bytes.len())?.copy_from_slice(bytes);
+    Ok(())
+}
+
+/// The `len` bytes of `memory` at `at`, or an error if they do not fit.
+fn region(memory: &mut [u8], at: usize, len: usize) -> wasmtime::Result<&mut [u8]> {
     memory
         .get_mut(at..)
-        .and_then(|memory| memory.get_mut(..bytes.len()))
+        .and_then(|memory| memory.get_mut(..len))
         .ok_or_else(|| {
             wasmtime::format_err!("lowering into a guest: pointer out of bounds of memory")
-        })?
-        .copy_from_slice(bytes);
-    Ok(())
+        })
 }
 
 /// A `history.window` result, lowered with one copy: a plugin asks for a
@@ -514,11 +518,7 @@ unsafe impl Lower for LoweredWindows {
         _ty: InterfaceType,
         dst: &mut MaybeUninit<Self::Lower>,
     ) -> wasmtime::Result<()> {
-        let (ptr, len) = self.copy(cx)?;
-        dst.write([
-            ValRaw::i64(i64::try_from(ptr)?),
-            ValRaw::i64(i64::try_from(len)?),
-        ]);
+        dst.write(flat_pairs([self.copy(cx)?])?);
         Ok(())
     }
 
@@ -550,13 +550,7 @@ impl LoweredWindows {
             return copy_piece(cx, &[], align, 0);
         }
         let ptr = cx.realloc(0, 0, align, bytes)?;
-        let records = cx
-            .as_slice_mut()
-            .get_mut(ptr..)
-            .and_then(|memory| memory.get_mut(..bytes))
-            .ok_or_else(|| {
-                wasmtime::format_err!("lowering into a guest: pointer out of bounds of memory")
-            })?;
+        let records = region(cx.as_slice_mut(), ptr, bytes)?;
         for (record, window) in records.chunks_exact_mut(WINDOW.size).zip(&self.0) {
             window_record(record, window);
         }
