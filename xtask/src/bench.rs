@@ -233,6 +233,14 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             Interruption::FuelAndEpoch,
             InstanceMode::Fresh,
         )?),
+        "vigil-one-trigger" => Box::new(
+            Vigil::one_trigger(
+                "vigil, 3 triggers as 1 plugin",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
         "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
         "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
         stage if stage.starts_with("vigil-first-") => {
@@ -272,7 +280,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             return Ok(out);
         }
         other => bail!(
-            "unknown engine `{other}`: native, vigil, vigil-single, vigil-fresh, vigil-first-N, rhai, zen, stages, calls or instantiate"
+            "unknown engine `{other}`: native, vigil, vigil-single, vigil-fresh, vigil-one-trigger, vigil-first-N, rhai, zen, stages, calls or instantiate"
         ),
     };
     profile_one(contender, accounts, seed, rounds)
@@ -605,6 +613,14 @@ pub fn run(options: Options) -> anyhow::Result<String> {
             Interruption::FuelAndEpoch,
             InstanceMode::Fresh,
         )?),
+        Box::new(
+            Vigil::one_trigger(
+                "3 triggers as 1 plugin",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
         warm("fuel + epoch (default)", Interruption::FuelAndEpoch)?,
         warm("fuel only", Interruption::Fuel)?,
         warm("epoch only", Interruption::Epoch)?,
@@ -617,8 +633,8 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     check_agreement(&mut reference, &portfolio)?;
     let modes = measure(&mut reference[1..], &portfolio, options.rounds)?;
     for (title, rows) in [
-        ("\nvigil calls (warm instances unless said)", &modes[..3]),
-        ("\nvigil interruption (warm, batched)", &modes[3..]),
+        ("\nvigil calls (warm instances unless said)", &modes[..4]),
+        ("\nvigil interruption (warm, batched)", &modes[4..]),
     ] {
         let _ = writeln!(out, "{title}");
         let base = rows.first().map_or(1.0, Measured::ns_per_event).max(1e-9);

@@ -32,6 +32,10 @@ pub const COMPONENTS: &[&str] = &[
     "bench-tier",
 ];
 
+/// The same rules with the three triggers in one plugin (`bench-signals`):
+/// three plugin items an event instead of five, for the cost of an item.
+pub const ONE_TRIGGER_COMPONENTS: &[&str] = &["bench-health", "bench-signals", "bench-tier"];
+
 /// The bytes of a bench component.
 pub fn component(name: &str) -> anyhow::Result<Vec<u8>> {
     let path = std::path::Path::new(env!("VIGIL_BENCH_COMPONENTS"))
@@ -413,11 +417,20 @@ pub fn bench_plugins(
     interruption: Interruption,
     mode: InstanceMode,
 ) -> anyhow::Result<(Runtime, Vec<Arc<Plugin>>)> {
+    bench_plugins_of(COMPONENTS, interruption, mode)
+}
+
+/// The bench components `names`, loaded in that order.
+pub fn bench_plugins_of(
+    names: &[&str],
+    interruption: Interruption,
+    mode: InstanceMode,
+) -> anyhow::Result<(Runtime, Vec<Arc<Plugin>>)> {
     let runtime = Runtime::new(Limits {
         interruption,
         ..Limits::default()
     })?;
-    let plugins = COMPONENTS
+    let plugins = names
         .iter()
         .map(|name| {
             let bytes = component(name)?;
@@ -455,13 +468,30 @@ impl Vigil {
         mode: InstanceMode,
     ) -> anyhow::Result<Self> {
         let (runtime, plugins) = bench_plugins(interruption, mode)?;
-        Ok(Self {
-            name: name.into(),
+        Ok(Self::running(name.into(), runtime, plugins))
+    }
+
+    /// A pipeline over `plugins`, one event per call.
+    fn running(name: String, runtime: Runtime, plugins: Vec<Arc<Plugin>>) -> Self {
+        Self {
+            name,
             pipeline: Pipeline::new(PluginSet::new(plugins)),
             batch: 1,
             tally: (0, 0, 0),
             _runtime: runtime,
-        })
+        }
+    }
+
+    /// The rule set with its three triggers in one plugin
+    /// ([`ONE_TRIGGER_COMPONENTS`]): the same decisions from three plugin
+    /// items an event instead of five.
+    pub fn one_trigger(
+        name: impl Into<String>,
+        interruption: Interruption,
+        mode: InstanceMode,
+    ) -> anyhow::Result<Self> {
+        let (runtime, plugins) = bench_plugins_of(ONE_TRIGGER_COMPONENTS, interruption, mode)?;
+        Ok(Self::running(name.into(), runtime, plugins))
     }
 
     /// The pipeline with only the first `count` bench components (in
@@ -470,14 +500,13 @@ impl Vigil {
     /// no plugin at all and measures the pipeline's own work per event.
     /// Its outcomes are not the rule set's.
     pub fn partial(count: usize) -> anyhow::Result<Self> {
-        let (runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
-        Ok(Self {
-            name: format!("vigil, first {count} plugins"),
-            pipeline: Pipeline::new(PluginSet::new(plugins.into_iter().take(count))),
-            batch: 1,
-            tally: (0, 0, 0),
-            _runtime: runtime,
-        })
+        let (runtime, mut plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+        plugins.truncate(count);
+        Ok(Self::running(
+            format!("vigil, first {count} plugins"),
+            runtime,
+            plugins,
+        ))
     }
 
     /// The same, evaluating `batch` accounts' events per pipeline call.

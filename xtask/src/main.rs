@@ -36,7 +36,8 @@ enum Task {
     /// Run one engine alone over the portfolio, for a profiler (perf,
     /// valgrind --tool=callgrind): no check, no table.
     Profile {
-        /// `native`, `vigil` (batched), `vigil-single` (one event per call), `vigil-fresh`, `vigil-first-N` (the pipeline
+        /// `native`, `vigil` (batched), `vigil-single` (one event per call), `vigil-fresh`,
+        /// `vigil-one-trigger` (the three triggers as one plugin), `vigil-first-N` (the pipeline
         /// with the first N bench plugins), `rhai` or `zen`; or `stages`
         /// (the pipeline with 0, 1, … 5 of the bench plugins), `calls` (one
         /// warm call into each bench component, `--accounts` × 100 times) or

@@ -69,6 +69,38 @@ fn every_interruption_mode_and_fresh_instances_decide_like_native_rust() {
 }
 
 #[test]
+fn the_three_triggers_as_one_plugin_decide_alike_in_two_calls_fewer_an_event() {
+    let portfolio = generate_portfolio(40, 7);
+    let mut engines: Vec<Box<dyn Contender>> = vec![
+        Box::new(FactsHost::new("native", Native)),
+        Box::new(
+            Vigil::one_trigger(
+                "one trigger",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )
+            .unwrap()
+            .batched(5),
+        ),
+    ];
+    check_agreement(&mut engines, &portfolio).unwrap();
+
+    // Per event the pipeline calls every trigger once: three items become
+    // one, and the checks (one per signal) are as many.
+    let mut five = Vigil::new("five", Interruption::FuelAndEpoch, InstanceMode::Warm).unwrap();
+    let mut three =
+        Vigil::one_trigger("three", Interruption::FuelAndEpoch, InstanceMode::Warm).unwrap();
+    assert_eq!(
+        outcomes(&mut five, &portfolio).unwrap(),
+        outcomes(&mut three, &portfolio).unwrap()
+    );
+    let ((events, five_calls, _), (same_events, three_calls, _)) = (five.tally(), three.tally());
+    assert_eq!(events, same_events);
+    assert!(events > 0);
+    assert_eq!(five_calls - three_calls, 2 * events);
+}
+
+#[test]
 fn calls_record_fuel_only_when_the_runtime_counts_it() {
     let portfolio = generate_portfolio(2, 3);
     for (interruption, burns) in [
