@@ -1,6 +1,7 @@
 //! Criterion benches of the bench rule set: each engine over one small
 //! portfolio (throughput in events), vigil's instance and interruption
-//! modes, and instantiation from a pre-instantiated component.
+//! modes and its three triggers as one plugin, and instantiation from a
+//! pre-instantiated component.
 
 // A bench that cannot set up has nothing to measure: failing loudly is right.
 #![allow(clippy::expect_used)]
@@ -36,6 +37,15 @@ fn engines(c: &mut Criterion) {
             InstanceMode::Warm,
         )
         .expect("vigil starts"),
+    ));
+    all.push(Box::new(
+        Vigil::one_trigger(
+            "vigil 3 triggers as 1 plugin",
+            Interruption::FuelAndEpoch,
+            InstanceMode::Warm,
+        )
+        .expect("vigil starts")
+        .batched(xtask::bench::BATCH),
     ));
     for (name, interruption) in [
         ("vigil fuel only", Interruption::Fuel),
