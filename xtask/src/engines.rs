@@ -23,7 +23,8 @@ use vigil_host::runtime::{
 
 use crate::rules::{Facts, Outcome, SignalOutcome, native};
 
-/// The bench components, built by `xtask/build.rs`, in pipeline order.
+/// The five bench components of the rule set, built by `xtask/build.rs`,
+/// in pipeline order.
 pub const COMPONENTS: &[&str] = &[
     "bench-health",
     "bench-health-signals",
@@ -33,7 +34,8 @@ pub const COMPONENTS: &[&str] = &[
 ];
 
 /// The same rules with the three triggers in one plugin (`bench-signals`):
-/// three plugin items an event instead of five, for the cost of an item.
+/// two plugin items fewer an event (the three triggers' calls become one),
+/// to measure what an item costs.
 pub const ONE_TRIGGER_COMPONENTS: &[&str] = &["bench-health", "bench-signals", "bench-tier"];
 
 /// The bytes of a bench component.
@@ -483,8 +485,8 @@ impl Vigil {
     }
 
     /// The rule set with its three triggers in one plugin
-    /// ([`ONE_TRIGGER_COMPONENTS`]): the same decisions from three plugin
-    /// items an event instead of five.
+    /// ([`ONE_TRIGGER_COMPONENTS`]): the same decisions from two plugin
+    /// items fewer an event.
     pub fn one_trigger(
         name: impl Into<String>,
         interruption: Interruption,
