@@ -680,6 +680,9 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
             if !windows.is_empty() {
                 println!("    windows       {}", windows.join(", "));
             }
+            if !report.policy_tags.is_empty() {
+                println!("    policy tags   {}", report.policy_tags.join(", "));
+            }
         }
         if let Some(fuel) = report.fuel_budget {
             println!("  fuel budget {fuel} per call");

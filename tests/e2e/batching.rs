@@ -1,12 +1,13 @@
-//! Batches (contracts 0.2 to 0.4): many accounts' events in one call per
+//! Batches (contracts 0.2 to 0.5): many accounts' events in one call per
 //! plugin and stage, each evaluated exactly as it would be alone; faults
 //! contained to the event they happen on; plugins built against contract
 //! 0.1 still loaded and called once per event, and against 0.2 and 0.3
-//! still called with their batches; the windows a plugin declares.
+//! still called with their batches; the windows a plugin declares; the
+//! policy tags a 0.5 plugin declares and names by bit.
 
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
-use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
-use vigil_host::runtime::bindings::types::{Event, Industry, Tier};
+use vigil_host::pipeline::{AccountState, Disposition, Evaluation, Pipeline, PluginSet};
+use vigil_host::runtime::bindings::types::{Event, Industry, IntentKind, Tier};
 use vigil_host::runtime::{InstanceMode, Outcome};
 
 use crate::support::*;
@@ -491,4 +492,89 @@ fn a_contract_0_4_plugin_declares_its_windows_and_reports_them_when_inspected() 
     );
     let report = runtime.inspect(standard("health-score"));
     assert_eq!(report.windows, plugin.windows());
+}
+
+#[test]
+fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_never_declared_is_refused_for_that_item_alone()
+ {
+    let runtime = runtime();
+    let report = runtime.inspect(&component("v05-playbook"));
+    assert_eq!(report.contract.as_deref(), Some("0.5.0"));
+    assert_eq!(
+        report.policy_tags,
+        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
+    );
+    let plugin = load(&runtime, &component("v05-playbook")).unwrap();
+    assert_eq!(plugin.contract(), "0.5.0");
+    assert_eq!(
+        plugin.policy_tags(),
+        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
+    );
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let accounts = [
+        ("clinic", Tier::Enterprise, Industry::Healthcare),
+        ("liar", Tier::Enterprise, Industry::Technology),
+        ("shop", Tier::SmallBusiness, Industry::ECommerce),
+    ];
+    let mut states: Vec<AccountState> = accounts
+        .iter()
+        .map(|(id, tier, industry)| AccountState::new(account(id, *tier, *industry, 10, 5)))
+        .collect();
+    let events: Vec<Event> = accounts
+        .iter()
+        .map(|(id, _, _)| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let evaluations: Vec<Evaluation> = pipeline
+        .process_batch(&mut batch)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let acted = |evaluation: &Evaluation| match &evaluation.signals[0].disposition {
+        Disposition::Acted { policy_tags } => policy_tags.clone(),
+        other => panic!("expected the signal acted on, got {other:?}"),
+    };
+    let summary = |evaluation: &Evaluation| match &evaluation.intents[0].intent.kind {
+        IntentKind::Notify(notify) => notify.summary.clone(),
+        other => panic!("expected a notification, got {other:?}"),
+    };
+    // The bits come back as the declared names, in the declared order, and
+    // the action is handed them by name.
+    assert_eq!(
+        acted(&evaluations[0]),
+        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
+    );
+    assert_eq!(
+        summary(&evaluations[0]),
+        "monitoring-24x7,hipaa,tagged-by-bit"
+    );
+    assert_eq!(acted(&evaluations[2]), ["tagged-by-bit"]);
+    assert_eq!(summary(&evaluations[2]), "tagged-by-bit");
+    // Bit 3 names no declared tag: that verdict alone is refused.
+    let liar = &evaluations[1];
+    assert!(liar.intents.is_empty());
+    let check = liar
+        .invocations
+        .iter()
+        .find(|record| record.call == "check")
+        .unwrap();
+    match &check.outcome {
+        Outcome::InvalidOutput { reason } => {
+            assert!(
+                reason.contains("names policy tag 3, but the plugin declares 3"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the undeclared tag refused, got {other:?}"),
+    }
+    for evaluation in [&evaluations[0], &evaluations[2]] {
+        assert!(
+            evaluation
+                .invocations
+                .iter()
+                .all(|record| record.outcome == Outcome::Ok),
+            "{:?}",
+            evaluation.invocations
+        );
+    }
 }

@@ -19,6 +19,10 @@ const RELEASED: &[(&str, &str)] = &[
         "v0.4.0/vigil-plugin.wit",
         "d2f71dd1a716ca24443fbbee37a5deed959bec6cea6541602da7174de05dc068",
     ),
+    (
+        "v0.5.0/vigil-plugin.wit",
+        "7912590655ed05c5c414012dec369df77f57ac80b69886e380208e270ad9683f",
+    ),
 ];
 
 #[test]

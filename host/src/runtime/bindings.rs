@@ -16,6 +16,11 @@
 //! structure) take 0.1's types, and its `plugin-info` is converted.
 //! Version 0.4's exports return packed results, lifted as its own types
 //! and unpacked into the host's; its `plugin-info` is 0.3's in structure.
+//! Version 0.5's records are 0.4's in structure but for `plugin-info`
+//! (which adds the declared policy tags) and the packed verdicts (tags by
+//! bit): its scoring, triggering and planning exports are called with
+//! 0.4's types, its `check` returns its own, lifted and unpacked with the
+//! declared tags.
 //!
 //! What plugins return (score cards, signals, verdicts) the host keeps in
 //! types of its own (`super::results`): results of 0.1 to 0.3 are
@@ -95,6 +100,25 @@ pub mod v0_4 {
             world plugin {
                 include vigil:plugin/scorer@0.4.0;
                 include vigil:plugin/playbook@0.4.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::meta;
+}
+
+/// Contract 0.5.0: 0.4 with the policy tags a condition's verdicts may
+/// carry declared in `plugin-info`, and named by bit in packed verdicts.
+pub mod v0_5 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.5.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.5.0;
+                include vigil:plugin/playbook@0.5.0;
             }
         ",
         world: "vigil:host/plugin",

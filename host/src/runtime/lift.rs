@@ -22,6 +22,7 @@ use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceT
 use wasmtime::component::{ComponentType, Lift};
 
 use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::bindings::v0_5::vigil::plugin::types as v5;
 use super::lower::{BYTE, LIST, STRING, U32, U64, field, layout, record_size, same_component_type};
 
 /// A 0.4 export's packed results (`T`), lifted by the host (see the module
@@ -80,6 +81,15 @@ layout! {
 }
 
 layout! {
+    /// Field offsets of contract 0.5's `packed-verdict`: its tags by bit.
+    TAGGED_VERDICT: TaggedVerdictLayout for v5::PackedVerdict {
+        applies: BYTE,
+        reason: SPAN_ABI,
+        policy_tags: U64,
+    }
+}
+
+layout! {
     /// Field offsets of `packed-score-cards`.
     CARDS: CardsLayout for v4::PackedScoreCards { text: STRING, results: LIST, factors: LIST }
 }
@@ -92,6 +102,11 @@ layout! {
 layout! {
     /// Field offsets of `packed-verdicts`.
     VERDICTS: VerdictsLayout for v4::PackedVerdicts { text: STRING, results: LIST, tags: LIST }
+}
+
+layout! {
+    /// Field offsets of contract 0.5's `packed-verdicts`.
+    TAGGED_VERDICTS: TaggedVerdictsLayout for v5::PackedVerdicts { text: STRING, results: LIST }
 }
 
 /// The size and alignment in a guest of one `T`, and what wasmtime
@@ -114,10 +129,12 @@ const fn payload_offset(abi: CanonicalAbiInfo) -> usize {
 type Card = Result<v4::PackedScoreCard, v4::PluginError>;
 type SpanResult = Result<v4::Span, v4::PluginError>;
 type Verdict = Result<v4::PackedVerdict, v4::PluginError>;
+type TaggedVerdict = Result<v5::PackedVerdict, v5::PluginError>;
 
 const _: () = assert!(payload_offset(<Card as ComponentType>::ABI) == 8);
 const _: () = assert!(payload_offset(<SpanResult as ComponentType>::ABI) == 4);
 const _: () = assert!(payload_offset(<Verdict as ComponentType>::ABI) == 4);
+const _: () = assert!(payload_offset(<TaggedVerdict as ComponentType>::ABI) == 8);
 
 /// The four bytes at `at` of `bytes`, as a little-endian `u32`.
 #[inline]
@@ -133,6 +150,15 @@ fn u32_at(bytes: &[u8], at: usize) -> wasmtime::Result<u32> {
 fn f64_at(bytes: &[u8], at: usize) -> wasmtime::Result<f64> {
     match bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         Some(word) => Ok(f64::from_le_bytes(*word)),
+        None => Err(out_of_record()),
+    }
+}
+
+/// The eight bytes at `at` of `bytes`, as a little-endian `u64`.
+#[inline]
+fn u64_at(bytes: &[u8], at: usize) -> wasmtime::Result<u64> {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(word) => Ok(u64::from_le_bytes(*word)),
         None => Err(out_of_record()),
     }
 }
@@ -445,3 +471,34 @@ lifted!(v4::PackedVerdicts, |cx, ty, record| {
         tags,
     })
 });
+
+lifted!(v5::PackedVerdicts, |cx, ty, record| {
+    let text = text_at(cx, record, TAGGED_VERDICTS.text)?;
+    let mut error = ErrorType::of(ty, 1);
+    let results = lift_list::<TaggedVerdict>(cx, record, TAGGED_VERDICTS.results, |cx, bytes| {
+        let payload = payload_offset(<TaggedVerdict as ComponentType>::ABI);
+        let result = lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |verdict| {
+            let reason = span_at(verdict, TAGGED_VERDICT.reason)?;
+            Ok(v5::PackedVerdict {
+                applies: byte_at(verdict, TAGGED_VERDICT.applies)? != 0,
+                reason: v5::Span {
+                    start: reason.start,
+                    len: reason.len,
+                },
+                policy_tags: u64_at(verdict, TAGGED_VERDICT.policy_tags)?,
+            })
+        })?;
+        Ok(result.map_err(v5_error))
+    })?;
+    Ok(v5::PackedVerdicts { text, results })
+});
+
+/// A plugin error lifted as 0.4's, as 0.5's (the same variant).
+fn v5_error(error: v4::PluginError) -> v5::PluginError {
+    match error {
+        v4::PluginError::InvalidInput(m) => v5::PluginError::InvalidInput(m),
+        v4::PluginError::InvalidConfig(m) => v5::PluginError::InvalidConfig(m),
+        v4::PluginError::InsufficientData(m) => v5::PluginError::InsufficientData(m),
+        v4::PluginError::Internal(m) => v5::PluginError::Internal(m),
+    }
+}

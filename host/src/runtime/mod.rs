@@ -71,7 +71,7 @@ const ALLOWED_VIGIL: &[&str] = &[
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
@@ -94,7 +94,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.4.0` (or `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.4.0` (or `@0.5.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -326,7 +326,7 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 }
 
 /// Provides the imports of every supported contract version: `host` and
-/// `history` of each, and `batching.begin` and `end` of 0.2 to 0.4, which
+/// `history` of each, and `batching.begin` and `end` of 0.2 to 0.5, which
 /// need the store itself (to read and reset the fuel between items), so
 /// they are linked by hand rather than through a generated trait.
 fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
@@ -334,6 +334,7 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.instance("vigil:plugin/types@0.2.0")?;
     linker.instance("vigil:plugin/types@0.3.0")?;
     linker.instance("vigil:plugin/types@0.4.0")?;
+    linker.instance("vigil:plugin/types@0.5.0")?;
     bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
@@ -350,12 +351,16 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         linker,
         |state| state,
     )?;
+    bindings::v0_5::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
     // `history.window` is linked by hand to read the metric name in place
     // in the guest's memory and to write the window with one copy: a
     // plugin asks for a dozen windows an event, and the generated binding
     // would copy each name into a new `String` and write field by field.
     // Its record is the same in every version.
-    for version in ["0.1.0", "0.2.0", "0.3.0", "0.4.0"] {
+    for version in SUPPORTED_CONTRACTS {
         linker
             .instance(&format!("vigil:plugin/history@{version}"))?
             .func_wrap(
@@ -380,13 +385,15 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         Ok((lower::LoweredWindows(store.data().declared_windows()),))
     })?;
     batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
-    // 0.4 sends every item's windows with the batch; `begin` only moves
-    // to the next item.
-    let mut batching = linker.instance("vigil:plugin/batching@0.4.0")?;
-    batching.func_wrap("begin", |store, (index,): (u32,)| {
-        plugin::begin_item(store, index)
-    })?;
-    batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    // 0.4 and 0.5 send every item's windows with the batch; `begin` only
+    // moves to the next item.
+    for version in ["0.4.0", "0.5.0"] {
+        let mut batching = linker.instance(&format!("vigil:plugin/batching@{version}"))?;
+        batching.func_wrap("begin", |store, (index,): (u32,)| {
+            plugin::begin_item(store, index)
+        })?;
+        batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
+    }
     Ok(())
 }
 
@@ -475,6 +482,7 @@ mod tests {
             "vigil:plugin/batching@0.2.0",
             "vigil:plugin/batching@0.3.0",
             "vigil:plugin/batching@0.4.0",
+            "vigil:plugin/batching@0.5.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

@@ -24,7 +24,7 @@ pub trait PluginOutput {
     fn validate(&self) -> Result<(), String>;
 }
 
-fn check_name(what: &str, value: &str) -> Result<(), String> {
+pub(super) fn check_name(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err(format!("{what} is empty"));
     }

@@ -20,12 +20,12 @@ use super::bindings::types::{
 };
 use super::bindings::{
     CheckItem as ContractCheckItem, PlanItem as ContractPlanItem, WindowSpec, v0_1, v0_2, v0_3,
-    v0_4,
+    v0_4, v0_5,
 };
 use super::lift::Lifted;
 use super::lower::{Lowered, LoweredCheckItems, LoweredWindows, Packed, PackedPieces, lowered};
 use super::output::PluginOutput;
-use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Verdict};
+use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Text, Verdict};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
 
@@ -399,12 +399,13 @@ macro_rules! contract_exports {
 contract_exports!(v0_1, IndicesV1, GuestsV1);
 
 /// A batching plugin's `meta`, by contract version: 0.3's and 0.4's
-/// `plugin-info` also declare history windows.
+/// `plugin-info` also declare history windows, 0.5's policy tags too.
 #[derive(Clone)]
 enum MetaIndices {
     V2(v0_2::meta::GuestIndices),
     V3(v0_3::meta::GuestIndices),
     V4(v0_4::meta::GuestIndices),
+    V5(v0_5::meta::GuestIndices),
 }
 
 /// `meta` in one instance.
@@ -412,6 +413,7 @@ enum MetaGuest {
     V2(v0_2::meta::Guest),
     V3(v0_3::meta::Guest),
     V4(v0_4::meta::Guest),
+    V5(v0_5::meta::Guest),
 }
 
 /// A batching plugin's exports (contract 0.2 and later), found once at
@@ -434,7 +436,8 @@ impl IndicesV2 {
         let meta = match version {
             "0.2.0" => MetaIndices::V2(v0_2::meta::GuestIndices::new(pre)?),
             "0.3.0" => MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?),
-            _ => MetaIndices::V4(v0_4::meta::GuestIndices::new(pre)?),
+            "0.4.0" => MetaIndices::V4(v0_4::meta::GuestIndices::new(pre)?),
+            _ => MetaIndices::V5(v0_5::meta::GuestIndices::new(pre)?),
         };
         Ok(Self {
             meta,
@@ -451,6 +454,7 @@ impl IndicesV2 {
             MetaIndices::V2(meta) => MetaGuest::V2(meta.load(&mut *store, instance)?),
             MetaIndices::V3(meta) => MetaGuest::V3(meta.load(&mut *store, instance)?),
             MetaIndices::V4(meta) => MetaGuest::V4(meta.load(&mut *store, instance)?),
+            MetaIndices::V5(meta) => MetaGuest::V5(meta.load(&mut *store, instance)?),
         };
         Ok(GuestsV2 {
             meta,
@@ -496,15 +500,21 @@ impl Guests {
                 meta: MetaGuest::V4(meta),
                 ..
             }) => meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V5(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
         })
     }
 }
 
-/// What `describe` says: the plugin's info and the history windows it
-/// declares (contract 0.3 and later; none before).
+/// What `describe` says: the plugin's info, the history windows it
+/// declares (contract 0.3 and later; none before) and the policy tags its
+/// verdicts may carry (contract 0.5 and later; none before).
 struct Described {
     info: PluginInfo,
     windows: Vec<WindowSpec>,
+    policy_tags: Vec<String>,
 }
 
 /// The most history windows a plugin may declare: each is computed for
@@ -514,22 +524,32 @@ pub const MAX_DECLARED_WINDOWS: usize = 64;
 /// The longest metric name a declared window may have, in bytes.
 pub const MAX_WINDOW_METRIC_BYTES: usize = 256;
 
+/// The most policy tags a plugin may declare (contract 0.5): a packed
+/// verdict names them by the bits of a `u64`.
+pub const MAX_DECLARED_POLICY_TAGS: usize = 64;
+
 impl From<PluginInfo> for Described {
     fn from(info: PluginInfo) -> Self {
         Self {
             info,
             windows: Vec::new(),
+            policy_tags: Vec::new(),
         }
     }
 }
 
 /// `plugin-info` of a contract version that declares windows (0.3 and
-/// later, the same record in each), converted.
+/// later, the same record in each but for 0.5's declared policy tags),
+/// converted: `$tags` takes the tags out of the version's record.
 macro_rules! described_from {
-    ($version:ident) => {
+    ($version:ident, $tags:expr) => {
         impl From<$version::vigil::plugin::types::PluginInfo> for Described {
             fn from(info: $version::vigil::plugin::types::PluginInfo) -> Self {
                 use $version::vigil::plugin::types::PluginKind as Kind;
+                let tags: fn(&mut $version::vigil::plugin::types::PluginInfo) -> Vec<String> =
+                    $tags;
+                let mut info = info;
+                let policy_tags = tags(&mut info);
                 let kind = match info.kind {
                     Kind::Scorer => PluginKind::Scorer,
                     Kind::Trigger => PluginKind::Trigger,
@@ -556,14 +576,16 @@ macro_rules! described_from {
                             offset_days: window.offset_days,
                         })
                         .collect(),
+                    policy_tags,
                 }
             }
         }
     };
 }
 
-described_from!(v0_3);
-described_from!(v0_4);
+described_from!(v0_3, |_| Vec::new());
+described_from!(v0_4, |_| Vec::new());
+described_from!(v0_5, |info| std::mem::take(&mut info.policy_tags));
 
 impl PluginOutput for Described {
     fn size(&self) -> usize {
@@ -572,6 +594,11 @@ impl PluginOutput for Described {
                 .windows
                 .iter()
                 .map(|window| window.metric.len() + 8)
+                .sum::<usize>()
+            + self
+                .policy_tags
+                .iter()
+                .map(|tag| tag.len() + 4)
                 .sum::<usize>()
     }
 
@@ -589,6 +616,27 @@ impl PluginOutput for Described {
                     "declares a history window of the metric `{}`; a metric name is 1–{MAX_WINDOW_METRIC_BYTES} bytes",
                     window.metric
                 ));
+            }
+        }
+        if self.policy_tags.is_empty() {
+            return Ok(());
+        }
+        if !matches!(self.info.kind, PluginKind::Condition | PluginKind::Playbook) {
+            return Err(format!(
+                "declares policy tags, but only conditions and playbooks return verdicts; a {} declares none",
+                kind_name(self.info.kind)
+            ));
+        }
+        if self.policy_tags.len() > MAX_DECLARED_POLICY_TAGS {
+            return Err(format!(
+                "declares {} policy tags; at most {MAX_DECLARED_POLICY_TAGS}",
+                self.policy_tags.len()
+            ));
+        }
+        for (at, tag) in self.policy_tags.iter().enumerate() {
+            super::output::check_name("a declared policy tag", tag)?;
+            if self.policy_tags[..at].contains(tag) {
+                return Err(format!("declares the policy tag `{tag}` twice"));
             }
         }
         Ok(())
@@ -611,6 +659,17 @@ enum ContextShape {
     /// Contract 0.4: `packed-contexts` and every item's declared windows
     /// in, packed results out (a condition's signals packed too).
     PackedInAndOut,
+    /// Contract 0.5: as 0.4, with a verdict's policy tags named by the bits
+    /// of the plugin's declared tags.
+    DeclaredTags,
+}
+
+impl ContextShape {
+    /// Whether the exports return packed results (0.4 and later): score
+    /// cards and signals the same way in every such contract.
+    fn packs_results(self) -> bool {
+        matches!(self, Self::PackedInAndOut | Self::DeclaredTags)
+    }
 }
 
 /// The argument a batch export takes its contexts as: a shape's Rust type.
@@ -662,7 +721,8 @@ impl BatchIndices {
             shape: match version {
                 "0.2.0" => ContextShape::Listed,
                 "0.3.0" => ContextShape::Packed,
-                _ => ContextShape::PackedInAndOut,
+                "0.4.0" => ContextShape::PackedInAndOut,
+                _ => ContextShape::DeclaredTags,
             },
         })
     }
@@ -757,6 +817,14 @@ type PlanFuncV4<'a, 'b> = TypedFunc<
     (Vec<Result<Vec<Intent>, PluginError>>,),
 >;
 
+/// Contract 0.5's packed verdicts (its other records are 0.4's in
+/// structure, and its other exports are called as 0.4's).
+use v0_5::vigil::plugin::types as v5;
+/// 0.5 `check: func(contexts: packed-contexts, windows: list<metric-window>, items: packed-check-items) -> packed-verdicts`,
+/// the verdicts' tags by bit.
+type CheckFuncV5<'a> =
+    TypedFunc<(Packed<'a>, LoweredWindows, LoweredCheckItems), (Lifted<v5::PackedVerdicts>,)>;
+
 impl BatchFuncs {
     /// Checks each export's type against the signature it is called with,
     /// for the contract's shape of contexts.
@@ -764,7 +832,7 @@ impl BatchFuncs {
         match self.shape {
             ContextShape::Listed => self.check_types_as::<&[Lowered<'_>]>(store),
             ContextShape::Packed => self.check_types_as::<Packed<'_>>(store),
-            ContextShape::PackedInAndOut => self.check_types_v4(store),
+            ContextShape::PackedInAndOut | ContextShape::DeclaredTags => self.check_types_v4(store),
         }
     }
 
@@ -776,7 +844,11 @@ impl BatchFuncs {
             let _: EvaluateFuncV4<'_> = func.typed(store)?;
         }
         if let Some(func) = self.check {
-            let _: CheckFuncV4<'_> = func.typed(store)?;
+            if self.shape == ContextShape::DeclaredTags {
+                let _: CheckFuncV5<'_> = func.typed(store)?;
+            } else {
+                let _: CheckFuncV4<'_> = func.typed(store)?;
+            }
         }
         if let Some(func) = self.plan {
             let _: PlanFuncV4<'_, '_> = func.typed(store)?;
@@ -801,44 +873,48 @@ impl BatchFuncs {
     }
 
     fn score<C: ContextsArg>(&self) -> wasmtime::Result<ScoreFunc<C>> {
-        self.checked_at_load(C::SHAPE, self.score, "scoring")
+        self.checked_at_load(&[C::SHAPE], self.score, "scoring")
     }
 
     fn evaluate<C: ContextsArg>(&self) -> wasmtime::Result<EvaluateFunc<C>> {
-        self.checked_at_load(C::SHAPE, self.evaluate, "triggering")
+        self.checked_at_load(&[C::SHAPE], self.evaluate, "triggering")
     }
 
     fn check<'a, C: ContextsArg>(&self) -> wasmtime::Result<CheckFunc<'a, C>> {
-        self.checked_at_load(C::SHAPE, self.check, "conditioning")
+        self.checked_at_load(&[C::SHAPE], self.check, "conditioning")
     }
 
     fn plan<'a, C: ContextsArg>(&self) -> wasmtime::Result<PlanFunc<'a, C>> {
-        self.checked_at_load(C::SHAPE, self.plan, "planning")
+        self.checked_at_load(&[C::SHAPE], self.plan, "planning")
     }
 
     fn score_v4<'a>(&self) -> wasmtime::Result<ScoreFuncV4<'a>> {
-        self.checked_at_load(ContextShape::PackedInAndOut, self.score, "scoring")
+        self.checked_at_load(PACKED_RESULTS, self.score, "scoring")
     }
 
     fn evaluate_v4<'a>(&self) -> wasmtime::Result<EvaluateFuncV4<'a>> {
-        self.checked_at_load(ContextShape::PackedInAndOut, self.evaluate, "triggering")
+        self.checked_at_load(PACKED_RESULTS, self.evaluate, "triggering")
     }
 
     fn check_v4<'a>(&self) -> wasmtime::Result<CheckFuncV4<'a>> {
-        self.checked_at_load(ContextShape::PackedInAndOut, self.check, "conditioning")
+        self.checked_at_load(&[ContextShape::PackedInAndOut], self.check, "conditioning")
+    }
+
+    fn check_v5<'a>(&self) -> wasmtime::Result<CheckFuncV5<'a>> {
+        self.checked_at_load(&[ContextShape::DeclaredTags], self.check, "conditioning")
     }
 
     fn plan_v4<'a, 'b>(&self) -> wasmtime::Result<PlanFuncV4<'a, 'b>> {
-        self.checked_at_load(ContextShape::PackedInAndOut, self.plan, "planning")
+        self.checked_at_load(PACKED_RESULTS, self.plan, "planning")
     }
 
     /// A batch export as the typed function whose signature
-    /// [`BatchFuncs::check_types`] checked at load, for the contract shape
-    /// `shape`; only the accessors above call this, each with its checked
-    /// signature, and a shape other than the contract's is refused.
+    /// [`BatchFuncs::check_types`] checked at load, for a contract of one
+    /// of the shapes `shapes`; only the accessors above call this, each
+    /// with its checked signature, and any other contract's is refused.
     fn checked_at_load<P, R>(
         &self,
-        shape: ContextShape,
+        shapes: &[ContextShape],
         func: Option<Func>,
         interface: &str,
     ) -> wasmtime::Result<TypedFunc<P, R>>
@@ -846,11 +922,11 @@ impl BatchFuncs {
         P: ComponentNamedList + Lower,
         R: ComponentNamedList + Lift,
     {
-        if shape != self.shape {
+        if !shapes.contains(&self.shape) {
             wasmtime::bail!(
                 "`{interface}` is called as {:?}, not {:?}",
-                self.shape,
-                shape
+                shapes,
+                self.shape
             );
         }
         let func = func.ok_or_else(|| not_exported(interface))?;
@@ -861,6 +937,10 @@ impl BatchFuncs {
         Ok(unsafe { TypedFunc::new_unchecked(func) })
     }
 }
+
+/// The contracts whose score, evaluate and plan exports are 0.4's: 0.4
+/// and 0.5.
+const PACKED_RESULTS: &[ContextShape] = &[ContextShape::PackedInAndOut, ContextShape::DeclaredTags];
 
 /// The part `range` of a batch's contexts or items.
 fn part<T>(all: &[T], range: Range<usize>) -> wasmtime::Result<&[T]> {
@@ -903,6 +983,9 @@ pub struct Plugin {
     /// computed by the host for each item: returned by 0.3's
     /// `batching.begin`, sent with the batch in 0.4.
     windows: Arc<DeclaredWindows>,
+    /// The policy tags the plugin declares (contract 0.5 and later), which
+    /// its packed verdicts name by bit.
+    policy_tags: Arc<[Text]>,
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
     contract: String,
@@ -1036,6 +1119,7 @@ impl Plugin {
                 default_fuel: limits.max_fuel,
             },
             windows: Arc::default(),
+            policy_tags: Arc::from(Vec::new()),
             contract,
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             id: PluginRef::new("(loading)", "0.0.0", digest),
@@ -1048,7 +1132,11 @@ impl Plugin {
             mode,
             pool: Mutex::new(Vec::new()),
         };
-        let Described { info, windows } = plugin.describe_fresh()?;
+        let Described {
+            info,
+            windows,
+            policy_tags,
+        } = plugin.describe_fresh()?;
         if info.kind != kind {
             return Err(LoadError::Describe(format!(
                 "says the plugin is a {}, but the component targets the {} world",
@@ -1057,6 +1145,7 @@ impl Plugin {
             )));
         }
         plugin.windows = Arc::new(DeclaredWindows::new(windows));
+        plugin.policy_tags = policy_tags.iter().map(|tag| Text::new(tag)).collect();
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
         plugin.id = PluginRef::new(
@@ -1114,6 +1203,12 @@ impl Plugin {
     /// the batch (0.4) or by `batching.begin` (0.3).
     pub fn windows(&self) -> &[WindowSpec] {
         self.windows.specs()
+    }
+
+    /// The policy tags the plugin declares (contract 0.5 and later; none
+    /// before): the only tags its verdicts can carry.
+    pub fn policy_tags(&self) -> &[Text] {
+        &self.policy_tags
     }
 
     /// The plugin's kind.
@@ -1256,13 +1351,14 @@ impl Plugin {
                     }
                 })
             }
-            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
-                .invoke_batch("score", &items, histories, &|funcs, store, range| {
+            Indices::V2(indices) if indices.batch.shape.packs_results() => {
+                self.invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(cards),) = funcs.score_v4()?.call(store, (contexts, windows))?;
                     unpack::cards(cards, self.limits.output_bytes)
-                }),
+                })
+            }
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
@@ -1299,14 +1395,15 @@ impl Plugin {
                     _ => Err(not_exported("triggering")),
                 }
             }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
-                .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
+            Indices::V2(indices) if indices.batch.shape.packs_results() => {
+                self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(signals),) =
                         funcs.evaluate_v4()?.call(store, (contexts, windows))?;
                     unpack::signals(signals, self.limits.output_bytes)
-                }),
+                })
+            }
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
                 .invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
@@ -1352,6 +1449,15 @@ impl Plugin {
                         .check_v4()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
                     unpack::verdicts(verdicts, self.limits.output_bytes)
+                }),
+            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredTags => self
+                .invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let items = LoweredCheckItems::new(part(items, range)?)?;
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    let (Lifted(verdicts),) = funcs
+                        .check_v5()?
+                        .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
+                    unpack::tagged_verdicts(verdicts, &self.policy_tags, self.limits.output_bytes)
                 }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => {
                 let items = contract_items::<_, ContractCheckItem>(items);
@@ -1399,7 +1505,7 @@ impl Plugin {
                     _ => Err(not_exported("planning")),
                 }
             }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => {
+            Indices::V2(indices) if indices.batch.shape.packs_results() => {
                 let items = contract_items::<_, ContractPlanItem>(items);
                 self.invoke_batch("plan", &setup, histories, &|funcs, store, range| {
                     let items = part(&items, range)?;
@@ -2154,6 +2260,9 @@ pub struct ComponentReport {
     /// The history windows `describe()` declared (contract 0.3 and later), if the
     /// component loads.
     pub windows: Vec<WindowSpec>,
+    /// The policy tags `describe()` declared (contract 0.5 and later), if
+    /// the component loads.
+    pub policy_tags: Vec<String>,
     /// The fuel budget a call would get.
     pub fuel_budget: Option<u64>,
     /// Why the host would refuse it, if it would.
@@ -2177,6 +2286,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
         exports: Vec::new(),
         info: None,
         windows: Vec::new(),
+        policy_tags: Vec::new(),
         fuel_budget: None,
         refused: None,
     };
@@ -2206,6 +2316,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
         Ok(plugin) => {
             report.fuel_budget = Some(plugin.fuel_budget());
             report.windows = plugin.windows().to_vec();
+            report.policy_tags = plugin.policy_tags().iter().map(Text::to_string).collect();
             report.info = Some(plugin.info);
         }
         Err(error) => report.refused = Some(error.to_string()),
@@ -2263,6 +2374,7 @@ mod tests {
                 default_fuel: 1_000,
             },
             windows,
+            policy_tags: Vec::new(),
         }
     }
 
@@ -2296,5 +2408,53 @@ mod tests {
         let long = "m".repeat(MAX_WINDOW_METRIC_BYTES + 1);
         let error = described(vec![spec(&long)]).validate().unwrap_err();
         assert!(error.contains("1–256 bytes"), "{error}");
+    }
+
+    fn declaring(kind: PluginKind, policy_tags: &[&str]) -> Described {
+        let mut described = described(Vec::new());
+        described.info.kind = kind;
+        described.policy_tags = policy_tags.iter().map(|tag| tag.to_string()).collect();
+        described
+    }
+
+    #[test]
+    fn conditions_and_playbooks_may_declare_up_to_64_distinct_policy_tags() {
+        let tags: Vec<String> = (0..MAX_DECLARED_POLICY_TAGS)
+            .map(|n| format!("tag-{n}"))
+            .collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        for kind in [PluginKind::Condition, PluginKind::Playbook] {
+            assert_eq!(declaring(kind, &tags).validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn policy_tags_declared_twice_too_many_empty_or_by_a_scorer_are_refused_by_name() {
+        let error = declaring(PluginKind::Condition, &["sox", "hipaa", "sox"])
+            .validate()
+            .unwrap_err();
+        assert!(error.contains("`sox` twice"), "{error}");
+
+        let many: Vec<String> = (0..=MAX_DECLARED_POLICY_TAGS)
+            .map(|n| format!("tag-{n}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let error = declaring(PluginKind::Condition, &many)
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.contains("declares 65 policy tags; at most 64"),
+            "{error}"
+        );
+
+        let error = declaring(PluginKind::Condition, &[""])
+            .validate()
+            .unwrap_err();
+        assert!(error.contains("declared policy tag is empty"), "{error}");
+
+        let error = declaring(PluginKind::Scorer, &["sox"])
+            .validate()
+            .unwrap_err();
+        assert!(error.contains("a scorer declares none"), "{error}");
     }
 }

@@ -512,6 +512,7 @@ macro_rules! host_import {
 host_import!(v0_2);
 host_import!(v0_3);
 host_import!(v0_4);
+host_import!(v0_5);
 
 #[cfg(test)]
 mod tests {

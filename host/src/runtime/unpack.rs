@@ -20,6 +20,7 @@ use std::cell::Cell;
 
 use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
+use super::bindings::v0_5::vigil::plugin::types as v5;
 use super::results::{Factor, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
@@ -259,6 +260,70 @@ pub(crate) fn verdicts(
     })
 }
 
+/// A batch's verdicts from a contract 0.5 plugin, one result per item:
+/// each verdict's tags are the set bits' tags of `declared`, the plugin's
+/// declared policy tags, in the declared order; `limit` is the output
+/// limit per item, in bytes. A bit with no declared tag is malformed.
+pub(crate) fn tagged_verdicts(
+    packed: v5::PackedVerdicts,
+    declared: &[Text],
+    limit: usize,
+) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
+    let v5::PackedVerdicts { text, results } = packed;
+    let read = Reader::<()>::new(&text, &[], "policy tags", TAG_BYTES, results.len(), limit);
+    // The bits that name a declared tag: the low `declared.len()`.
+    let known = u64::MAX
+        .checked_shr(64u32.saturating_sub(u32::try_from(declared.len()).unwrap_or(64)))
+        .unwrap_or(0);
+    let mut unpacked = Vec::with_capacity(results.len());
+    for result in results {
+        let verdict = match result {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                unpacked.push(Err(v5_plugin_error(error)));
+                continue;
+            }
+        };
+        let mut bits = verdict.policy_tags;
+        if bits & !known != 0 {
+            return Err(MalformedResults(format!(
+                "a verdict names policy tag {}, but the plugin declares {} tags",
+                (bits & !known).trailing_zeros(),
+                declared.len()
+            ))
+            .into());
+        }
+        let mut policy_tags = Vec::with_capacity(bits.count_ones() as usize);
+        while bits != 0 {
+            let at = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(tag) = declared.get(at) {
+                read.spend(tag.len().saturating_add(TAG_BYTES))?;
+                policy_tags.push(tag.clone());
+            }
+        }
+        let reason = v4::Span {
+            start: verdict.reason.start,
+            len: verdict.reason.len,
+        };
+        unpacked.push(Ok(Verdict {
+            applies: verdict.applies,
+            reason: read.string(reason)?,
+            policy_tags,
+        }));
+    }
+    Ok(unpacked)
+}
+
+fn v5_plugin_error(error: v5::PluginError) -> PluginError {
+    match error {
+        v5::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
+        v5::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
+        v5::PluginError::InsufficientData(m) => PluginError::InsufficientData(m),
+        v5::PluginError::Internal(m) => PluginError::Internal(m),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +448,80 @@ mod tests {
             tags: Vec::new(),
         };
         assert!(verdicts(packed, LIMIT).is_err());
+    }
+
+    fn tagged(reason: v5::Span, policy_tags: u64) -> Result<v5::PackedVerdict, v5::PluginError> {
+        Ok(v5::PackedVerdict {
+            applies: true,
+            reason,
+            policy_tags,
+        })
+    }
+
+    #[test]
+    fn a_contract_0_5_verdict_carries_the_declared_tags_its_bits_name_in_the_declared_order() {
+        let declared: Vec<Text> = ["sox", "hipaa", "audit-trail"]
+            .into_iter()
+            .map(Text::new)
+            .collect();
+        let reason = v5::Span { start: 0, len: 2 };
+        let packed = v5::PackedVerdicts {
+            text: "ok".into(),
+            results: vec![
+                tagged(reason, 0b101),
+                tagged(reason, 0),
+                Err(v5::PluginError::InsufficientData("later".into())),
+                tagged(reason, 0b111),
+            ],
+        };
+        let unpacked = tagged_verdicts(packed, &declared, LIMIT).unwrap();
+        let tags = |at: usize| unpacked[at].as_ref().unwrap().policy_tags.clone();
+        assert_eq!(tags(0), ["sox", "audit-trail"]);
+        assert!(tags(1).is_empty());
+        assert_eq!(
+            unpacked[2],
+            Err(PluginError::InsufficientData("later".into()))
+        );
+        assert_eq!(tags(3), ["sox", "hipaa", "audit-trail"]);
+        assert_eq!(unpacked[3].as_ref().unwrap().reason, "ok");
+    }
+
+    #[test]
+    fn a_bit_with_no_declared_tag_is_malformed_up_to_the_sixty_fourth() {
+        let reason = v5::Span { start: 0, len: 0 };
+        let three: Vec<Text> = ["a", "b", "c"].into_iter().map(Text::new).collect();
+        let packed = |bits| v5::PackedVerdicts {
+            text: String::new(),
+            results: vec![tagged(reason, bits)],
+        };
+        let error = tagged_verdicts(packed(0b1000), &three, LIMIT).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("names policy tag 3, but the plugin declares 3"),
+            "{error}"
+        );
+        let error = tagged_verdicts(packed(1 << 63), &[], LIMIT).unwrap_err();
+        assert!(error.to_string().contains("declares 0 tags"), "{error}");
+        // Sixty-four declared: every bit names one.
+        let all: Vec<Text> = (0..64).map(|n| Text::new(format!("tag-{n}"))).collect();
+        let unpacked = tagged_verdicts(packed(u64::MAX), &all, LIMIT).unwrap();
+        let tags = &unpacked[0].as_ref().unwrap().policy_tags;
+        assert_eq!(tags.len(), 64);
+        assert_eq!(tags[63], "tag-63");
+    }
+
+    #[test]
+    fn declared_tags_count_against_the_output_limit_of_every_result() {
+        let long: Vec<Text> = (0..64).map(|n| Text::new(format!("{n:0>100}"))).collect();
+        let reason = v5::Span { start: 0, len: 0 };
+        // A thousand verdicts of 64 tags of 100 bytes: 6.6 MB unpacked,
+        // beyond a thousand results of 1 KiB each.
+        let packed = v5::PackedVerdicts {
+            text: String::new(),
+            results: (0..1000).map(|_| tagged(reason, u64::MAX)).collect(),
+        };
+        let error = tagged_verdicts(packed, &long, 1024).unwrap_err();
+        assert!(error.to_string().contains("unpack to more than"), "{error}");
     }
 }
