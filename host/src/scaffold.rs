@@ -265,7 +265,8 @@ pub struct Playbook;
 #[vigil_sdk::playbook(
     name = "{{name}}",
     description = "Overdue payments in financial services.",
-    windows = [("payment-days-overdue", 30, 0)]
+    windows = [("payment-days-overdue", 30, 0)],
+    tags = ["sox"]
 )]
 impl vigil_sdk::Playbook for Playbook {
     fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {

@@ -53,20 +53,20 @@ pub mod allocator {
         SmallBlocks::new(talc::wasm::new_wasm_dynamic_allocator());
 }
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.4.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.5.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.4.0",
+        path: "../wit/v0.5.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.4.0;
-                import vigil:plugin/host@0.4.0;
-                import vigil:plugin/history@0.4.0;
-                import vigil:plugin/batching@0.4.0;
+                import vigil:plugin/types@0.5.0;
+                import vigil:plugin/host@0.5.0;
+                import vigil:plugin/history@0.5.0;
+                import vigil:plugin/batching@0.5.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -81,8 +81,47 @@ pub use wit::vigil::plugin::host::LogLevel;
 pub use wit::vigil::plugin::types::{
     Channel, Escalate, EscalationLevel, Factor, Freeze, Industry, Intent, IntentKind, Notify,
     PluginError, PluginInfo, PluginKind, Rag, Schedule, ScoreCard, Severity, Signal, Task, Tier,
-    Timestamp, Timing, Verdict, Webhook, WindowSpec,
+    Timestamp, Timing, Webhook, WindowSpec,
 };
+
+/// A policy tag of a [`Verdict`]: one of the tags the condition declares
+/// (the macros' `tags` option). A condition names it with a string
+/// literal (`"hipaa".into()`), which costs no allocation; the verdict an
+/// action is handed carries the host's copies.
+pub type Tag = std::borrow::Cow<'static, str>;
+
+/// A condition's decision about a signal in the account's context: the
+/// contract's `verdict`, with its policy tags as [`Tag`]s.
+///
+/// A condition may only return tags it declares (`tags = [...]` on
+/// [`condition`] or [`playbook`]): the host receives each verdict's tags
+/// as bits of the declared list (contract 0.5), and a verdict with a tag
+/// that is not declared is an error for its item
+/// (`internal: policy tag ... is not declared`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Whether the signal should be acted upon at all.
+    pub applies: bool,
+    /// A human explanation of the decision.
+    pub reason: String,
+    /// Policy tags the actions take into account, for example
+    /// `executive-notification`, `monitoring-24x7`, `hipaa`.
+    pub policy_tags: Vec<Tag>,
+}
+
+impl From<&wit::vigil::plugin::types::Verdict> for Verdict {
+    fn from(verdict: &wit::vigil::plugin::types::Verdict) -> Self {
+        Self {
+            applies: verdict.applies,
+            reason: verdict.reason.clone(),
+            policy_tags: verdict
+                .policy_tags
+                .iter()
+                .map(|tag| Tag::Owned(tag.clone()))
+                .collect(),
+        }
+    }
+}
 
 pub use context::{Account, Attribute, Context, Event, ScoreSummary};
 
@@ -108,7 +147,13 @@ pub use vigil_sdk_macros::scorer;
 pub use vigil_sdk_macros::trigger;
 
 /// Exports a function `fn(&Context<'_>, &Signal) -> Result<Verdict, PluginError>`
-/// as a condition plugin. Same options as [`scorer`].
+/// as a condition plugin. Same options as [`scorer`], and `tags`:
+///
+/// `tags = ["hipaa", "sox"]` declares the policy tags the plugin's
+/// verdicts may carry (at most 64, each 1 to 128 bytes, none twice). The
+/// host shows them in `vigil plugin check`; each verdict sends its tags
+/// as bits of this list, so a tag not declared here is an error for the
+/// item that returns it.
 pub use vigil_sdk_macros::condition;
 
 /// Exports a function
@@ -117,7 +162,8 @@ pub use vigil_sdk_macros::condition;
 pub use vigil_sdk_macros::action;
 
 /// Exports a type implementing [`Playbook`] as a playbook plugin: put it on
-/// the `impl Playbook for T` block. Same options as [`scorer`].
+/// the `impl Playbook for T` block. Same options as [`condition`]
+/// (`tags` included).
 pub use vigil_sdk_macros::playbook;
 
 /// An industry playbook: a trigger, a condition and an action in one plugin.
@@ -139,7 +185,7 @@ pub mod prelude {
     pub use crate::{
         Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HOUR_MS, Industry,
         Intent, IntentBuilder, IntentKind, LogLevel, MetricWindow, Playbook, PluginError, Rag,
-        ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tier, Timestamp, Timing,
+        ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tag, Tier, Timestamp, Timing,
         Verdict, config, health_band, lead_band, log, ratio, short_number, window,
     };
 }
@@ -499,37 +545,37 @@ pub mod __private {
         }
     }
 
-    /// Packs a batch's verdicts as `check` returns them (contract 0.4).
+    /// Packs a batch's verdicts as `check` returns them (contract 0.5):
+    /// each verdict's tags as bits of the declared tags.
     pub struct VerdictPacker {
         packed: PackedVerdicts,
+        declared: &'static [&'static str],
     }
 
     impl VerdictPacker {
-        /// A packer for `len` results.
-        pub fn new(len: usize) -> Self {
+        /// A packer for `len` results of a plugin that declares the
+        /// policy tags `declared` (at most 64, which the macros check).
+        pub fn new(len: usize, declared: &'static [&'static str]) -> Self {
             Self {
                 packed: PackedVerdicts {
                     text: String::with_capacity(text_capacity(len)),
                     results: Vec::with_capacity(len),
-                    tags: Vec::new(),
                 },
+                declared,
             }
         }
 
         /// Adds the next item's result.
         pub fn push(&mut self, result: Result<Verdict, PluginError>) {
             let packed = &mut self.packed;
-            let result = result.map(|verdict| {
-                let first = packed.tags.len();
-                for tag in &verdict.policy_tags {
-                    let tag = push_text(&mut packed.text, tag);
-                    packed.tags.push(tag);
-                }
-                PackedVerdict {
+            let declared = self.declared;
+            let result = result.and_then(|verdict| {
+                let policy_tags = tag_bits(declared, &verdict.policy_tags)?;
+                Ok(PackedVerdict {
                     applies: verdict.applies,
                     reason: push_text(&mut packed.text, &verdict.reason),
-                    policy_tags: span(first, verdict.policy_tags.len()),
-                }
+                    policy_tags,
+                })
             });
             packed.results.push(result);
         }
@@ -538,6 +584,52 @@ pub mod __private {
         pub fn finish(self) -> PackedVerdicts {
             self.packed
         }
+    }
+
+    /// `tags` as bits of `declared`: bit `i` for `declared[i]`. A tag not
+    /// declared is the item's error.
+    #[inline]
+    pub fn tag_bits(declared: &[&'static str], tags: &[crate::Tag]) -> Result<u64, PluginError> {
+        let mut bits = 0u64;
+        // Where the tag after the last one found would be: a plugin
+        // usually gives its tags in the order it declares them.
+        let mut next = 0;
+        for tag in tags {
+            let at = find_tag(declared, tag, next).ok_or_else(|| undeclared_tag(tag))?;
+            bits |= 1u64
+                .checked_shl(u32::try_from(at).unwrap_or(u32::MAX))
+                .unwrap_or(0);
+            next = at + 1;
+        }
+        Ok(bits)
+    }
+
+    /// Where `tag` is among `declared`. A tag written as a string literal
+    /// is, once the plugin is built (one codegen unit, LTO), the same
+    /// bytes in memory as the declared literal, so it is looked for by
+    /// address first, from `from` on and then from the start: a tag in
+    /// declared order is found at the first comparison, with no bytes
+    /// compared. Any other string is looked for by its bytes.
+    #[inline]
+    fn find_tag(declared: &[&'static str], tag: &str, from: usize) -> Option<usize> {
+        let same = |name: &&str| name.as_ptr() == tag.as_ptr() && name.len() == tag.len();
+        let (before, after) = declared.split_at(from.min(declared.len()));
+        if let Some(at) = after.iter().position(same) {
+            return Some(before.len() + at);
+        }
+        if let Some(at) = before.iter().position(same) {
+            return Some(at);
+        }
+        declared.iter().position(|name| *name == tag)
+    }
+
+    /// The error for a verdict's tag that the plugin does not declare.
+    #[cold]
+    #[inline(never)]
+    fn undeclared_tag(tag: &str) -> PluginError {
+        PluginError::Internal(format!(
+            "policy tag `{tag}` is not declared: add it to the `tags` of #[vigil_sdk::condition] or #[vigil_sdk::playbook]"
+        ))
     }
 
     /// Unpacks the signals of a `check` call (contract 0.4) one at a time,
@@ -595,7 +687,38 @@ pub mod __private {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::Tag;
         use crate::wit::vigil::plugin::types::{PackedAttribute, PackedContext, PackedScore};
+
+        #[test]
+        fn a_verdicts_tags_are_packed_as_bits_of_the_declared_tags() {
+            const DECLARED: &[&str] = &["sox", "hipaa", "audit-trail"];
+            let tags: Vec<Tag> = vec!["audit-trail".into(), Tag::Owned("sox".into())];
+            assert_eq!(tag_bits(DECLARED, &tags), Ok(0b101));
+            assert_eq!(tag_bits(DECLARED, &[]), Ok(0));
+            let mut packer = VerdictPacker::new(2, DECLARED);
+            packer.push(Ok(Verdict {
+                applies: true,
+                reason: "ok".into(),
+                policy_tags: vec!["hipaa".into()],
+            }));
+            packer.push(Ok(Verdict {
+                applies: false,
+                reason: "no".into(),
+                policy_tags: vec!["pci-dss".into()],
+            }));
+            let packed = packer.finish();
+            match &packed.results[0] {
+                Ok(verdict) => assert_eq!(verdict.policy_tags, 0b010),
+                Err(error) => panic!("{error:?}"),
+            }
+            match &packed.results[1] {
+                Err(PluginError::Internal(message)) => {
+                    assert!(message.contains("`pci-dss` is not declared"), "{message}")
+                }
+                other => panic!("expected the undeclared tag refused, got {other:?}"),
+            }
+        }
         use crate::{Industry, Rag, Tier};
 
         /// A batch of one context, with `text` and the spans given.

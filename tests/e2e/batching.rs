@@ -204,7 +204,7 @@ fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
 fn a_plugin_error_on_one_item_of_a_packed_batch_is_recorded_for_that_item_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.4.0");
+    assert_eq!(plugin.contract(), "0.5.0");
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
     let ids = ["first", "seatless", "third"];
     let mut states: Vec<AccountState> = ids
@@ -470,10 +470,10 @@ fn a_contract_0_4_plugin_gets_every_items_declared_windows_with_the_batch() {
 }
 
 #[test]
-fn a_contract_0_4_plugin_declares_its_windows_and_reports_them_when_inspected() {
+fn a_plugin_built_with_the_sdk_declares_its_windows_and_reports_them_when_inspected() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.4.0");
+    assert_eq!(plugin.contract(), "0.5.0");
     let declared: Vec<(&str, u32, u32)> = plugin
         .windows()
         .iter()
@@ -495,6 +495,43 @@ fn a_contract_0_4_plugin_declares_its_windows_and_reports_them_when_inspected() 
 }
 
 #[test]
+fn the_standard_condition_declares_every_policy_tag_its_verdicts_carry() {
+    let runtime = runtime();
+    let condition = load(&runtime, standard("tier-conditions")).unwrap();
+    assert_eq!(condition.contract(), "0.5.0");
+    let declared: Vec<String> = condition
+        .policy_tags()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(declared.len(), 25);
+    assert_eq!(
+        runtime.inspect(standard("tier-conditions")).policy_tags,
+        declared
+    );
+    // Every verdict over a portfolio of every tier and industry: none
+    // refused for a tag it did not declare, and the tags come back by name.
+    let pipeline = standard_pipeline(&runtime, InstanceMode::Warm);
+    let mut seen = std::collections::BTreeSet::new();
+    for account in generate_portfolio(40, 11) {
+        let mut state = AccountState::new(account.account.clone());
+        for event in &account.events {
+            let evaluation = pipeline.process(&mut state, event).unwrap();
+            for record in evaluation.invocations.iter().filter(|r| r.call == "check") {
+                assert_eq!(record.outcome, Outcome::Ok, "{record:?}");
+            }
+            for signal in &evaluation.signals {
+                if let Disposition::Acted { policy_tags } = &signal.disposition {
+                    seen.extend(policy_tags.iter().map(ToString::to_string));
+                }
+            }
+        }
+    }
+    assert!(seen.len() >= 10, "{seen:?}");
+    assert!(seen.iter().all(|tag| declared.contains(tag)), "{seen:?}");
+}
+
+#[test]
 fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_never_declared_is_refused_for_that_item_alone()
  {
     let runtime = runtime();
@@ -510,46 +547,26 @@ fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_ne
         plugin.policy_tags(),
         ["monitoring-24x7", "hipaa", "tagged-by-bit"]
     );
-    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
-    let accounts = [
-        ("clinic", Tier::Enterprise, Industry::Healthcare),
-        ("liar", Tier::Enterprise, Industry::Technology),
-        ("shop", Tier::SmallBusiness, Industry::ECommerce),
-    ];
-    let mut states: Vec<AccountState> = accounts
-        .iter()
-        .map(|(id, tier, industry)| AccountState::new(account(id, *tier, *industry, 10, 5)))
-        .collect();
-    let events: Vec<Event> = accounts
-        .iter()
-        .map(|(id, _, _)| event(id, 1, "login", NOW, serde_json::json!({})))
-        .collect();
-    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
-    let evaluations: Vec<Evaluation> = pipeline
-        .process_batch(&mut batch)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let acted = |evaluation: &Evaluation| match &evaluation.signals[0].disposition {
-        Disposition::Acted { policy_tags } => policy_tags.clone(),
-        other => panic!("expected the signal acted on, got {other:?}"),
-    };
-    let summary = |evaluation: &Evaluation| match &evaluation.intents[0].intent.kind {
-        IntentKind::Notify(notify) => notify.summary.clone(),
-        other => panic!("expected a notification, got {other:?}"),
-    };
+    let evaluations = one_login_each_in_a_batch(
+        plugin,
+        &[
+            ("clinic", Tier::Enterprise, Industry::Healthcare),
+            ("liar", Tier::Enterprise, Industry::Technology),
+            ("shop", Tier::SmallBusiness, Industry::ECommerce),
+        ],
+    );
     // The bits come back as the declared names, in the declared order, and
     // the action is handed them by name.
     assert_eq!(
-        acted(&evaluations[0]),
+        acted_tags(&evaluations[0]),
         ["monitoring-24x7", "hipaa", "tagged-by-bit"]
     );
     assert_eq!(
-        summary(&evaluations[0]),
+        notified(&evaluations[0]),
         "monitoring-24x7,hipaa,tagged-by-bit"
     );
-    assert_eq!(acted(&evaluations[2]), ["tagged-by-bit"]);
-    assert_eq!(summary(&evaluations[2]), "tagged-by-bit");
+    assert_eq!(acted_tags(&evaluations[2]), ["tagged-by-bit"]);
+    assert_eq!(notified(&evaluations[2]), "tagged-by-bit");
     // Bit 3 names no declared tag: that verdict alone is refused.
     let liar = &evaluations[1];
     assert!(liar.intents.is_empty());
@@ -576,5 +593,68 @@ fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_ne
             "{:?}",
             evaluation.invocations
         );
+    }
+}
+
+#[test]
+fn a_contract_0_4_playbook_still_returns_its_policy_tags_as_strings() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("v04-playbook")).unwrap();
+    assert_eq!(plugin.contract(), "0.4.0");
+    assert!(plugin.policy_tags().is_empty());
+    let evaluations = one_login_each_in_a_batch(
+        plugin,
+        &[
+            ("clinic", Tier::Enterprise, Industry::Healthcare),
+            ("shop", Tier::SmallBusiness, Industry::ECommerce),
+        ],
+    );
+    assert_eq!(
+        acted_tags(&evaluations[0]),
+        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
+    );
+    assert_eq!(acted_tags(&evaluations[1]), ["tagged-by-bit"]);
+    assert_eq!(
+        notified(&evaluations[0]),
+        "monitoring-24x7,hipaa,tagged-by-bit"
+    );
+}
+
+/// Evaluates one login of each account `(id, tier, industry)` in one
+/// batch through `plugin` alone.
+fn one_login_each_in_a_batch(
+    plugin: vigil_host::runtime::Plugin,
+    accounts: &[(&str, Tier, Industry)],
+) -> Vec<Evaluation> {
+    let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
+    let mut states: Vec<AccountState> = accounts
+        .iter()
+        .map(|(id, tier, industry)| AccountState::new(account(id, *tier, *industry, 10, 5)))
+        .collect();
+    let events: Vec<Event> = accounts
+        .iter()
+        .map(|(id, _, _)| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    pipeline
+        .process_batch(&mut batch)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The policy tags of the evaluation's first signal, which was acted on.
+fn acted_tags(evaluation: &Evaluation) -> Vec<String> {
+    match &evaluation.signals[0].disposition {
+        Disposition::Acted { policy_tags } => policy_tags.iter().map(ToString::to_string).collect(),
+        other => panic!("expected the signal acted on, got {other:?}"),
+    }
+}
+
+/// The summary of the evaluation's first intent, a notification.
+fn notified(evaluation: &Evaluation) -> String {
+    match &evaluation.intents[0].intent.kind {
+        IntentKind::Notify(notify) => notify.summary.clone(),
+        other => panic!("expected a notification, got {other:?}"),
     }
 }

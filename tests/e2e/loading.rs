@@ -63,7 +63,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
     let report = runtime().inspect(standard("health-score"));
     assert!(report.loads(), "{:?}", report.refused);
     assert_eq!(report.world.as_deref(), Some("scorer"));
-    assert_eq!(report.contract.as_deref(), Some("0.4.0"));
+    assert_eq!(report.contract.as_deref(), Some("0.5.0"));
     let info = report.info.unwrap();
     assert_eq!(info.name, "health-score");
     assert_eq!(info.version, "0.1.0");
@@ -71,7 +71,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .imports
             .iter()
-            .any(|i| i == "vigil:plugin/history@0.4.0"),
+            .any(|i| i == "vigil:plugin/history@0.5.0"),
         "{:?}",
         report.imports
     );
@@ -79,7 +79,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .exports
             .iter()
-            .any(|e| e == "vigil:plugin/scoring@0.4.0")
+            .any(|e| e == "vigil:plugin/scoring@0.5.0")
     );
 }
 

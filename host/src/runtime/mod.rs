@@ -29,8 +29,8 @@ pub use cache::{ComponentCache, digest};
 pub use limits::{Interruption, Limits};
 pub use plugin::{
     Batch, BatchContexts, CallInput, ComponentReport, InstanceMode, Invocation, InvocationRecord,
-    ItemInput, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome, Plugin, PluginNames,
-    PluginRef, kind_name,
+    ItemInput, MAX_DECLARED_POLICY_TAGS, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome,
+    Plugin, PluginNames, PluginRef, kind_name,
 };
 pub use results::{CheckItem, Factor, PlanItem, ScoreCard, Signal, Text, Verdict};
 use state::PluginState;
@@ -75,7 +75,7 @@ pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
-pub const LATEST_CONTRACT: &str = "0.4.0";
+pub const LATEST_CONTRACT: &str = "0.5.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +94,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.4.0` (or `@0.5.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.5.0` (or `@0.4.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {

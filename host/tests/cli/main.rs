@@ -29,15 +29,27 @@ fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("world     scorer"), "{stdout}");
-    assert!(stdout.contains("contract  vigil:plugin@0.4.0"), "{stdout}");
+    assert!(stdout.contains("contract  vigil:plugin@0.5.0"), "{stdout}");
     assert!(stdout.contains("name          health-score"), "{stdout}");
     assert!(
         stdout.contains("windows       logins 30d ending 0d ago, logins 30d ending 30d ago,"),
         "{stdout}"
     );
-    assert!(stdout.contains("vigil:plugin/history@0.4.0"), "{stdout}");
+    assert!(stdout.contains("vigil:plugin/history@0.5.0"), "{stdout}");
     assert!(
         stdout.contains("OK: the host loads this plugin"),
+        "{stdout}"
+    );
+    // A condition lists the policy tags it declares.
+    let output = vigil()
+        .args(["plugin", "check"])
+        .arg(dir.path().join("tier-conditions.wasm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("policy tags   monitoring-24x7, dedicated-csm,"),
         "{stdout}"
     );
 }

@@ -324,7 +324,7 @@ mod tests {
         Verdict {
             applies: true,
             reason: "test".to_string(),
-            policy_tags: tags.iter().map(|t| (*t).to_string()).collect(),
+            policy_tags: tags.iter().map(|t| Tag::Owned((*t).to_string())).collect(),
         }
     }
 

@@ -65,7 +65,35 @@ const E_COMMERCE_TAGS: &[&str] = &["revenue-impact", "seasonality-planning"];
 #[vigil_sdk::condition(
     name = "tier-conditions",
     description = "Tier, industry and contract conditions: policy tags for Enterprise, Mid-Market and Small Business accounts, compliance tags, renewal windows.",
-    fuel = 1_000_000
+    fuel = 1_000_000,
+    // Every tag the rules below can give, in the table's order.
+    tags = [
+        "monitoring-24x7",
+        "dedicated-csm",
+        "executive-business-review",
+        "custom-metrics",
+        "executive-notification",
+        "business-hours-monitoring",
+        "shared-csm",
+        "quarterly-review",
+        "standard-metrics",
+        "automated-monitoring",
+        "self-service-first",
+        "biannual-check-in",
+        "basic-metrics",
+        "hipaa",
+        "fda",
+        "security-audit",
+        "training-certification",
+        "sox",
+        "pci-dss",
+        "audit-trail",
+        "risk-assessment",
+        "revenue-impact",
+        "seasonality-planning",
+        "renewal-window",
+        "renewal-overdue",
+    ]
 )]
 pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError> {
     let account = &ctx.account;
@@ -73,17 +101,17 @@ pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError>
     let (industry_tags, compliance) = industry_policy(account.industry);
     let contract = contract_policy(account.renewal_date, ctx.now);
 
-    let mut policy_tags: Vec<String> = tier_tags
+    let mut policy_tags: Vec<Tag> = tier_tags
         .iter()
         .chain(industry_tags)
-        .map(|tag| (*tag).to_string())
+        .map(|tag| Tag::Borrowed(tag))
         .collect();
     let mut reason = format!("{tier_name} account: {tier_policy}");
     if let Some(compliance) = compliance {
         reason.push_str(&format!("; {compliance}"));
     }
     if let Some((tag, note)) = contract {
-        policy_tags.push(tag.to_string());
+        policy_tags.push(Tag::Borrowed(tag));
         reason.push_str(&format!("; {note}"));
     }
 
@@ -199,7 +227,7 @@ mod tests {
     }
 
     fn tags(verdict: &Verdict) -> Vec<&str> {
-        verdict.policy_tags.iter().map(String::as_str).collect()
+        verdict.policy_tags.iter().map(|tag| tag.as_ref()).collect()
     }
 
     fn renewing_in(offset_ms: i64) -> Verdict {

@@ -15,7 +15,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.4.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.5.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -27,6 +27,7 @@ struct Options {
     config_schema: Option<LitStr>,
     fuel: Option<LitInt>,
     windows: Vec<(LitStr, LitInt, LitInt)>,
+    tags: Vec<LitStr>,
 }
 
 /// The most windows a plugin may declare, and the longest metric name
@@ -34,6 +35,49 @@ struct Options {
 /// than to load).
 const MAX_WINDOWS: usize = 64;
 const MAX_METRIC_BYTES: usize = 256;
+
+/// The most policy tags a plugin may declare, and the longest tag (the
+/// host's limits: a verdict names its tags by the bits of a `u64`).
+const MAX_TAGS: usize = 64;
+const MAX_TAG_BYTES: usize = 128;
+
+/// Parses `tags = ["hipaa", "sox", ...]`.
+fn parse_tags(array: ExprArray) -> syn::Result<Vec<LitStr>> {
+    const USAGE: &str = "`tags` lists the policy tags a verdict may carry as string literals, for example [\"hipaa\", \"sox\"]";
+    let mut tags: Vec<LitStr> = Vec::new();
+    for element in &array.elems {
+        let Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(tag), ..
+        }) = element
+        else {
+            return Err(syn::Error::new(element.span(), USAGE));
+        };
+        let name = tag.value();
+        if name.is_empty() || name.len() > MAX_TAG_BYTES || name.chars().any(char::is_control) {
+            return Err(syn::Error::new(
+                tag.span(),
+                format!("a policy tag is 1 to {MAX_TAG_BYTES} bytes with no control characters"),
+            ));
+        }
+        if tags.iter().any(|seen| seen.value() == name) {
+            return Err(syn::Error::new(
+                tag.span(),
+                format!("the policy tag `{name}` is declared twice"),
+            ));
+        }
+        tags.push(tag.clone());
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(syn::Error::new(
+            array.span(),
+            format!(
+                "{} policy tags declared; a plugin may declare at most {MAX_TAGS}",
+                tags.len()
+            ),
+        ));
+    }
+    Ok(tags)
+}
 
 /// Parses `windows = [("logins", 30, 0), ...]`.
 fn parse_windows(array: ExprArray) -> syn::Result<Vec<(LitStr, LitInt, LitInt)>> {
@@ -116,6 +160,8 @@ impl Options {
                 options.fuel = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("windows") {
                 options.windows = parse_windows(meta.value()?.parse()?)?;
+            } else if meta.path.is_ident("tags") {
+                options.tags = parse_tags(meta.value()?.parse()?)?;
             } else if meta.path.is_ident("subscribes") {
                 let array: ExprArray = meta.value()?.parse()?;
                 for element in array.elems {
@@ -134,7 +180,7 @@ impl Options {
                 }
             } else {
                 return Err(meta.error(
-                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel, windows",
+                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel, windows, tags",
                 ));
             }
             Ok(())
@@ -169,6 +215,7 @@ impl Options {
         let metrics = self.windows.iter().map(|(metric, _, _)| metric);
         let days = self.windows.iter().map(|(_, days, _)| days);
         let offsets = self.windows.iter().map(|(_, _, offset)| offset);
+        let tags = &self.tags;
         quote! {
             ::vigil_sdk::PluginInfo {
                 name: #name,
@@ -183,19 +230,33 @@ impl Options {
                     days: #days,
                     offset_days: #offsets,
                 }),*],
+                policy_tags: ::std::vec![#(::std::string::String::from(#tags)),*],
             }
         }
     }
 
-    /// The declared windows as a constant the batch glue hands to the SDK
-    /// with each item, in the order `describe` declares them.
+    /// The declared windows and policy tags as constants the batch glue
+    /// hands to the SDK, in the order `describe` declares them.
     fn declared(&self) -> TokenStream2 {
         let windows = self
             .windows
             .iter()
             .map(|(metric, days, offset)| quote!((#metric, #days, #offset)));
+        let tags = &self.tags;
         quote! {
             const DECLARED_WINDOWS: &[::vigil_sdk::__private::Declared] = &[#(#windows),*];
+            const DECLARED_TAGS: &[&str] = &[#(#tags),*];
+        }
+    }
+
+    /// Refuses `tags` on a kind that returns no verdicts.
+    fn check_tags(&self, kind: &str) -> syn::Result<()> {
+        match self.tags.first() {
+            Some(tag) if kind != "Condition" && kind != "Playbook" => Err(syn::Error::new(
+                tag.span(),
+                "only conditions and playbooks return verdicts and declare policy tags",
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -208,10 +269,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.4.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.4.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.4.0": ::vigil_sdk::wit::vigil::plugin::history,
-                "vigil:plugin/batching@0.4.0": ::vigil_sdk::wit::vigil::plugin::batching,
+                "vigil:plugin/types@0.5.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.5.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.5.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.5.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -318,7 +379,10 @@ fn check_fn(kind: &FnKind, item: &ItemFn) -> syn::Result<()> {
 }
 
 fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = match Options::parse(attr) {
+    let options = match Options::parse(attr).and_then(|options| {
+        options.check_tags(kind.kind)?;
+        Ok(options)
+    }) {
         Ok(options) => options,
         Err(error) => return error.to_compile_error().into(),
     };
@@ -348,7 +412,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     let args: Vec<TokenStream2> = match kind.params.len() {
         1 => vec![quote!(ctx)],
         2 => vec![quote!(ctx), quote!(signal)],
-        _ => vec![quote!(ctx), quote!(signal), quote!(&item.verdict)],
+        _ => vec![quote!(ctx), quote!(signal), quote!(&verdict)],
     };
     // Spanned on the function's return type, so a wrong one is reported there.
     let call = match &item.sig.output {
@@ -388,7 +452,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     .into()
 }
 
-/// The batch export (contract 0.4) around a plugin function: the function
+/// The batch export (contract 0.5) around a plugin function: the function
 /// runs once per item, in order, after telling the host which item it is
 /// on, on the item's context unpacked from the batch's packed contexts,
 /// with the item's declared windows at hand; its results are packed as
@@ -462,7 +526,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                     ) -> #types::PackedVerdicts {
                         let mut unpacker = #private::Unpacker::new(&contexts);
                         let mut items = #private::CheckItems::new(items);
-                        let mut packer = #private::VerdictPacker::new(items.len());
+                        let mut packer = #private::VerdictPacker::new(items.len(), DECLARED_TAGS);
                         #private::start_items(DECLARED_WINDOWS, windows);
                         for index in 0..items.len() {
                             #private::begin_item(index);
@@ -502,6 +566,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                                 #private::begin_item(index);
                                 let at = usize::try_from(item.context).unwrap_or(usize::MAX);
                                 let signal = &item.signal;
+                                let verdict = ::vigil_sdk::Verdict::from(&item.verdict);
                                 #each
                             })
                             .collect();
@@ -580,9 +645,7 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
     let plan = batch_export(
         &ACTION,
         &quote!(<Target as ::vigil_sdk::Playbook>::plan(
-            ctx,
-            signal,
-            &item.verdict
+            ctx, signal, &verdict
         )),
     );
     quote! {

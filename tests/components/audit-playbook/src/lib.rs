@@ -7,7 +7,8 @@ pub struct AuditPlaybook;
 
 #[vigil_sdk::playbook(
     name = "audit-playbook",
-    description = "SOX audit review of overdue invoices."
+    description = "SOX audit review of overdue invoices.",
+    tags = ["sox"]
 )]
 impl vigil_sdk::Playbook for AuditPlaybook {
     fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {

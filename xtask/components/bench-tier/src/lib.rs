@@ -9,7 +9,34 @@ const RENEWAL_WINDOW_MS: i64 = 90 * DAY_MS;
 #[vigil_sdk::condition(
     name = "bench-tier",
     description = "Bench rule set: tier, industry and contract conditions.",
-    fuel = 1_000_000
+    fuel = 1_000_000,
+    tags = [
+        "monitoring-24x7",
+        "dedicated-csm",
+        "executive-business-review",
+        "custom-metrics",
+        "executive-notification",
+        "business-hours-monitoring",
+        "shared-csm",
+        "quarterly-review",
+        "standard-metrics",
+        "automated-monitoring",
+        "self-service-first",
+        "biannual-check-in",
+        "basic-metrics",
+        "hipaa",
+        "fda",
+        "security-audit",
+        "training-certification",
+        "sox",
+        "pci-dss",
+        "audit-trail",
+        "risk-assessment",
+        "revenue-impact",
+        "seasonality-planning",
+        "renewal-overdue",
+        "renewal-window",
+    ]
 )]
 pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError> {
     let account = &ctx.account;
@@ -49,7 +76,7 @@ pub fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError>
         .iter()
         .chain(industry)
         .chain(contract)
-        .map(|tag| (*tag).to_string())
+        .map(|tag| Tag::Borrowed(tag))
         .collect();
     let applies = !(account.tier == Tier::SmallBusiness && signal.severity == Severity::Info);
     Ok(Verdict {
