@@ -84,10 +84,10 @@ pub use wit::vigil::plugin::types::{
     Timestamp, Timing, Webhook, WindowSpec,
 };
 
-/// A policy tag of a [`Verdict`]: one of the tags the condition declares
-/// (the macros' `tags` option). A condition names it with a string
-/// literal (`"hipaa".into()`), which costs no allocation; the verdict an
-/// action is handed carries the host's copies.
+/// A policy tag of a [`Verdict`]. A condition returns only tags it
+/// declares (the macros' `tags` option), each named with a string literal
+/// (`"hipaa".into()`), which costs no allocation; the verdict an action is
+/// handed carries every condition's tags, as the host's copies.
 pub type Tag = std::borrow::Cow<'static, str>;
 
 /// A condition's decision about a signal in the account's context: the
@@ -95,8 +95,9 @@ pub type Tag = std::borrow::Cow<'static, str>;
 ///
 /// A condition may only return tags it declares (`tags = [...]` on
 /// [`condition`] or [`playbook`]): the host receives each verdict's tags
-/// as bits of the declared list (contract 0.5), and a verdict with a tag
-/// that is not declared is an error for its item
+/// as bits of the declared list (contract 0.5), so they come back in the
+/// declared order, each once, whatever order the verdict listed them in;
+/// a verdict with a tag that is not declared is an error for its item
 /// (`internal: policy tag ... is not declared`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -554,8 +555,10 @@ pub mod __private {
 
     impl VerdictPacker {
         /// A packer for `len` results of a plugin that declares the
-        /// policy tags `declared` (at most 64, which the macros check).
+        /// policy tags `declared` (at most 64, which the macros check; a
+        /// tag past the 64th is an error for its item).
         pub fn new(len: usize, declared: &'static [&'static str]) -> Self {
+            debug_assert!(declared.len() <= 64, "at most 64 declared tags");
             Self {
                 packed: PackedVerdicts {
                     text: String::with_capacity(text_capacity(len)),
@@ -596,9 +599,12 @@ pub mod __private {
         let mut next = 0;
         for tag in tags {
             let at = find_tag(declared, tag, next).ok_or_else(|| undeclared_tag(tag))?;
-            bits |= 1u64
-                .checked_shl(u32::try_from(at).unwrap_or(u32::MAX))
-                .unwrap_or(0);
+            // A verdict names at most 64 declared tags, one bit each.
+            let bit = u32::try_from(at)
+                .ok()
+                .and_then(|at| 1u64.checked_shl(at).filter(|_| at < 64))
+                .ok_or_else(|| undeclared_tag(tag))?;
+            bits |= bit;
             next = at + 1;
         }
         Ok(bits)
@@ -612,15 +618,16 @@ pub mod __private {
     /// compared. Any other string is looked for by its bytes.
     #[inline]
     fn find_tag(declared: &[&'static str], tag: &str, from: usize) -> Option<usize> {
-        let same = |name: &&str| name.as_ptr() == tag.as_ptr() && name.len() == tag.len();
         let (before, after) = declared.split_at(from.min(declared.len()));
-        if let Some(at) = after.iter().position(same) {
-            return Some(before.len() + at);
-        }
-        if let Some(at) = before.iter().position(same) {
-            return Some(at);
-        }
-        declared.iter().position(|name| *name == tag)
+        let same = |name: &&str| name.as_ptr() == tag.as_ptr() && name.len() == tag.len();
+        let equal = |name: &&str| *name == tag;
+        after
+            .iter()
+            .position(same)
+            .map(|at| before.len() + at)
+            .or_else(|| before.iter().position(same))
+            .or_else(|| after.iter().position(equal).map(|at| before.len() + at))
+            .or_else(|| before.iter().position(equal))
     }
 
     /// The error for a verdict's tag that the plugin does not declare.
@@ -689,6 +696,35 @@ pub mod __private {
         use super::*;
         use crate::Tag;
         use crate::wit::vigil::plugin::types::{PackedAttribute, PackedContext, PackedScore};
+
+        #[test]
+        fn a_tag_is_found_by_address_in_declared_order_by_bytes_otherwise_and_only_among_the_first_64()
+         {
+            static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+                (0..65)
+                    .map(|n| &*Box::leak(format!("tag-{n}").into_boxed_str()))
+                    .collect()
+            });
+            let declared: &'static [&'static str] = NAMES.as_slice();
+            // The declared literals themselves: found by address.
+            let same: Vec<Tag> = [0, 31, 32, 63]
+                .iter()
+                .map(|&at| Tag::Borrowed(declared[at]))
+                .collect();
+            assert_eq!(
+                tag_bits(&declared[..64], &same),
+                Ok(1 | 1 << 31 | 1 << 32 | 1 << 63)
+            );
+            // Equal bytes elsewhere in memory, and out of declared order.
+            let copies: Vec<Tag> = vec![Tag::Owned("tag-40".into()), Tag::Owned("tag-2".into())];
+            assert_eq!(tag_bits(&declared[..64], &copies), Ok(1 << 40 | 1 << 2));
+            // A 65th declared tag has no bit: an error, never a lost tag.
+            let past = [Tag::Borrowed(declared[64])];
+            assert!(matches!(
+                tag_bits(declared, &past),
+                Err(PluginError::Internal(message)) if message.contains("`tag-64`")
+            ));
+        }
 
         #[test]
         fn a_verdicts_tags_are_packed_as_bits_of_the_declared_tags() {

@@ -535,63 +535,76 @@ fn the_standard_condition_declares_every_policy_tag_its_verdicts_carry() {
 fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_never_declared_is_refused_for_that_item_alone()
  {
     let runtime = runtime();
+    let named = ["monitoring-24x7", "hipaa", "tagged-by-bit"];
     let report = runtime.inspect(&component("v05-playbook"));
     assert_eq!(report.contract.as_deref(), Some("0.5.0"));
-    assert_eq!(
-        report.policy_tags,
-        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
-    );
+    assert_eq!(report.policy_tags.len(), 63);
+    assert_eq!(report.policy_tags[..3], named);
     let plugin = load(&runtime, &component("v05-playbook")).unwrap();
     assert_eq!(plugin.contract(), "0.5.0");
-    assert_eq!(
-        plugin.policy_tags(),
-        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
-    );
+    assert_eq!(plugin.policy_tags()[..3], named);
+    assert_eq!(plugin.policy_tags()[62], "filler-62");
     let evaluations = one_login_each_in_a_batch(
         plugin,
         &[
             ("clinic", Tier::Enterprise, Industry::Healthcare),
             ("liar", Tier::Enterprise, Industry::Technology),
             ("shop", Tier::SmallBusiness, Industry::ECommerce),
+            ("failing", Tier::MidMarket, Industry::Technology),
+            ("top", Tier::MidMarket, Industry::Technology),
         ],
     );
     // The bits come back as the declared names, in the declared order, and
     // the action is handed them by name.
-    assert_eq!(
-        acted_tags(&evaluations[0]),
-        ["monitoring-24x7", "hipaa", "tagged-by-bit"]
-    );
+    assert_eq!(acted_tags(&evaluations[0]), named);
     assert_eq!(
         notified(&evaluations[0]),
         "monitoring-24x7,hipaa,tagged-by-bit"
     );
     assert_eq!(acted_tags(&evaluations[2]), ["tagged-by-bit"]);
     assert_eq!(notified(&evaluations[2]), "tagged-by-bit");
-    // Bit 3 names no declared tag: that verdict alone is refused.
-    let liar = &evaluations[1];
-    assert!(liar.intents.is_empty());
-    let check = liar
-        .invocations
-        .iter()
-        .find(|record| record.call == "check")
-        .unwrap();
-    match &check.outcome {
+    // Bit 62, in the high word, is the last declared tag.
+    assert_eq!(acted_tags(&evaluations[4]), ["tagged-by-bit", "filler-62"]);
+    let check = |evaluation: &Evaluation| {
+        evaluation
+            .invocations
+            .iter()
+            .find(|record| record.call == "check")
+            .unwrap()
+            .outcome
+            .clone()
+    };
+    // Bit 63 names no declared tag: that verdict alone is refused.
+    assert!(evaluations[1].intents.is_empty());
+    match check(&evaluations[1]) {
         Outcome::InvalidOutput { reason } => {
             assert!(
-                reason.contains("names policy tag 3, but the plugin declares 3"),
+                reason.contains("names policy tag 63, but the plugin declares 63 tags"),
                 "{reason}"
             )
         }
         other => panic!("expected the undeclared tag refused, got {other:?}"),
     }
-    for evaluation in [&evaluations[0], &evaluations[2]] {
+    // A plugin error comes back for its item alone, lifted from 0.5's
+    // packed verdicts.
+    assert!(evaluations[3].intents.is_empty());
+    match check(&evaluations[3]) {
+        Outcome::PluginError { kind, message } => {
+            assert_eq!(
+                (kind.as_str(), message.as_str()),
+                ("insufficient-data", "not yet")
+            )
+        }
+        other => panic!("expected the plugin's error, got {other:?}"),
+    }
+    for at in [0, 2, 4] {
         assert!(
-            evaluation
+            evaluations[at]
                 .invocations
                 .iter()
                 .all(|record| record.outcome == Outcome::Ok),
             "{:?}",
-            evaluation.invocations
+            evaluations[at].invocations
         );
     }
 }

@@ -2,7 +2,8 @@
 //! `v0_1` for `vigil:plugin@0.1.0` (one call per event), `v0_2` for
 //! `vigil:plugin@0.2.0` (one call per batch), `v0_3` for
 //! `vigil:plugin@0.3.0` (a batch, with declared history windows), `v0_4`
-//! for `vigil:plugin@0.4.0` (windows sent with the batch, results packed).
+//! for `vigil:plugin@0.4.0` (windows sent with the batch, results packed),
+//! `v0_5` for `vigil:plugin@0.5.0` (policy tags declared, named by bit).
 //!
 //! In each, one host-side world includes every plugin world, so a single set
 //! of import traits and export handles serves all kinds; which exports a

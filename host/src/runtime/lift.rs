@@ -1,4 +1,6 @@
-//! Contract 0.4's packed results lifted out of a guest by the host itself.
+//! Contract 0.4's and 0.5's packed results lifted out of a guest by the
+//! host itself (0.5's score cards and signals are 0.4's; its verdicts name
+//! their tags by bit).
 //!
 //! wasmtime's derived lifting of a record finds each field's offset at run
 //! time (`CanonicalAbiInfo::next_field32_size`, a call across crates for

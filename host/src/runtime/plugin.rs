@@ -24,7 +24,7 @@ use super::bindings::{
 };
 use super::lift::Lifted;
 use super::lower::{Lowered, LoweredCheckItems, LoweredWindows, Packed, PackedPieces, lowered};
-use super::output::PluginOutput;
+use super::output::{DeclaredVerdict, PluginOutput};
 use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Text, Verdict};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
@@ -623,7 +623,7 @@ impl PluginOutput for Described {
         }
         if !matches!(self.info.kind, PluginKind::Condition | PluginKind::Playbook) {
             return Err(format!(
-                "declares policy tags, but only conditions and playbooks return verdicts; a {} declares none",
+                "declares policy tags, but only conditions and playbooks return verdicts; this {} may declare none",
                 kind_name(self.info.kind)
             ));
         }
@@ -924,9 +924,9 @@ impl BatchFuncs {
     {
         if !shapes.contains(&self.shape) {
             wasmtime::bail!(
-                "`{interface}` is called as {:?}, not {:?}",
-                shapes,
-                self.shape
+                "`{interface}` of a {:?} contract is called as one of {:?}",
+                self.shape,
+                shapes
             );
         }
         let func = func.ok_or_else(|| not_exported(interface))?;
@@ -1457,8 +1457,22 @@ impl Plugin {
                     let (Lifted(verdicts),) = funcs
                         .check_v5()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
-                    unpack::tagged_verdicts(verdicts, &self.policy_tags, self.limits.output_bytes)
-                }),
+                    let verdicts = unpack::tagged_verdicts(
+                        verdicts,
+                        &self.policy_tags,
+                        self.limits.output_bytes,
+                    )?;
+                    Ok(verdicts
+                        .into_iter()
+                        .map(|verdict| verdict.map(DeclaredVerdict))
+                        .collect())
+                })
+                .into_iter()
+                .map(|invocation| Invocation {
+                    output: invocation.output.map(|DeclaredVerdict(verdict)| verdict),
+                    record: invocation.record,
+                })
+                .collect(),
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => {
                 let items = contract_items::<_, ContractCheckItem>(items);
                 self.invoke_batch("check", &setup, histories, &|funcs, store, range| {
@@ -2455,6 +2469,6 @@ mod tests {
         let error = declaring(PluginKind::Scorer, &["sox"])
             .validate()
             .unwrap_err();
-        assert!(error.contains("a scorer declares none"), "{error}");
+        assert!(error.contains("this scorer may declare none"), "{error}");
     }
 }

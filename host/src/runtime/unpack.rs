@@ -1,5 +1,7 @@
-//! Contract 0.4's packed results, unpacked into the host's types (a
-//! condition's signals are packed for it by `lower::LoweredCheckItems`).
+//! Contract 0.4's and 0.5's packed results, unpacked into the host's types
+//! (a condition's signals are packed for it by `lower::LoweredCheckItems`).
+//! 0.5 differs only in its verdicts: their tags are bits of the plugin's
+//! declared tags ([`tagged_verdicts`]), not spans.
 //!
 //! A 0.4 plugin returns a batch's score cards, signals or verdicts as one
 //! text and a list of records whose strings are spans of it: the host lifts

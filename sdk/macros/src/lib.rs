@@ -458,7 +458,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
 /// with the item's declared windows at hand; its results are packed as
 /// they come. `kind` names the export (`kind.interface`) and what the
 /// plugin function returns; `call` calls the function with `ctx` (and, for
-/// `check` and `plan`, `signal` and `item`) in scope.
+/// `check`, `signal`; for `plan`, `signal` and `verdict`) in scope.
 fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
     let interface = kind.interface;
     let types = quote!(::vigil_sdk::wit::vigil::plugin::types);

@@ -4,8 +4,11 @@
 //! tags the host hands back by name, so the tests can check 0.5's tags
 //! apart from the SDK. Its scoring-free exports are 0.4's in structure.
 //!
-//! An account named `liar` gets a verdict with bit 3 set, a tag the
-//! plugin never declared: the host must refuse that answer.
+//! It declares 63 tags, the last 60 fillers (`filler-3` to `filler-62`),
+//! so that the high bits are used: an account named `top` also gets bit
+//! 62, the last declared tag; an account named `liar` gets bit 63, a tag
+//! the plugin never declared, which the host must refuse; an account named
+//! `failing` gets a plugin error instead of a verdict.
 #![allow(unsafe_code)]
 
 mod bindings {
@@ -22,8 +25,12 @@ use bindings::vigil::plugin::types::{
     PluginKind, Severity, Span, Tier, Timing,
 };
 
-/// The declared policy tags: bit `i` of a packed verdict is `TAGS[i]`.
+/// The named policy tags: bit `i` of a packed verdict is `TAGS[i]`; the
+/// fillers after them are bits 3 to 62.
 const TAGS: [&str; 3] = ["monitoring-24x7", "hipaa", "tagged-by-bit"];
+
+/// How many tags the plugin declares.
+const DECLARED: u32 = 63;
 
 struct TaggedPlaybook;
 
@@ -38,7 +45,12 @@ impl meta::Guest for TaggedPlaybook {
             config_schema: "{}".into(),
             default_fuel: 1_000_000,
             windows: Vec::new(),
-            policy_tags: TAGS.iter().map(|tag| tag.to_string()).collect(),
+            policy_tags: (0..DECLARED)
+                .map(|at| match TAGS.get(at as usize) {
+                    Some(tag) => tag.to_string(),
+                    None => format!("filler-{at}"),
+                })
+                .collect(),
         }
     }
 }
@@ -109,8 +121,14 @@ impl conditioning::Guest for TaggedPlaybook {
             if context.industry == Industry::Healthcare {
                 tags |= 1 << 1;
             }
-            if at(&contexts.text, context.account_id) == "liar" {
-                tags |= 1 << 3;
+            match at(&contexts.text, context.account_id) {
+                "top" => tags |= 1 << (DECLARED - 1),
+                "liar" => tags |= 1 << DECLARED,
+                "failing" => {
+                    results.push(Err(PluginError::InsufficientData("not yet".into())));
+                    continue;
+                }
+                _ => {}
             }
             results.push(Ok(PackedVerdict {
                 applies: true,
