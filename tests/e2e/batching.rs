@@ -5,10 +5,12 @@
 //! still called with their batches; the windows a plugin declares; the
 //! policy tags a 0.5 plugin declares and names by bit.
 
+use std::collections::BTreeMap;
+
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
 use vigil_host::pipeline::{AccountState, Disposition, Evaluation, Pipeline, PluginSet};
 use vigil_host::runtime::bindings::types::{Event, Industry, IntentKind, Tier};
-use vigil_host::runtime::{InstanceMode, Outcome};
+use vigil_host::runtime::{InstanceMode, LoadError, Outcome};
 
 use crate::support::*;
 
@@ -606,6 +608,25 @@ fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_ne
             "{:?}",
             evaluations[at].invocations
         );
+    }
+}
+
+#[test]
+fn a_contract_0_5_plugin_declaring_a_tag_twice_too_many_tags_or_an_empty_one_is_refused_at_load() {
+    let runtime = runtime();
+    for (declare, expected) in [
+        ("twice", "declares the policy tag `hipaa` twice"),
+        ("too-many", "declares 65 policy tags; at most 64"),
+        ("empty", "a declared policy tag is empty"),
+    ] {
+        let config = BTreeMap::from([("declare".to_string(), declare.to_string())]);
+        let refused = runtime
+            .load(&component("v05-playbook"), config, InstanceMode::Warm)
+            .unwrap_err();
+        match &refused {
+            LoadError::Describe(reason) => assert!(reason.contains(expected), "{reason}"),
+            other => panic!("expected {declare} refused by describe, got {other:?}"),
+        }
     }
 }
 

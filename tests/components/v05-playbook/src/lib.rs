@@ -9,6 +9,10 @@
 //! 62, the last declared tag; an account named `liar` gets bit 63, a tag
 //! the plugin never declared, which the host must refuse; an account named
 //! `failing` gets a plugin error instead of a verdict.
+//!
+//! Its configuration can make it declare tags the host must refuse at
+//! load: `declare` = `twice` (a tag declared twice), `too-many` (65
+//! tags) or `empty` (an empty tag).
 #![allow(unsafe_code)]
 
 mod bindings {
@@ -17,7 +21,7 @@ mod bindings {
 
 use bindings::exports::vigil::plugin::planning::PlanItem;
 use bindings::exports::vigil::plugin::{conditioning, meta, planning, triggering};
-use bindings::vigil::plugin::batching;
+use bindings::vigil::plugin::{batching, host};
 use bindings::vigil::plugin::history::MetricWindow;
 use bindings::vigil::plugin::types::{
     Channel, Industry, Intent, IntentKind, Notify, PackedCheckItems, PackedContexts,
@@ -45,14 +49,27 @@ impl meta::Guest for TaggedPlaybook {
             config_schema: "{}".into(),
             default_fuel: 1_000_000,
             windows: Vec::new(),
-            policy_tags: (0..DECLARED)
-                .map(|at| match TAGS.get(at as usize) {
-                    Some(tag) => tag.to_string(),
-                    None => format!("filler-{at}"),
-                })
-                .collect(),
+            policy_tags: declared(host::config("declare").as_deref()),
         }
     }
+}
+
+/// The tags to declare: `DECLARED` of them, or what the configuration's
+/// `declare` asks for.
+fn declared(declare: Option<&str>) -> Vec<String> {
+    let count = if declare == Some("too-many") { 65 } else { DECLARED };
+    let mut tags: Vec<String> = (0..count)
+        .map(|at| match TAGS.get(at as usize) {
+            Some(tag) => tag.to_string(),
+            None => format!("filler-{at}"),
+        })
+        .collect();
+    match declare {
+        Some("twice") => tags[5] = "hipaa".into(),
+        Some("empty") => tags[7] = String::new(),
+        _ => {}
+    }
+    tags
 }
 
 /// Appends `value` to `text`; its span there.
