@@ -293,14 +293,15 @@ fn error_type(
 
 /// Lifts one `result<T, plugin-error>` from `bytes`: `ok` lifts the
 /// payload of an `ok`; an error is lifted by wasmtime as `error` (the
-/// type found by [`error_type`], looked up on the first one only).
-fn lift_result<'a, T>(
+/// type found by [`error_type`], looked up on the first one only), into
+/// the contract version's own `plugin-error`, `E`.
+fn lift_result<'a, T, E: Lift>(
     cx: &mut LiftContext<'a>,
     bytes: &[u8],
     payload: usize,
     error: &mut dyn FnMut(&LiftContext<'a>) -> wasmtime::Result<InterfaceType>,
     ok: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
-) -> wasmtime::Result<Result<T, v4::PluginError>> {
+) -> wasmtime::Result<Result<T, E>> {
     let Some(value) = bytes.get(payload..) else {
         return Err(out_of_record());
     };
@@ -308,13 +309,10 @@ fn lift_result<'a, T>(
         0 => Ok(Ok(ok(value)?)),
         1 => {
             let ty = error(cx)?;
-            let size = <v4::PluginError as ComponentType>::SIZE32;
-            let Some(value) = value.get(..size) else {
+            let Some(value) = value.get(..E::SIZE32) else {
                 return Err(out_of_record());
             };
-            Ok(Err(v4::PluginError::linear_lift_from_memory(
-                cx, ty, value,
-            )?))
+            Ok(Err(E::linear_lift_from_memory(cx, ty, value)?))
         }
         _ => wasmtime::bail!("invalid expected discriminant"),
     }
@@ -479,7 +477,7 @@ lifted!(v5::PackedVerdicts, |cx, ty, record| {
     let mut error = ErrorType::of(ty, 1);
     let results = lift_list::<TaggedVerdict>(cx, record, TAGGED_VERDICTS.results, |cx, bytes| {
         let payload = payload_offset(<TaggedVerdict as ComponentType>::ABI);
-        let result = lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |verdict| {
+        lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |verdict| {
             let reason = span_at(verdict, TAGGED_VERDICT.reason)?;
             Ok(v5::PackedVerdict {
                 applies: byte_at(verdict, TAGGED_VERDICT.applies)? != 0,
@@ -489,18 +487,7 @@ lifted!(v5::PackedVerdicts, |cx, ty, record| {
                 },
                 policy_tags: u64_at(verdict, TAGGED_VERDICT.policy_tags)?,
             })
-        })?;
-        Ok(result.map_err(v5_error))
+        })
     })?;
     Ok(v5::PackedVerdicts { text, results })
 });
-
-/// A plugin error lifted as 0.4's, as 0.5's (the same variant).
-fn v5_error(error: v4::PluginError) -> v5::PluginError {
-    match error {
-        v4::PluginError::InvalidInput(m) => v5::PluginError::InvalidInput(m),
-        v4::PluginError::InvalidConfig(m) => v5::PluginError::InvalidConfig(m),
-        v4::PluginError::InsufficientData(m) => v5::PluginError::InsufficientData(m),
-        v4::PluginError::Internal(m) => v5::PluginError::Internal(m),
-    }
-}

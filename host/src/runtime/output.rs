@@ -166,6 +166,7 @@ impl PluginOutput for Verdict {
 /// A verdict whose policy tags are the plugin's declared tags (contract
 /// 0.5): their names were checked once, when the plugin was loaded, so
 /// only its size is checked for every verdict.
+#[derive(Debug)]
 pub(super) struct DeclaredVerdict(pub(super) Verdict);
 
 impl PluginOutput for DeclaredVerdict {

@@ -668,7 +668,7 @@ impl ContextShape {
     /// Whether the exports return packed results (0.4 and later): score
     /// cards and signals the same way in every such contract.
     fn packs_results(self) -> bool {
-        matches!(self, Self::PackedInAndOut | Self::DeclaredTags)
+        PACKED_RESULTS.contains(&self)
     }
 }
 
@@ -1457,15 +1457,7 @@ impl Plugin {
                     let (Lifted(verdicts),) = funcs
                         .check_v5()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
-                    let verdicts = unpack::tagged_verdicts(
-                        verdicts,
-                        &self.policy_tags,
-                        self.limits.output_bytes,
-                    )?;
-                    Ok(verdicts
-                        .into_iter()
-                        .map(|verdict| verdict.map(DeclaredVerdict))
-                        .collect())
+                    unpack::tagged_verdicts(verdicts, &self.policy_tags, self.limits.output_bytes)
                 })
                 .into_iter()
                 .map(|invocation| Invocation {

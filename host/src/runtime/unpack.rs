@@ -23,6 +23,7 @@ use std::cell::Cell;
 use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
 use super::bindings::v0_5::vigil::plugin::types as v5;
+use super::output::DeclaredVerdict;
 use super::results::{Factor, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
@@ -264,19 +265,21 @@ pub(crate) fn verdicts(
 
 /// A batch's verdicts from a contract 0.5 plugin, one result per item:
 /// each verdict's tags are the set bits' tags of `declared`, the plugin's
-/// declared policy tags, in the declared order; `limit` is the output
-/// limit per item, in bytes. A bit with no declared tag is malformed.
+/// declared policy tags (checked at load), in the declared order; `limit`
+/// is the output limit per item, in bytes. A bit with no declared tag is
+/// malformed.
 pub(crate) fn tagged_verdicts(
     packed: v5::PackedVerdicts,
     declared: &[Text],
     limit: usize,
-) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
+) -> wasmtime::Result<Vec<Result<DeclaredVerdict, PluginError>>> {
     let v5::PackedVerdicts { text, results } = packed;
     let read = Reader::<()>::new(&text, &[], "policy tags", TAG_BYTES, results.len(), limit);
     // The bits that name a declared tag: the low `declared.len()`.
-    let known = u64::MAX
-        .checked_shr(64u32.saturating_sub(u32::try_from(declared.len()).unwrap_or(64)))
-        .unwrap_or(0);
+    let known = match declared.len() {
+        64.. => u64::MAX,
+        len => (1u64 << len) - 1,
+    };
     let mut unpacked = Vec::with_capacity(results.len());
     for result in results {
         let verdict = match result {
@@ -308,11 +311,11 @@ pub(crate) fn tagged_verdicts(
             start: verdict.reason.start,
             len: verdict.reason.len,
         };
-        unpacked.push(Ok(Verdict {
+        unpacked.push(Ok(DeclaredVerdict(Verdict {
             applies: verdict.applies,
             reason: read.string(reason)?,
             policy_tags,
-        }));
+        })));
     }
     Ok(unpacked)
 }
@@ -477,15 +480,16 @@ mod tests {
             ],
         };
         let unpacked = tagged_verdicts(packed, &declared, LIMIT).unwrap();
-        let tags = |at: usize| unpacked[at].as_ref().unwrap().policy_tags.clone();
+        let tags = |at: usize| unpacked[at].as_ref().unwrap().0.policy_tags.clone();
         assert_eq!(tags(0), ["sox", "audit-trail"]);
         assert!(tags(1).is_empty());
-        assert_eq!(
-            unpacked[2],
-            Err(PluginError::InsufficientData("later".into()))
+        assert!(
+            matches!(&unpacked[2], Err(PluginError::InsufficientData(m)) if m == "later"),
+            "{:?}",
+            unpacked[2]
         );
         assert_eq!(tags(3), ["sox", "hipaa", "audit-trail"]);
-        assert_eq!(unpacked[3].as_ref().unwrap().reason, "ok");
+        assert_eq!(unpacked[3].as_ref().unwrap().0.reason, "ok");
     }
 
     #[test]
@@ -508,7 +512,7 @@ mod tests {
         // Sixty-four declared: every bit names one.
         let all: Vec<Text> = (0..64).map(|n| Text::new(format!("tag-{n}"))).collect();
         let unpacked = tagged_verdicts(packed(u64::MAX), &all, LIMIT).unwrap();
-        let tags = &unpacked[0].as_ref().unwrap().policy_tags;
+        let tags = &unpacked[0].as_ref().unwrap().0.policy_tags;
         assert_eq!(tags.len(), 64);
         assert_eq!(tags[63], "tag-63");
     }
