@@ -148,9 +148,11 @@ fn fresh_summaries(scores: &[ScoreState]) -> Vec<ScoreSummary> {
         .iter()
         .filter(|s| !s.stale)
         .map(|s| ScoreSummary {
-            name: s.card.name.to_string(),
+            // Copied as `str`s: `to_string` on a `Text` goes through its
+            // `Display` and the formatter, some 200 instructions each.
+            name: s.card.name.as_str().to_owned(),
             value: s.card.value,
-            band: s.card.band.to_string(),
+            band: s.card.band.as_str().to_owned(),
             rag: s.card.rag,
         })
         .collect()
@@ -1149,7 +1151,10 @@ impl Pipeline {
                         applies = false;
                         push_reason(&mut reasons, format_args!("{}: {reason}", condition.name()));
                     }
-                    tags.extend(policy_tags);
+                    // The tags are kept only when every condition applies.
+                    if applies {
+                        tags.extend_from(policy_tags, TagsOf::of(condition));
+                    }
                 }
                 None => {
                     applies = false;
@@ -1291,8 +1296,41 @@ impl TagSet {
         }
     }
 
+    /// Adds the tags of a verdict from a plugin whose verdicts' tags are
+    /// as `of` says: a first verdict's distinct tags are taken as they
+    /// are, with no search for repeats (most signals have one condition).
+    fn extend_from(&mut self, tags: Vec<Text>, of: TagsOf) {
+        match of {
+            TagsOf::Declared if self.ordered.is_empty() => self.ordered = tags,
+            TagsOf::Declared | TagsOf::Listed => self.extend(tags),
+        }
+    }
+
     fn into_vec(self) -> Vec<Text> {
         self.ordered
+    }
+}
+
+/// How a plugin's verdicts name their policy tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagsOf {
+    /// As bits of the tags it declared (contract 0.5 on): each tag once,
+    /// since a bit is set once and the declared tags are distinct
+    /// (checked at load).
+    Declared,
+    /// As a list of names, which may repeat one (contracts before 0.5).
+    Listed,
+}
+
+impl TagsOf {
+    fn of(plugin: &Plugin) -> Self {
+        // A plugin that declares no tags returns none in a 0.5 verdict, or
+        // lists them by name under an older contract.
+        if plugin.policy_tags().is_empty() {
+            Self::Listed
+        } else {
+            Self::Declared
+        }
     }
 }
 
@@ -1317,7 +1355,7 @@ fn record<R>(evaluation: &mut Evaluation, invocation: Invocation<R>) -> Option<R
 mod tests {
     use sha2::{Digest, Sha256};
 
-    use super::{TagSet, Text, evaluation_seed};
+    use super::{TagSet, TagsOf, Text, evaluation_seed};
 
     #[test]
     fn an_evaluation_seed_is_the_hash_of_the_account_a_nul_and_the_event() {
@@ -1341,6 +1379,20 @@ mod tests {
         set.extend(tags(&["hipaa", "sox", "hipaa"]));
         set.extend(tags(&["renewal-window", "sox"]));
         assert_eq!(set.into_vec(), tags(&["hipaa", "sox", "renewal-window"]));
+    }
+
+    #[test]
+    fn a_first_verdicts_declared_tags_are_taken_as_they_are_and_later_ones_merged() {
+        let mut set = TagSet::default();
+        set.extend_from(tags(&["sox", "hipaa"]), TagsOf::Declared);
+        set.extend_from(tags(&["hipaa", "pci-dss"]), TagsOf::Declared);
+        set.extend_from(tags(&["pci-dss", "sox", "audit"]), TagsOf::Listed);
+        assert_eq!(set.into_vec(), tags(&["sox", "hipaa", "pci-dss", "audit"]));
+
+        // Listed tags may repeat, even in a first verdict.
+        let mut set = TagSet::default();
+        set.extend_from(tags(&["sox", "sox"]), TagsOf::Listed);
+        assert_eq!(set.into_vec(), tags(&["sox"]));
     }
 
     #[test]

@@ -152,13 +152,15 @@ impl From<contract::Verdict> for Verdict {
     }
 }
 
+// `Text`s are copied as `str`s: `to_string` would go through `Display`
+// and the formatter for each.
 impl From<&Signal> for contract::Signal {
     fn from(signal: &Signal) -> Self {
         Self {
-            name: signal.name.to_string(),
+            name: signal.name.as_str().to_owned(),
             severity: signal.severity,
-            reason: signal.reason.to_string(),
-            dedup_key: signal.dedup_key.to_string(),
+            reason: signal.reason.as_str().to_owned(),
+            dedup_key: signal.dedup_key.as_str().to_owned(),
             cooldown_secs: signal.cooldown_secs,
         }
     }
@@ -168,8 +170,12 @@ impl From<&Verdict> for contract::Verdict {
     fn from(verdict: &Verdict) -> Self {
         Self {
             applies: verdict.applies,
-            reason: verdict.reason.to_string(),
-            policy_tags: verdict.policy_tags.iter().map(Text::to_string).collect(),
+            reason: verdict.reason.as_str().to_owned(),
+            policy_tags: verdict
+                .policy_tags
+                .iter()
+                .map(|tag| tag.as_str().to_owned())
+                .collect(),
         }
     }
 }
