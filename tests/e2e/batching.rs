@@ -612,6 +612,58 @@ fn a_contract_0_5_playbook_names_its_declared_policy_tags_by_bit_and_a_bit_it_ne
 }
 
 #[test]
+fn an_sdk_built_playbook_gets_its_declared_tags_back_in_the_declared_order_and_a_tag_it_never_declared_fails_that_item_alone()
+ {
+    let runtime = runtime();
+    let plugin = load(&runtime, &component("audit-playbook")).unwrap();
+    assert_eq!(plugin.contract(), "0.5.0");
+    assert_eq!(plugin.policy_tags(), ["sox", "audit-trail"]);
+    let bank = |id| (id, Tier::MidMarket, Industry::FinancialServices);
+    let evaluations = one_event_each_in_a_batch(
+        plugin,
+        &[bank("bank"), bank("reordered-bank"), bank("careless-bank")],
+        "payment.overdue",
+        serde_json::json!({"payment_days_overdue": 45}),
+    );
+
+    assert_eq!(acted_tags(&evaluations[0]), ["sox"]);
+    // Listed as `audit-trail`, then a `sox` built at run time: back as
+    // declared, `sox` first.
+    assert_eq!(acted_tags(&evaluations[1]), ["sox", "audit-trail"]);
+    for planned in &evaluations[..2] {
+        assert_eq!(planned.intents.len(), 1, "{:?}", planned.intents);
+    }
+
+    // `pci-dss` was never declared: that item's check fails with the SDK's
+    // error, its signal is not acted on, and the batch's others are not
+    // touched.
+    let careless = &evaluations[2];
+    let check = careless
+        .invocations
+        .iter()
+        .find(|record| record.call == "check")
+        .unwrap();
+    match &check.outcome {
+        Outcome::PluginError { kind, message } => {
+            assert_eq!(kind, "internal");
+            assert!(
+                message.contains("policy tag `pci-dss` is not declared"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the SDK's error for an undeclared tag, got {other:?}"),
+    }
+    match &careless.signals[0].disposition {
+        Disposition::NotApplicable { reason } => {
+            assert!(reason.contains("condition audit-playbook"), "{reason}");
+            assert!(reason.contains("not declared"), "{reason}");
+        }
+        other => panic!("expected the signal not acted on, got {other:?}"),
+    }
+    assert!(careless.intents.is_empty());
+}
+
+#[test]
 fn a_contract_0_5_plugin_declaring_a_tag_twice_too_many_tags_or_an_empty_one_is_refused_at_load() {
     let runtime = runtime();
     for (declare, expected) in [
@@ -660,6 +712,17 @@ fn one_login_each_in_a_batch(
     plugin: vigil_host::runtime::Plugin,
     accounts: &[(&str, Tier, Industry)],
 ) -> Vec<Evaluation> {
+    one_event_each_in_a_batch(plugin, accounts, "login", serde_json::json!({}))
+}
+
+/// Runs `plugin` alone over one `kind` event with `payload` at `NOW` for
+/// each account (10 seats, 5 active), all in one batch.
+fn one_event_each_in_a_batch(
+    plugin: vigil_host::runtime::Plugin,
+    accounts: &[(&str, Tier, Industry)],
+    kind: &str,
+    payload: serde_json::Value,
+) -> Vec<Evaluation> {
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
     let mut states: Vec<AccountState> = accounts
         .iter()
@@ -667,7 +730,7 @@ fn one_login_each_in_a_batch(
         .collect();
     let events: Vec<Event> = accounts
         .iter()
-        .map(|(id, _, _)| event(id, 1, "login", NOW, serde_json::json!({})))
+        .map(|(id, _, _)| event(id, 1, kind, NOW, payload.clone()))
         .collect();
     let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
     pipeline

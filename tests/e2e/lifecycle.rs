@@ -643,7 +643,21 @@ async fn hosts_share_the_partitions_evaluate_each_event_once_and_take_over_from_
     b.state.shutdown().await;
 }
 
-async fn fencing(url: &str) {
+/// An audit entry of the test's own about the account `acme`.
+pub fn acme_audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        at: 1,
+        actor: "test".into(),
+        action: action.into(),
+        resource: "account:acme".into(),
+        origin: "test".into(),
+        success: true,
+        details: json!({}),
+    }
+}
+
+/// A store at `url` holding one account, `acme`.
+pub async fn store_with_acme(url: &str) -> Store {
     let store = Store::connect(url).await.unwrap();
     let account = crate::support::account(
         "acme",
@@ -652,19 +666,16 @@ async fn fencing(url: &str) {
         200,
         150,
     );
-    let audit = |action: &str| AuditEntry {
-        at: 1,
-        actor: "test".into(),
-        action: action.into(),
-        resource: "account:acme".into(),
-        origin: "test".into(),
-        success: true,
-        details: json!({}),
-    };
     store
-        .upsert_account(&account, audit("account.upsert"))
+        .upsert_account(&account, acme_audit("account.upsert"))
         .await
         .unwrap();
+    store
+}
+
+async fn fencing(url: &str) {
+    let store = store_with_acme(url).await;
+    let audit = acme_audit;
     let event = NewEvent {
         event: crate::support::event("acme", 1, "usage.daily", crate::support::NOW, json!({})),
         idempotency_key: None,
@@ -815,6 +826,83 @@ async fn a_host_that_lost_its_lease_commits_nothing_on_sqlite() {
         dir.path().join("vigil.db").display()
     ))
     .await;
+}
+
+#[tokio::test]
+async fn a_leader_paused_inside_its_tick_keeps_the_lead_no_longer_than_its_lease_on_postgres() {
+    let url = fresh_postgres().await;
+    let store = store_with_acme(&url).await;
+    let now = vigil_host::store::now_ms();
+    let term_a = store
+        .acquire_leadership("a", now, now + 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Host a's tick is held at its second statement, after the fence has
+    // locked the lease row, by a lock on the table that statement reads...
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE schedule_runs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let mut tick = Box::pin(store.run_tick("a", term_a, 1, now));
+    let waiting =
+        "SELECT COUNT(*) FROM pg_locks WHERE relation = 'schedule_runs'::regclass AND NOT granted";
+    loop {
+        let polled = tokio::time::timeout(Duration::from_millis(20), &mut tick).await;
+        assert!(polled.is_err(), "the tick ran past the lock: {polled:?}");
+        let blocked: i64 = sqlx::query_scalar(waiting).fetch_one(&pool).await.unwrap();
+        if blocked > 0 {
+            break;
+        }
+    }
+    // ... and then no longer polled, as if its host were paused (SIGSTOP)
+    // with the transaction open: once the lock is gone the statement ends
+    // and a's session sits idle in its transaction, the lease row locked.
+    blocker.commit().await.unwrap();
+
+    // Another host takes the lead once a's lease has run out: the server
+    // ends a's idle transaction then, where it used to keep it (and every
+    // other host out of the lead) for 15 s.
+    let asked = std::time::Instant::now();
+    let term_b = loop {
+        let now = vigil_host::store::now_ms();
+        if let Some(term) = store
+            .acquire_leadership("b", now, now + 1_000)
+            .await
+            .unwrap()
+        {
+            break term;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "b could not take the lead from a paused a"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(term_b, term_a + 1);
+
+    // a, resumed, has lost its transaction and wrote nothing.
+    let resumed = tick.await;
+    assert!(
+        !matches!(resumed, Ok(TickRun::Ticked(_))),
+        "the paused leader ticked: {resumed:?}"
+    );
+    let ticks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schedule_runs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ticks, 0);
+    assert!(
+        store
+            .events_for("acme")
+            .await
+            .unwrap()
+            .iter()
+            .all(|event| event.kind != "schedule.tick")
+    );
 }
 
 #[tokio::test]

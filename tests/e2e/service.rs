@@ -5,9 +5,10 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use vigil_host::store::{AuditEntry, NewEvent, Store};
+use vigil_host::store::NewEvent;
 
 use crate::api::{TestApp, app_on, customer, send, send_as, send_raw, sqlite_app, usage};
+use crate::lifecycle::{acme_audit, store_with_acme};
 use crate::store::fresh_postgres;
 
 fn profile(tier: &str, industry: &str, seats: u32) -> String {
@@ -272,27 +273,7 @@ async fn events_committed_but_not_evaluated_are_evaluated_when_the_host_starts()
     {
         // A host that committed and stopped before evaluating: the store
         // alone, as the committer leaves it.
-        let store = Store::connect(&url).await.unwrap();
-        let account = crate::support::account(
-            "acme",
-            vigil_host::runtime::bindings::types::Tier::Enterprise,
-            vigil_host::runtime::bindings::types::Industry::Healthcare,
-            200,
-            150,
-        );
-        let audit = |action: &str| AuditEntry {
-            at: 1,
-            actor: "test".into(),
-            action: action.into(),
-            resource: "account:acme".into(),
-            origin: "test".into(),
-            success: true,
-            details: json!({}),
-        };
-        store
-            .upsert_account(&account, audit("account.upsert"))
-            .await
-            .unwrap();
+        let store = store_with_acme(&url).await;
         let events: Vec<NewEvent> = (0..3)
             .map(|n| NewEvent {
                 event: crate::support::event(
@@ -308,7 +289,7 @@ async fn events_committed_but_not_evaluated_are_evaluated_when_the_host_starts()
             })
             .collect();
         store
-            .insert_events(&events, |_| audit("event.ingest"))
+            .insert_events(&events, |_| acme_audit("event.ingest"))
             .await
             .unwrap();
     }

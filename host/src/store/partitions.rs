@@ -34,33 +34,50 @@ trait LeaderFence {
     async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError>;
 }
 
-macro_rules! leader_fence_for {
-    ($db:ty, $lock:expr) => {
-        impl LeaderFence for Transaction<'_, $db> {
-            async fn still_leader(
-                &mut self,
-                host: &str,
-                term: i64,
-                now: i64,
-            ) -> Result<bool, StoreError> {
-                let sql = format!(
-                    "SELECT term FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3{}",
-                    $lock
-                );
-                let row: Option<i64> = sqlx::query_scalar(&sql)
-                    .bind(host)
-                    .bind(term)
-                    .bind(now)
-                    .fetch_optional(&mut **self)
-                    .await?;
-                Ok(row.is_some())
-            }
-        }
-    };
+/// The fence on PostgreSQL. The lock would also keep every other host from
+/// taking the lead for as long as a leader paused inside the transaction
+/// (SIGSTOP, a VM frozen) keeps its connection: the other hosts skip a
+/// locked lease row rather than wait on it. So the same statement bounds
+/// how long the transaction may sit idle to what is left of the lease (at
+/// least [`FENCE_IDLE_FLOOR_MS`]): past it the server ends the session and
+/// rolls the transaction back, and the lease, run out, can be taken over.
+/// A leader that is not paused sends its statements back to back, well
+/// within that.
+const POSTGRES_FENCE: &str = "SELECT term, set_config('idle_in_transaction_session_timeout', \
+     GREATEST(lease_until - $3, $4)::text, true) \
+     FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3 FOR UPDATE";
+
+/// The least idle time a fenced transaction is allowed, in milliseconds,
+/// however little is left of the lease.
+const FENCE_IDLE_FLOOR_MS: i64 = 1_000;
+
+impl LeaderFence for Transaction<'_, Postgres> {
+    async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(POSTGRES_FENCE)
+            .bind(host)
+            .bind(term)
+            .bind(now)
+            .bind(FENCE_IDLE_FLOOR_MS)
+            .fetch_optional(&mut **self)
+            .await?;
+        Ok(row.is_some())
+    }
 }
 
-leader_fence_for!(Postgres, " FOR UPDATE");
-leader_fence_for!(Sqlite, "");
+/// SQLite has one writer at a time and no other host to fence off.
+impl LeaderFence for Transaction<'_, Sqlite> {
+    async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT term FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3",
+        )
+        .bind(host)
+        .bind(term)
+        .bind(now)
+        .fetch_optional(&mut **self)
+        .await?;
+        Ok(row.is_some())
+    }
+}
 
 /// What a scheduler run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
