@@ -15,7 +15,8 @@ use vigil_host::api::HostOptions;
 use vigil_host::lifecycle::{LifecycleConfig, PluginSource};
 use vigil_host::service::HostConfig;
 use vigil_host::store::{
-    AuditEntry, EvaluationFence, NewEvent, PARTITIONS, Store, StoreError, TickRun, partition_of,
+    AuditEntry, EvaluationFence, EvaluationWrite, NewEvent, PARTITIONS, Store, StoreError, TickRun,
+    partition_of,
 };
 
 use crate::api::{TestApp, app_with, customer, send, sqlite_app};
@@ -673,9 +674,9 @@ pub async fn store_with_acme(url: &str) -> Store {
     store
 }
 
-async fn fencing(url: &str) {
+/// [`store_with_acme`], with one `usage.daily` event of `acme` stored.
+async fn store_with_an_acme_event(url: &str) -> Store {
     let store = store_with_acme(url).await;
-    let audit = acme_audit;
     let event = NewEvent {
         event: crate::support::event("acme", 1, "usage.daily", crate::support::NOW, json!({})),
         idempotency_key: None,
@@ -683,9 +684,14 @@ async fn fencing(url: &str) {
         generated_id: false,
     };
     store
-        .insert_events(&[event], |_| audit("event.ingest"))
+        .insert_events(&[event], |_| acme_audit("event.ingest"))
         .await
         .unwrap();
+    store
+}
+
+async fn fencing(url: &str) {
+    let store = store_with_an_acme_event(url).await;
     let part = partition_of("acme");
 
     // Host a takes every partition and reads the event under its lease.
@@ -840,48 +846,22 @@ async fn a_leader_paused_inside_its_tick_keeps_the_lead_no_longer_than_its_lease
         .unwrap();
 
     // Host a's tick is held at its second statement, after the fence has
-    // locked the lease row, by a lock on the table that statement reads...
+    // locked the lease row, and then paused there.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut blocker = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE schedule_runs IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
     let mut tick = Box::pin(store.run_tick("a", term_a, 1, now));
-    let waiting =
-        "SELECT COUNT(*) FROM pg_locks WHERE relation = 'schedule_runs'::regclass AND NOT granted";
-    loop {
-        let polled = tokio::time::timeout(Duration::from_millis(20), &mut tick).await;
-        assert!(polled.is_err(), "the tick ran past the lock: {polled:?}");
-        let blocked: i64 = sqlx::query_scalar(waiting).fetch_one(&pool).await.unwrap();
-        if blocked > 0 {
-            break;
-        }
-    }
-    // ... and then no longer polled, as if its host were paused (SIGSTOP)
-    // with the transaction open: once the lock is gone the statement ends
-    // and a's session sits idle in its transaction, the lease row locked.
-    blocker.commit().await.unwrap();
+    pause_after_lock(&pool, "schedule_runs", &mut tick).await;
 
     // Another host takes the lead once a's lease has run out: the server
     // ends a's idle transaction then, where it used to keep it (and every
     // other host out of the lead) for 15 s.
-    let asked = std::time::Instant::now();
-    let term_b = loop {
+    let term_b = taken_over_within_8_s("the lead", async || {
         let now = vigil_host::store::now_ms();
-        if let Some(term) = store
+        store
             .acquire_leadership("b", now, now + 1_000)
             .await
             .unwrap()
-        {
-            break term;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(8),
-            "b could not take the lead from a paused a"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert_eq!(term_b, term_a + 1);
 
     // a, resumed, has lost its transaction and wrote nothing.
@@ -903,6 +883,118 @@ async fn a_leader_paused_inside_its_tick_keeps_the_lead_no_longer_than_its_lease
             .iter()
             .all(|event| event.kind != "schedule.tick")
     );
+}
+
+#[tokio::test]
+async fn a_host_paused_inside_its_commit_keeps_its_partition_no_longer_than_its_lease_on_postgres()
+{
+    let url = fresh_postgres().await;
+    let store = store_with_an_acme_event(&url).await;
+    let part = partition_of("acme");
+    let now = vigil_host::store::now_ms();
+    store
+        .acquire_partitions("a", &[], now, now + 1_000, i64::from(PARTITIONS))
+        .await
+        .unwrap();
+    let batch = store
+        .claim_partition_events("a", part, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let (seq, event) = &batch.events[0];
+    let fence = EvaluationFence {
+        host: "a".into(),
+        part,
+        term: batch.term,
+        watermark: batch.watermark,
+        through: *seq,
+    };
+    let writes = [EvaluationWrite {
+        event_id: event.id.clone(),
+        account_id: "acme".into(),
+        scores: Vec::new(),
+        intents: Vec::new(),
+        cooldowns: vec![("usage-triggers/acme:usage.low".into(), now + 60_000)],
+        signals: Vec::new(),
+        audits: Vec::new(),
+        evaluated_at: now,
+    }];
+
+    // Host a's commit is held after its fence has locked the partition's
+    // row (at the cooldowns it writes next), and then paused there.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut commit = Box::pin(store.record_evaluations(&fence, &writes));
+    pause_after_lock(&pool, "cooldowns", &mut commit).await;
+
+    // Host b takes the partition once a's lease has run out, and reads the
+    // event a did not commit.
+    let taken = taken_over_within_8_s("the partition", async || {
+        let now = vigil_host::store::now_ms();
+        let taken = store
+            .acquire_partitions("b", &[], now, now + 1_000, i64::from(PARTITIONS))
+            .await
+            .unwrap();
+        taken.into_iter().find(|lease| lease.part == part)
+    })
+    .await;
+    assert_eq!(taken.term, batch.term + 1);
+    assert!(
+        commit.await.is_err(),
+        "the paused host's commit went through"
+    );
+    let again = store
+        .claim_partition_events("b", part, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.watermark, batch.watermark);
+    assert_eq!(again.events.len(), 1);
+}
+
+/// Holds `table` locked while `work` is polled, until `work` waits for
+/// that lock; then stops polling it, as if its host were paused (SIGSTOP)
+/// with its transaction open, and lets the lock go: the statement ends
+/// and the work's session sits idle in its transaction.
+async fn pause_after_lock<F: std::future::Future>(
+    pool: &sqlx::PgPool,
+    table: &str,
+    work: &mut std::pin::Pin<Box<F>>,
+) where
+    F::Output: std::fmt::Debug,
+{
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let waiting = format!(
+        "SELECT COUNT(*) FROM pg_locks WHERE relation = '{table}'::regclass AND NOT granted"
+    );
+    loop {
+        let polled = tokio::time::timeout(Duration::from_millis(20), work.as_mut()).await;
+        assert!(polled.is_err(), "the work ran past the lock: {polled:?}");
+        let blocked: i64 = sqlx::query_scalar(&waiting).fetch_one(pool).await.unwrap();
+        if blocked > 0 {
+            break;
+        }
+    }
+    blocker.commit().await.unwrap();
+}
+
+/// What `take` gives once it gives something, tried every 100 ms; fails
+/// after 8 s (the server's default for an idle transaction is 15 s).
+async fn taken_over_within_8_s<T>(what: &str, mut take: impl AsyncFnMut() -> Option<T>) -> T {
+    let asked = std::time::Instant::now();
+    loop {
+        if let Some(taken) = take().await {
+            return taken;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "{what} was not taken over from a paused host"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

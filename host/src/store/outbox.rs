@@ -363,6 +363,72 @@ macro_rules! write_outbox_for {
 write_outbox_for!(Postgres);
 write_outbox_for!(Sqlite);
 
+/// The fence of an evaluations' commit: moves the partition's watermark
+/// if `fence`'s host still holds the partition under its term and the
+/// watermark has not moved; the rows it updated (1, or 0 when the lease
+/// was lost). The updated row stays locked until the commit, so a host
+/// taking the partition over reads the new watermark.
+trait PartitionFence {
+    async fn move_watermark(
+        &mut self,
+        fence: &EvaluationFence,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Another host skips a locked partition row rather than wait on it, so
+/// on PostgreSQL the fence also bounds how long its transaction may sit
+/// idle to what is left of the lease at `now` (at least
+/// [`super::partitions::FENCE_IDLE_FLOOR_MS`]): a host paused in the middle
+/// of a commit is ended by the server then, and the partition, its lease
+/// run out, can be taken over.
+impl PartitionFence for Transaction<'_, Postgres> {
+    async fn move_watermark(
+        &mut self,
+        fence: &EvaluationFence,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let bounded: Vec<(String,)> = sqlx::query_as(
+            "UPDATE partitions SET evaluated_seq = $1
+             WHERE part = $2 AND owner = $3 AND term = $4 AND evaluated_seq = $5
+             RETURNING set_config('idle_in_transaction_session_timeout',
+                                  GREATEST(lease_until - $6, $7)::text, true)",
+        )
+        .bind(fence.through)
+        .bind(fence.part)
+        .bind(&fence.host)
+        .bind(fence.term)
+        .bind(fence.watermark)
+        .bind(now)
+        .bind(super::partitions::FENCE_IDLE_FLOOR_MS)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(u64::try_from(bounded.len()).unwrap_or(u64::MAX))
+    }
+}
+
+/// SQLite has one writer at a time and no other host to fence off.
+impl PartitionFence for Transaction<'_, Sqlite> {
+    async fn move_watermark(
+        &mut self,
+        fence: &EvaluationFence,
+        _now: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE partitions SET evaluated_seq = $1
+             WHERE part = $2 AND owner = $3 AND term = $4 AND evaluated_seq = $5",
+        )
+        .bind(fence.through)
+        .bind(fence.part)
+        .bind(&fence.host)
+        .bind(fence.term)
+        .bind(fence.watermark)
+        .execute(&mut **self)
+        .await?
+        .rows_affected())
+    }
+}
+
 impl Store {
     /// Appends a score to the account's history (and the latest scores).
     pub async fn record_score(
@@ -417,21 +483,9 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
 
-            // First the fence: it also locks the partition's row, so a host
-            // taking the partition over waits for this commit and then
-            // reads the new watermark.
-            let fenced = sqlx::query(
-                "UPDATE partitions SET evaluated_seq = $1
-                 WHERE part = $2 AND owner = $3 AND term = $4 AND evaluated_seq = $5",
-            )
-            .bind(fence.through)
-            .bind(fence.part)
-            .bind(&fence.host)
-            .bind(fence.term)
-            .bind(fence.watermark)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            // First the fence: it also locks the partition's row until the
+            // commit.
+            let fenced = tx.move_watermark(fence, super::now_ms()).await?;
             if fenced != 1 {
                 return Err(StoreError::LeaseLost { part: fence.part });
             }

@@ -49,7 +49,7 @@ const POSTGRES_FENCE: &str = "SELECT term, set_config('idle_in_transaction_sessi
 
 /// The least idle time a fenced transaction is allowed, in milliseconds,
 /// however little is left of the lease.
-const FENCE_IDLE_FLOOR_MS: i64 = 1_000;
+pub(super) const FENCE_IDLE_FLOOR_MS: i64 = 1_000;
 
 impl LeaderFence for Transaction<'_, Postgres> {
     async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
