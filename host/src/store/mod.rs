@@ -164,6 +164,11 @@ pub enum Stored {
     },
 }
 
+/// How long a PostgreSQL session may sit idle inside a transaction before
+/// the server ends it, in milliseconds (the pool's setting; a fence may
+/// bound it lower, to what is left of its lease).
+pub(crate) const IDLE_IN_TRANSACTION_MS: i64 = 15_000;
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -188,8 +193,10 @@ impl Store {
             // audit chain's lock (and every other host's writes) for as
             // long as its connection lives: the server ends such a session
             // after a while, rolling its transaction back.
-            let options = PgConnectOptions::from_str(url)?
-                .options([("idle_in_transaction_session_timeout", "15s")]);
+            let options = PgConnectOptions::from_str(url)?.options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_MS,
+            )]);
             let pool = pg_pool_options(16).connect_with(options).await?;
             Store::Postgres(pool)
         } else if url.starts_with("sqlite:") {

@@ -378,10 +378,12 @@ trait PartitionFence {
 
 /// Another host skips a locked partition row rather than wait on it, so
 /// on PostgreSQL the fence also bounds how long its transaction may sit
-/// idle to what is left of the lease at `now` (at least
-/// [`super::partitions::FENCE_IDLE_FLOOR_MS`]): a host paused in the middle
-/// of a commit is ended by the server then, and the partition, its lease
-/// run out, can be taken over.
+/// idle, from then on, to what is left of the lease at `now` (at least
+/// [`super::partitions::FENCE_IDLE_FLOOR_MS`], at most the pool's
+/// [`super::IDLE_IN_TRANSACTION_MS`]): a host paused between two of the
+/// commit's statements is ended by the server then, and the partition,
+/// its lease run out, can be taken over. (A pause in the middle of a
+/// `COPY` is not idle time to the server, and is not bounded so.)
 impl PartitionFence for Transaction<'_, Postgres> {
     async fn move_watermark(
         &mut self,
@@ -392,7 +394,7 @@ impl PartitionFence for Transaction<'_, Postgres> {
             "UPDATE partitions SET evaluated_seq = $1
              WHERE part = $2 AND owner = $3 AND term = $4 AND evaluated_seq = $5
              RETURNING set_config('idle_in_transaction_session_timeout',
-                                  GREATEST(lease_until - $6, $7)::text, true)",
+                                  LEAST(GREATEST(lease_until - $6, $7), $8)::text, true)",
         )
         .bind(fence.through)
         .bind(fence.part)
@@ -401,6 +403,7 @@ impl PartitionFence for Transaction<'_, Postgres> {
         .bind(fence.watermark)
         .bind(now)
         .bind(super::partitions::FENCE_IDLE_FLOOR_MS)
+        .bind(super::IDLE_IN_TRANSACTION_MS)
         .fetch_all(&mut **self)
         .await?;
         Ok(u64::try_from(bounded.len()).unwrap_or(u64::MAX))

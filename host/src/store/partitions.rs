@@ -26,25 +26,33 @@ use crate::runtime::bindings::types::Event;
 /// The kind of the events the scheduler's tick writes.
 pub const TICK_KIND: &str = "schedule.tick";
 
-/// Checks, inside a transaction, that `host` still holds the leader lease
-/// with `term` and that it has not run out at `now`; on PostgreSQL the row
-/// stays locked until the transaction ends, so no takeover can slip in
-/// before the commit.
+/// Whether `host` holds the leader lease with `term` and it has not run
+/// out at `now`.
+const LEADER_HOLDS: &str =
+    "SELECT term FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3";
+
+/// The leader's fence on its writes.
 trait LeaderFence {
-    async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError>;
+    /// Checks, inside a transaction, that `host` still holds the leader
+    /// lease with `term` and that it has not run out at `now`; on
+    /// PostgreSQL the row then stays locked until the transaction ends, so
+    /// no takeover can slip in before the commit. Taken last, just before
+    /// the commit (see [`POSTGRES_LEADER_FENCE`]).
+    async fn fence_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError>;
 }
 
 /// The fence on PostgreSQL. The lock would also keep every other host from
 /// taking the lead for as long as a leader paused inside the transaction
-/// (SIGSTOP, a VM frozen) keeps its connection: the other hosts skip a
-/// locked lease row rather than wait on it. So the same statement bounds
-/// how long the transaction may sit idle to what is left of the lease (at
-/// least [`FENCE_IDLE_FLOOR_MS`]): past it the server ends the session and
-/// rolls the transaction back, and the lease, run out, can be taken over.
-/// A leader that is not paused sends its statements back to back, well
-/// within that.
-const POSTGRES_FENCE: &str = "SELECT term, set_config('idle_in_transaction_session_timeout', \
-     GREATEST(lease_until - $3, $4)::text, true) \
+/// (SIGSTOP, a VM frozen) keeps its connection, since the other hosts skip
+/// a locked lease row rather than wait on it. So the same statement bounds
+/// how long the transaction may sit idle, from then on, to what is left of
+/// the lease: at least [`FENCE_IDLE_FLOOR_MS`], at most the pool's own
+/// bound ([`super::IDLE_IN_TRANSACTION_MS`]). Past it the server ends the
+/// session and rolls the transaction back, and the lease, run out, can be
+/// taken over. The fence is the last statement but one, so a leader that
+/// is not paused is never idle that long after it.
+const POSTGRES_LEADER_FENCE: &str = "SELECT term, set_config('idle_in_transaction_session_timeout', \
+     LEAST(GREATEST(lease_until - $3, $4), $5)::text, true) \
      FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3 FOR UPDATE";
 
 /// The least idle time a fenced transaction is allowed, in milliseconds,
@@ -52,12 +60,13 @@ const POSTGRES_FENCE: &str = "SELECT term, set_config('idle_in_transaction_sessi
 pub(super) const FENCE_IDLE_FLOOR_MS: i64 = 1_000;
 
 impl LeaderFence for Transaction<'_, Postgres> {
-    async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
-        let row: Option<(i64, String)> = sqlx::query_as(POSTGRES_FENCE)
+    async fn fence_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(POSTGRES_LEADER_FENCE)
             .bind(host)
             .bind(term)
             .bind(now)
             .bind(FENCE_IDLE_FLOOR_MS)
+            .bind(super::IDLE_IN_TRANSACTION_MS)
             .fetch_optional(&mut **self)
             .await?;
         Ok(row.is_some())
@@ -66,15 +75,13 @@ impl LeaderFence for Transaction<'_, Postgres> {
 
 /// SQLite has one writer at a time and no other host to fence off.
 impl LeaderFence for Transaction<'_, Sqlite> {
-    async fn still_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
-        let row: Option<i64> = sqlx::query_scalar(
-            "SELECT term FROM leader_lease WHERE id = 1 AND owner = $1 AND term = $2 AND lease_until > $3",
-        )
-        .bind(host)
-        .bind(term)
-        .bind(now)
-        .fetch_optional(&mut **self)
-        .await?;
+    async fn fence_leader(&mut self, host: &str, term: i64, now: i64) -> Result<bool, StoreError> {
+        let row: Option<i64> = sqlx::query_scalar(LEADER_HOLDS)
+            .bind(host)
+            .bind(term)
+            .bind(now)
+            .fetch_optional(&mut **self)
+            .await?;
         Ok(row.is_some())
     }
 }
@@ -312,10 +319,18 @@ impl Store {
         now: i64,
     ) -> Result<TickRun, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if !tx.still_leader(host, term, now).await? {
+            // A host that is not the leader does no work; the fence that
+            // counts is taken just before the commit, below.
+            let leads: Option<i64> = sqlx::query_scalar(LEADER_HOLDS)
+                .bind(host)
+                .bind(term)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?;
+            if leads.is_none() {
                 return Ok(TickRun::NotLeader);
             }
+            let mut tx = pool.begin().await?;
             let done: Option<i64> = sqlx::query_scalar(
                 "SELECT period FROM schedule_runs WHERE job = 'tick' AND period = $1",
             )
@@ -361,6 +376,12 @@ impl Store {
             let mut written = 0;
             for result in results {
                 written += result?.iter().filter(|s| matches!(s, Stored::New { .. })).count();
+            }
+            // The fence last: the work above, which grows with the
+            // accounts, is done before the lease row is locked and the
+            // transaction's idle time bounded by the lease.
+            if !tx.fence_leader(host, term, now).await? {
+                return Ok(TickRun::NotLeader);
             }
             sqlx::query(
                 "INSERT INTO schedule_runs (job, period, host, term, finished_at) VALUES ('tick', $1, $2, $3, $4)",
