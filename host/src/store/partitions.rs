@@ -309,8 +309,10 @@ impl Store {
     /// `term`: one `schedule.tick` event per account (so time-based rules,
     /// such as an approaching renewal, are evaluated for accounts that sent
     /// nothing), each with its audit entry, and the period marked done —
-    /// in one transaction that first checks the lease, so a leader that
-    /// lost its lease (paused, partitioned) writes nothing.
+    /// in one transaction that checks the lease before the commit (locking
+    /// it until then), so a leader that lost its lease (paused,
+    /// partitioned) writes nothing. A host that is not the leader is told
+    /// so before it does any work.
     pub async fn run_tick(
         &self,
         host: &str,
