@@ -694,8 +694,8 @@ pub mod __private {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::Tag;
         use crate::wit::vigil::plugin::types::{PackedAttribute, PackedContext, PackedScore};
+        use crate::{Industry, Rag, Tag, Tier};
 
         #[test]
         fn a_tag_is_found_by_address_in_declared_order_by_bytes_otherwise_and_only_among_the_first_64()
@@ -755,8 +755,6 @@ pub mod __private {
                 other => panic!("expected the undeclared tag refused, got {other:?}"),
             }
         }
-        use crate::{Industry, Rag, Tier};
-
         /// A batch of one context, with `text` and the spans given.
         fn batch(text: &str, account_id: Span, attributes: Span) -> PackedContexts {
             let at = |start: u32, len: u32| Span { start, len };

@@ -143,14 +143,23 @@ fn each<T, U>(
     Ok(unpacked)
 }
 
-fn plugin_error(error: v4::PluginError) -> PluginError {
-    match error {
-        v4::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
-        v4::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
-        v4::PluginError::InsufficientData(m) => PluginError::InsufficientData(m),
-        v4::PluginError::Internal(m) => PluginError::Internal(m),
-    }
+/// `$name` converts a contract version's `plugin-error` (the same variants
+/// in every version) into the host's.
+macro_rules! plugin_error_of {
+    ($name:ident, $version:ident) => {
+        fn $name(error: $version::PluginError) -> PluginError {
+            match error {
+                $version::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
+                $version::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
+                $version::PluginError::InsufficientData(m) => PluginError::InsufficientData(m),
+                $version::PluginError::Internal(m) => PluginError::Internal(m),
+            }
+        }
+    };
 }
+
+plugin_error_of!(plugin_error, v4);
+plugin_error_of!(v5_plugin_error, v5);
 
 fn rag(rag: v4::Rag) -> Rag {
     match rag {
@@ -318,15 +327,6 @@ pub(crate) fn tagged_verdicts(
         })));
     }
     Ok(unpacked)
-}
-
-fn v5_plugin_error(error: v5::PluginError) -> PluginError {
-    match error {
-        v5::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
-        v5::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
-        v5::PluginError::InsufficientData(m) => PluginError::InsufficientData(m),
-        v5::PluginError::Internal(m) => PluginError::Internal(m),
-    }
 }
 
 #[cfg(test)]
