@@ -683,6 +683,19 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
             if !report.policy_tags.is_empty() {
                 println!("    policy tags   {}", report.policy_tags.join(", "));
             }
+            for score in &report.scores {
+                let names = |names: &[vigil_host::runtime::Text]| match names {
+                    [] => "(none)".to_string(),
+                    names => names
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                println!("    score         {}", score.name);
+                println!("      bands       {}", names(&score.bands));
+                println!("      factors     {}", names(&score.factors));
+            }
         }
         if let Some(fuel) = report.fuel_budget {
             println!("  fuel budget {fuel} per call");

@@ -131,7 +131,12 @@ const SCORER: &str = r#"//! {{name}}: a vigil scorer.
 use vigil_sdk::prelude::*;
 
 /// Scores seat usage: active users over licensed seats.
-#[vigil_sdk::scorer(name = "{{name}}", description = "Seat usage as a score.")]
+#[vigil_sdk::scorer(
+    name = "{{name}}",
+    description = "Seat usage as a score.",
+    score = "{{name}}",
+    factors = ["usage"]
+)]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let usage = ratio(ctx.account.active_users, ctx.account.licensed_seats);
     Ok(ScoreCardBuilder::new("{{name}}")

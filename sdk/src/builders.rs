@@ -1,5 +1,7 @@
 //! Builders for score cards, signals and intents, and the standard bands.
 
+use std::borrow::Cow;
+
 use crate::{
     Channel, Context, Escalate, EscalationLevel, Factor, Freeze, Intent, IntentKind, Notify, Rag,
     Schedule, ScoreCard, Severity, Signal, Task, Timestamp, Timing, Webhook,
@@ -52,39 +54,49 @@ pub fn short_number(x: f64) -> String {
 /// The health bands: Critical < 30, Declining 30–50, Stable 50–70,
 /// Optimal > 70; read as Red below 50, Yellow from 50 to 70, Green above 70.
 pub fn health_band(value: f64) -> (&'static str, Rag) {
+    let [critical, declining, stable, optimal] = HEALTH_BANDS;
     if value < 30.0 {
-        ("critical", Rag::Red)
+        (critical, Rag::Red)
     } else if value < 50.0 {
-        ("declining", Rag::Red)
+        (declining, Rag::Red)
     } else if value <= 70.0 {
-        ("stable", Rag::Yellow)
+        (stable, Rag::Yellow)
     } else {
-        ("optimal", Rag::Green)
+        (optimal, Rag::Green)
     }
 }
 
+/// The health bands, in the order a scorer declares them when it gives no
+/// `bands`: the labels [`health_band`] returns.
+pub const HEALTH_BANDS: [&str; 4] = ["critical", "declining", "stable", "optimal"];
+
 /// The lead bands: hot from 70, warm from 40, cold below 40.
 pub fn lead_band(value: f64) -> (&'static str, Rag) {
+    let [hot, warm, cold] = LEAD_BANDS;
     if value >= 70.0 {
-        ("hot", Rag::Green)
+        (hot, Rag::Green)
     } else if value >= 40.0 {
-        ("warm", Rag::Yellow)
+        (warm, Rag::Yellow)
     } else {
-        ("cold", Rag::Red)
+        (cold, Rag::Red)
     }
 }
+
+/// The lead bands, for a lead scorer's `bands`: the labels [`lead_band`]
+/// returns.
+pub const LEAD_BANDS: [&str; 3] = ["hot", "warm", "cold"];
 
 /// Builds a [`ScoreCard`] from weighted factors, so that the contributions
 /// always add up to the value.
 #[derive(Debug, Clone)]
 pub struct ScoreCardBuilder {
-    name: String,
+    name: Cow<'static, str>,
     factors: Vec<Factor>,
 }
 
 impl ScoreCardBuilder {
     /// Starts a card for the score called `name`.
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             name: name.into(),
             // Room for a typical card's factors without growing.
@@ -97,11 +109,11 @@ impl ScoreCardBuilder {
     /// `weight * value`.
     pub fn factor(
         mut self,
-        name: impl Into<String>,
+        name: impl Into<Cow<'static, str>>,
         weight: f64,
         raw: f64,
         value: f64,
-        note: impl Into<String>,
+        note: impl Into<Cow<'static, str>>,
     ) -> Self {
         let value = clamp_score(value);
         self.factors.push(Factor {
@@ -123,7 +135,7 @@ impl ScoreCardBuilder {
         ScoreCard {
             name: self.name,
             value,
-            band: band.to_string(),
+            band: Cow::Borrowed(band),
             rag,
             factors: self.factors,
         }

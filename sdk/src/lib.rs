@@ -7,7 +7,12 @@
 //! ```ignore
 //! use vigil_sdk::prelude::*;
 //!
-//! #[vigil_sdk::scorer(name = "seat-usage", description = "Seat usage as a score.")]
+//! #[vigil_sdk::scorer(
+//!     name = "seat-usage",
+//!     description = "Seat usage as a score.",
+//!     score = "seat-usage",
+//!     factors = ["usage"],
+//! )]
 //! fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
 //!     let usage = ratio(ctx.account.active_users, ctx.account.licensed_seats);
 //!     Ok(ScoreCardBuilder::new("seat-usage")
@@ -20,6 +25,8 @@
 //! `cargo test` and the helpers of [`testing`]; built with
 //! `cargo build --target wasm32-wasip2 --release` it becomes a component the
 //! host loads.
+
+use std::borrow::Cow;
 
 pub mod builders;
 pub mod context;
@@ -53,20 +60,20 @@ pub mod allocator {
         SmallBlocks::new(talc::wasm::new_wasm_dynamic_allocator());
 }
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.5.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.6.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.5.0",
+        path: "../wit/v0.6.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.5.0;
-                import vigil:plugin/host@0.5.0;
-                import vigil:plugin/history@0.5.0;
-                import vigil:plugin/batching@0.5.0;
+                import vigil:plugin/types@0.6.0;
+                import vigil:plugin/host@0.6.0;
+                import vigil:plugin/history@0.6.0;
+                import vigil:plugin/batching@0.6.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -79,10 +86,55 @@ pub mod wit {
 pub use wit::vigil::plugin::history::MetricWindow;
 pub use wit::vigil::plugin::host::LogLevel;
 pub use wit::vigil::plugin::types::{
-    Channel, Escalate, EscalationLevel, Factor, Freeze, Industry, Intent, IntentKind, Notify,
-    PluginError, PluginInfo, PluginKind, Rag, Schedule, ScoreCard, Severity, Signal, Task, Tier,
-    Timestamp, Timing, Webhook, WindowSpec,
+    Channel, Escalate, EscalationLevel, Freeze, Industry, Intent, IntentKind, Notify, PluginError,
+    PluginInfo, PluginKind, Rag, Schedule, ScoreInfo, Severity, Signal, Task, Tier, Timestamp,
+    Timing, Webhook, WindowSpec,
 };
+
+/// One weighted factor of a [`ScoreCard`]: the contract's `factor`, its
+/// name and note as `Cow<'static, str>`, so that a name or note written as
+/// a string literal costs no allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Factor {
+    /// The factor's name, for example `usage` or `payment-health`: one of
+    /// the scorer's declared `factors`.
+    pub name: Cow<'static, str>,
+    /// The factor's weight, 0 to 1; a card's weights add up to 1.
+    pub weight: f64,
+    /// The factor's raw input, in its own unit (a ratio, a count, ...).
+    pub raw: f64,
+    /// The factor's normalised reading, 0 to 100.
+    pub value: f64,
+    /// Points this factor contributes to the score: `weight * value`.
+    pub contribution: f64,
+    /// A short human explanation of the reading.
+    pub note: Cow<'static, str>,
+}
+
+/// The result of a scorer: the contract's `score-card`, its names as
+/// `Cow<'static, str>`.
+///
+/// A scorer declares its score once (`score`, `bands` and `factors` on
+/// [`scorer`]): the host receives each card's score, band and factors as
+/// positions among the declared ones (contract 0.6), so a card whose name,
+/// band or factor is not declared is an error for its item (`internal:
+/// ... is not declared`). Each factor's note travels as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreCard {
+    /// The score's name, for example `health` or `lead`: the declared
+    /// `score`.
+    pub name: Cow<'static, str>,
+    /// The value, 0 to 100: the sum of the factor contributions.
+    pub value: f64,
+    /// The band label, for example `critical`, `declining`, `stable`,
+    /// `optimal` for health or `hot`, `warm`, `cold` for leads: one of the
+    /// declared `bands`.
+    pub band: Cow<'static, str>,
+    /// The traffic-light reading of the value.
+    pub rag: Rag,
+    /// The weighted factors that explain the value.
+    pub factors: Vec<Factor>,
+}
 
 /// A policy tag of a [`Verdict`]. A condition returns only tags it
 /// declares (the macros' `tags` option), each named with a string literal
@@ -95,7 +147,7 @@ pub type Tag = std::borrow::Cow<'static, str>;
 ///
 /// A condition may only return tags it declares (`tags = [...]` on
 /// [`condition`] or [`playbook`]): the host receives each verdict's tags
-/// as bits of the declared list (contract 0.5), so they come back in the
+/// as bits of the declared list (since contract 0.5), so they come back in the
 /// declared order, each once, whatever order the verdict listed them in;
 /// a verdict with a tag that is not declared is an error for its item
 /// (`internal: policy tag ... is not declared`).
@@ -127,14 +179,24 @@ impl From<&wit::vigil::plugin::types::Verdict> for Verdict {
 pub use context::{Account, Attribute, Context, Event, ScoreSummary};
 
 pub use builders::{
-    DAY_MS, HOUR_MS, IntentBuilder, ScoreCardBuilder, SignalBuilder, channel_name, health_band,
-    lead_band, level_name, ratio, short_number,
+    DAY_MS, HEALTH_BANDS, HOUR_MS, IntentBuilder, LEAD_BANDS, ScoreCardBuilder, SignalBuilder,
+    channel_name, health_band, lead_band, level_name, ratio, short_number,
 };
 pub use env::{config, log, window};
 
 /// Exports a function `fn(&Context<'_>) -> Result<ScoreCard, PluginError>` as a
 /// scorer plugin. Options: `name`, `version`, `description`, `subscribes`,
-/// `config_schema`, `fuel`, `windows`.
+/// `config_schema`, `fuel`, `windows`, and the score it computes: `score`
+/// (required), `bands` and `factors`.
+///
+/// `score = "health"` names the score; `bands = ["hot", "warm", "cold"]`
+/// declares the band labels its cards may carry (by default
+/// [`HEALTH_BANDS`], those of [`health_band`]); `factors = ["usage",
+/// "login-trend"]` the names of the factors they may list (at most 64 of
+/// each, each 1 to 128 bytes, none twice). The host shows them in `vigil
+/// plugin check`; each card sends its score, band and factors as positions
+/// among them, so a name not declared is an error for the item that
+/// returns it.
 ///
 /// `windows = [("logins", 30, 0), ("logins", 30, 30)]` declares the history
 /// windows the plugin reads (the arguments of [`window`]): the host computes
@@ -144,11 +206,12 @@ pub use env::{config, log, window};
 pub use vigil_sdk_macros::scorer;
 
 /// Exports a function `fn(&Context<'_>) -> Result<Vec<Signal>, PluginError>` as
-/// a trigger plugin. Same options as [`scorer`].
+/// a trigger plugin. Same options as [`scorer`] but for `score`, `bands` and
+/// `factors`, which only a scorer declares.
 pub use vigil_sdk_macros::trigger;
 
 /// Exports a function `fn(&Context<'_>, &Signal) -> Result<Verdict, PluginError>`
-/// as a condition plugin. Same options as [`scorer`], and `tags`:
+/// as a condition plugin. Same options as [`trigger`], and `tags`:
 ///
 /// `tags = ["hipaa", "sox"]` declares the policy tags the plugin's
 /// verdicts may carry (at most 64, each 1 to 128 bytes, none twice). The
@@ -159,7 +222,7 @@ pub use vigil_sdk_macros::condition;
 
 /// Exports a function
 /// `fn(&Context<'_>, &Signal, &Verdict) -> Result<Vec<Intent>, PluginError>` as
-/// an action plugin. Same options as [`scorer`].
+/// an action plugin. Same options as [`trigger`].
 pub use vigil_sdk_macros::action;
 
 /// Exports a type implementing [`Playbook`] as a playbook plugin: put it on
@@ -197,6 +260,17 @@ pub mod __private {
     pub use wit_bindgen;
 
     use std::borrow::Cow;
+
+    /// The score a scorer declares (the macro's `score`, `bands` and
+    /// `factors`), which its packed cards name by position.
+    pub struct DeclaredScore {
+        /// The score's name.
+        pub name: &'static str,
+        /// Its band labels.
+        pub bands: &'static [&'static str],
+        /// Its factors' names.
+        pub factors: &'static [&'static str],
+    }
 
     use crate::wit::vigil::plugin::types::{
         PackedCheckItems, PackedContexts, PackedFactor, PackedScoreCard, PackedScoreCards,
@@ -449,31 +523,56 @@ pub mod __private {
         results.saturating_mul(96)
     }
 
-    /// Packs a batch's score cards as `score` returns them (contract 0.4).
+    /// Packs a batch's score cards as `score` returns them (contract 0.6):
+    /// each card's score, band and factors as positions among the declared
+    /// ones, each factor's note into the text.
     pub struct CardPacker {
         packed: PackedScoreCards,
+        declared: &'static DeclaredScore,
     }
 
     impl CardPacker {
-        /// A packer for `len` results.
-        pub fn new(len: usize) -> Self {
+        /// A packer for `len` results of a scorer that declares `declared`.
+        pub fn new(len: usize, declared: &'static DeclaredScore) -> Self {
             Self {
                 packed: PackedScoreCards {
                     text: String::with_capacity(text_capacity(len)),
                     results: Vec::with_capacity(len),
                     factors: Vec::with_capacity(len.saturating_mul(8)),
                 },
+                declared,
             }
         }
 
         /// Adds the next context's result.
         pub fn push(&mut self, result: Result<ScoreCard, PluginError>) {
+            let declared = self.declared;
             let packed = &mut self.packed;
-            let result = result.map(|card| {
-                let first = packed.factors.len();
+            let first = packed.factors.len();
+            let text = packed.text.len();
+            let result = result.and_then(|card| {
+                if !same_name(declared.name, &card.name) {
+                    return Err(undeclared("score", &card.name, "score"));
+                }
+                let band = find_name(declared.bands, &card.band, 0)
+                    .ok_or_else(|| undeclared("band", &card.band, "bands"))?;
+                // Where the factor after the last one found would be: a
+                // scorer usually lists its factors in the declared order.
+                let mut next = 0;
+                // The factors listed so far, by position (at most 64 are
+                // declared): the contract lists each at most once.
+                let mut listed = 0u64;
                 for factor in &card.factors {
+                    let at = find_name(declared.factors, &factor.name, next)
+                        .ok_or_else(|| undeclared("factor", &factor.name, "factors"))?;
+                    let bit = 1u64.checked_shl(position(at)).unwrap_or(0);
+                    if listed & bit != 0 {
+                        return Err(listed_twice(&factor.name));
+                    }
+                    listed |= bit;
+                    next = at + 1;
                     packed.factors.push(PackedFactor {
-                        name: push_text(&mut packed.text, &factor.name),
+                        factor: position(at),
                         weight: factor.weight,
                         raw: factor.raw,
                         value: factor.value,
@@ -481,14 +580,19 @@ pub mod __private {
                         note: push_text(&mut packed.text, &factor.note),
                     });
                 }
-                PackedScoreCard {
-                    name: push_text(&mut packed.text, &card.name),
+                Ok(PackedScoreCard {
+                    score: 0,
                     value: card.value,
-                    band: push_text(&mut packed.text, &card.band),
+                    band: position(band),
                     rag: card.rag,
                     factors: span(first, card.factors.len()),
-                }
+                })
             });
+            if result.is_err() {
+                // An item that fails leaves nothing of its card behind.
+                packed.factors.truncate(first);
+                packed.text.truncate(text);
+            }
             packed.results.push(result);
         }
 
@@ -496,6 +600,35 @@ pub mod __private {
         pub fn finish(self) -> PackedScoreCards {
             self.packed
         }
+    }
+
+    /// The error for a card that lists a factor twice.
+    #[cold]
+    #[inline(never)]
+    fn listed_twice(name: &str) -> PluginError {
+        PluginError::Internal(format!("factor `{name}` is listed twice in one card"))
+    }
+
+    /// A position among at most 64 declared names, as the contract's `u32`.
+    fn position(at: usize) -> u32 {
+        u32::try_from(at).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `name` is the declared `declared`: the same literal (by
+    /// address, see [`find_name`]) or the same bytes.
+    #[inline]
+    fn same_name(declared: &'static str, name: &str) -> bool {
+        (declared.as_ptr() == name.as_ptr() && declared.len() == name.len()) || declared == name
+    }
+
+    /// The error for a card's score, band or factor (`what`) that the
+    /// scorer does not declare in its `option`.
+    #[cold]
+    #[inline(never)]
+    fn undeclared(what: &str, name: &str, option: &str) -> PluginError {
+        PluginError::Internal(format!(
+            "{what} `{name}` is not declared: add it to the `{option}` of #[vigil_sdk::scorer]"
+        ))
     }
 
     /// Packs one signal's strings into `text`.
@@ -509,7 +642,8 @@ pub mod __private {
         }
     }
 
-    /// Packs a batch's signals as `evaluate` returns them (contract 0.4).
+    /// Packs a batch's signals as `evaluate` returns them (since contract
+    /// 0.4).
     pub struct SignalPacker {
         packed: PackedSignals,
     }
@@ -546,7 +680,8 @@ pub mod __private {
         }
     }
 
-    /// Packs a batch's verdicts as `check` returns them (contract 0.5):
+    /// Packs a batch's verdicts as `check` returns them (since contract
+    /// 0.5):
     /// each verdict's tags as bits of the declared tags.
     pub struct VerdictPacker {
         packed: PackedVerdicts,
@@ -598,7 +733,7 @@ pub mod __private {
         // usually gives its tags in the order it declares them.
         let mut next = 0;
         for tag in tags {
-            let at = find_tag(declared, tag, next).ok_or_else(|| undeclared_tag(tag))?;
+            let at = find_name(declared, tag, next).ok_or_else(|| undeclared_tag(tag))?;
             // A verdict names at most 64 declared tags, one bit each.
             let bit = u32::try_from(at)
                 .ok()
@@ -610,14 +745,15 @@ pub mod __private {
         Ok(bits)
     }
 
-    /// Where `tag` is among `declared`. A tag written as a string literal
-    /// is, once the plugin is built (one codegen unit, LTO), the same
-    /// bytes in memory as the declared literal, so it is looked for by
-    /// address first, from `from` on and then from the start: a tag in
-    /// declared order is found at the first comparison, with no bytes
-    /// compared. Any other string is looked for by its bytes.
+    /// Where `tag` (a policy tag, a band, a factor's name) is among
+    /// `declared`. A name written as a string literal is, once the plugin
+    /// is built (one codegen unit, LTO), the same bytes in memory as the
+    /// declared literal, so it is looked for by address first, from `from`
+    /// on and then from the start: a name in declared order is found at
+    /// the first comparison, with no bytes compared. Any other string is
+    /// looked for by its bytes.
     #[inline]
-    fn find_tag(declared: &[&'static str], tag: &str, from: usize) -> Option<usize> {
+    fn find_name(declared: &[&'static str], tag: &str, from: usize) -> Option<usize> {
         let (before, after) = declared.split_at(from.min(declared.len()));
         let same = |name: &&str| name.as_ptr() == tag.as_ptr() && name.len() == tag.len();
         let equal = |name: &&str| *name == tag;
@@ -639,7 +775,7 @@ pub mod __private {
         ))
     }
 
-    /// Unpacks the signals of a `check` call (contract 0.4) one at a time,
+    /// Unpacks the signals of a `check` call (since contract 0.4) one at a time,
     /// into one `Signal` whose strings are reused from one to the next.
     pub struct CheckItems {
         packed: PackedCheckItems,
@@ -724,6 +860,100 @@ pub mod __private {
                 tag_bits(declared, &past),
                 Err(PluginError::Internal(message)) if message.contains("`tag-64`")
             ));
+        }
+
+        /// A health score with its bands and two factors.
+        static HEALTH: DeclaredScore = DeclaredScore {
+            name: "health",
+            bands: &crate::HEALTH_BANDS,
+            factors: &["usage", "login-trend"],
+        };
+
+        fn card(band: &'static str, factors: &[(&'static str, &'static str)]) -> ScoreCard {
+            ScoreCard {
+                name: "health".into(),
+                value: 60.0,
+                band: band.into(),
+                rag: Rag::Yellow,
+                factors: factors
+                    .iter()
+                    .map(|(name, note)| crate::Factor {
+                        name: Cow::Borrowed(*name),
+                        weight: 0.5,
+                        raw: 1.0,
+                        value: 60.0,
+                        contribution: 30.0,
+                        note: Cow::Borrowed(*note),
+                    })
+                    .collect(),
+            }
+        }
+
+        #[test]
+        fn a_card_is_packed_as_positions_of_the_declared_score_with_its_notes_as_text() {
+            let mut packer = CardPacker::new(2, &HEALTH);
+            packer.push(Ok(card(
+                "stable",
+                &[("login-trend", "up"), ("usage", "half")],
+            )));
+            // Names built at run time are found by their bytes.
+            let mut owned = card("optimal", &[]);
+            owned.name = Cow::Owned("health".to_string());
+            owned.band = Cow::Owned("optimal".to_string());
+            packer.push(Ok(owned));
+            let packed = packer.finish();
+            let Ok(first) = &packed.results[0] else {
+                panic!("{:?}", packed.results[0]);
+            };
+            assert_eq!((first.score, first.band), (0, 2));
+            assert_eq!((first.factors.start, first.factors.len), (0, 2));
+            let factors: Vec<(u32, &str)> = packed
+                .factors
+                .iter()
+                .map(|f| (f.factor, text_at(&packed.text, f.note).unwrap()))
+                .collect();
+            assert_eq!(factors, [(1, "up"), (0, "half")]);
+            let Ok(second) = &packed.results[1] else {
+                panic!("{:?}", packed.results[1]);
+            };
+            assert_eq!((second.score, second.band, second.factors.len), (0, 3, 0));
+        }
+
+        #[test]
+        fn an_undeclared_score_band_or_factor_or_one_listed_twice_is_its_items_error_and_leaves_nothing_packed()
+         {
+            let mut packer = CardPacker::new(5, &HEALTH);
+            let mut lead = card("stable", &[]);
+            lead.name = "lead".into();
+            packer.push(Ok(lead));
+            packer.push(Ok(card("hot", &[])));
+            // The first factor is declared, the second is not.
+            packer.push(Ok(card(
+                "stable",
+                &[("usage", "packed first"), ("fit", "never")],
+            )));
+            packer.push(Ok(card("stable", &[("usage", "a"), ("usage", "b")])));
+            packer.push(Ok(card("stable", &[("usage", "kept")])));
+            let packed = packer.finish();
+            let message = |at: usize| match &packed.results[at] {
+                Err(PluginError::Internal(message)) => message.clone(),
+                other => panic!("expected an error, got {other:?}"),
+            };
+            for (at, expected) in [
+                (0, "score `lead` is not declared"),
+                (1, "band `hot` is not declared"),
+                (2, "factor `fit` is not declared: add it to the `factors`"),
+                (3, "factor `usage` is listed twice"),
+            ] {
+                assert!(message(at).contains(expected), "{}", message(at));
+            }
+            // Only the last card's factor and note are left.
+            assert_eq!(packed.factors.len(), 1);
+            assert_eq!(packed.text, "kept");
+            let Ok(last) = &packed.results[4] else {
+                panic!("{:?}", packed.results[4]);
+            };
+            assert_eq!((last.factors.start, last.factors.len), (0, 1));
         }
 
         #[test]

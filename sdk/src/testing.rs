@@ -164,9 +164,9 @@ impl ContextBuilder {
     /// Adds a score computed earlier in the evaluation.
     pub fn score(mut self, card: &ScoreCard) -> Self {
         self.ctx.scores.push(ScoreSummary {
-            name: Cow::Owned(card.name.clone()),
+            name: card.name.clone(),
             value: card.value,
-            band: Cow::Owned(card.band.clone()),
+            band: card.band.clone(),
             rag: card.rag,
         });
         self

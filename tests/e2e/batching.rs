@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use vigil_host::demo::{GeneratedAccount, generate_portfolio};
 use vigil_host::pipeline::{AccountState, Disposition, Evaluation, Pipeline, PluginSet};
-use vigil_host::runtime::bindings::types::{Event, Industry, IntentKind, Tier};
-use vigil_host::runtime::{InstanceMode, LoadError, Outcome};
+use vigil_host::runtime::bindings::types::{Event, Industry, IntentKind, Rag, Tier};
+use vigil_host::runtime::{InstanceMode, LoadError, Outcome, Text};
 
 use crate::support::*;
 
@@ -206,7 +206,7 @@ fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
 fn a_plugin_error_on_one_item_of_a_packed_batch_is_recorded_for_that_item_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.5.0");
+    assert_eq!(plugin.contract(), "0.6.0");
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
     let ids = ["first", "seatless", "third"];
     let mut states: Vec<AccountState> = ids
@@ -472,10 +472,141 @@ fn a_contract_0_4_plugin_gets_every_items_declared_windows_with_the_batch() {
 }
 
 #[test]
+fn a_scorer_built_against_contract_0_5_still_returns_its_card_names_as_strings() {
+    login_scorer_scores_each_item_on_its_own_history("v05-scorer", "0.5.0");
+    let plugin = load(&runtime(), &component("v05-scorer")).unwrap();
+    assert!(plugin.scores().is_empty());
+    let evaluations = one_event_each_in_a_batch(
+        plugin,
+        &[("acme", Tier::MidMarket, Industry::Technology)],
+        "usage.daily",
+        serde_json::json!({ "logins": 60 }),
+    );
+    let card = &evaluations[0].scores[0].card;
+    assert_eq!(
+        (card.name.as_str(), card.band.as_str(), card.rag),
+        ("login-score", "high", Rag::Green)
+    );
+    assert_eq!(card.factors[0].name, "logins");
+    assert_eq!(card.factors[0].note, "logins in the last 30 days");
+}
+
+#[test]
+fn a_contract_0_6_card_gets_its_declared_names_back_and_an_undeclared_or_repeated_factor_fails_that_item_alone()
+ {
+    // The 0.6 scorer packs its cards by hand: score, band and factors by
+    // position, its notes as text.
+    login_scorer_scores_each_item_on_its_own_history("v06-scorer", "0.6.0");
+    let runtime = runtime();
+    let report = runtime.inspect(&component("v06-scorer"));
+    assert_eq!(report.contract.as_deref(), Some("0.6.0"));
+    let declared: Vec<(&str, Vec<&str>, Vec<&str>)> = report
+        .scores
+        .iter()
+        .map(|score| {
+            fn names(names: &[Text]) -> Vec<&str> {
+                names.iter().map(Text::as_str).collect()
+            }
+            (
+                score.name.as_str(),
+                names(&score.bands),
+                names(&score.factors),
+            )
+        })
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            ("login-score", vec!["low", "high"], vec!["logins", "streak"]),
+            ("activity", vec!["quiet", "busy"], vec!["sessions"]),
+        ]
+    );
+    let plugin = load(&runtime, &component("v06-scorer")).unwrap();
+    assert_eq!(plugin.scores(), report.scores);
+    let accounts = [
+        "first", "streak-1", "busy-1", "liar", "twice", "failing", "last",
+    ];
+    let accounts: Vec<(&str, Tier, Industry)> = accounts
+        .iter()
+        .map(|id| (*id, Tier::MidMarket, Industry::Technology))
+        .collect();
+    let evaluations = one_event_each_in_a_batch(
+        plugin,
+        &accounts,
+        "usage.daily",
+        serde_json::json!({ "logins": 1 }),
+    );
+    let card = |at: usize| {
+        let card = &evaluations[at].scores[0].card;
+        let factors: Vec<(&str, &str)> = card
+            .factors
+            .iter()
+            .map(|f| (f.name.as_str(), f.note.as_str()))
+            .collect();
+        (card.name.as_str(), card.band.as_str(), card.rag, factors)
+    };
+    let note = "1 logins in the last 30 days";
+    for at in [0, 6] {
+        assert_eq!(
+            card(at),
+            ("login-score", "low", Rag::Red, vec![("logins", note)])
+        );
+    }
+    // Position 1 of each list: the second factor, the second score and
+    // its second band.
+    assert_eq!(
+        card(1),
+        ("login-score", "low", Rag::Red, vec![("streak", note)])
+    );
+    assert_eq!(
+        card(2),
+        ("activity", "busy", Rag::Green, vec![("sessions", note)])
+    );
+    let outcome = |at: usize| evaluations[at].invocations[0].outcome.clone();
+    // Factor 7 is not declared, and `logins` twice is one too many: those
+    // cards alone are refused.
+    for (at, expected) in [
+        (3, "names factor 7, but 2 factors are declared there"),
+        (4, "lists the factor `logins` twice"),
+    ] {
+        assert!(evaluations[at].scores.is_empty());
+        match outcome(at) {
+            Outcome::InvalidOutput { reason } => {
+                assert!(reason.contains(expected), "{reason}")
+            }
+            other => panic!("expected the card refused, got {other:?}"),
+        }
+    }
+    // A plugin error comes back for its item alone, lifted from 0.6's.
+    assert!(evaluations[5].scores.is_empty());
+    match outcome(5) {
+        Outcome::PluginError { kind, message } => {
+            assert_eq!(
+                (kind.as_str(), message.as_str()),
+                ("insufficient-data", "no logins yet")
+            )
+        }
+        other => panic!("expected the plugin error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_contract_0_6_scorer_that_declares_no_score_a_score_twice_or_one_without_bands_is_refused_at_load()
+ {
+    for (declare, expected) in [
+        ("nothing", "declares no score"),
+        ("twice", "the score `login-score` twice"),
+        ("no-band", "the score `login-score` with no band"),
+    ] {
+        refused_by_describe("v06-scorer", declare, expected);
+    }
+}
+
+#[test]
 fn a_plugin_built_with_the_sdk_declares_its_windows_and_reports_them_when_inspected() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.5.0");
+    assert_eq!(plugin.contract(), "0.6.0");
     let declared: Vec<(&str, u32, u32)> = plugin
         .windows()
         .iter()
@@ -500,7 +631,7 @@ fn a_plugin_built_with_the_sdk_declares_its_windows_and_reports_them_when_inspec
 fn the_standard_condition_declares_every_policy_tag_its_verdicts_carry() {
     let runtime = runtime();
     let condition = load(&runtime, standard("tier-conditions")).unwrap();
-    assert_eq!(condition.contract(), "0.5.0");
+    assert_eq!(condition.contract(), "0.6.0");
     let declared: Vec<String> = condition
         .policy_tags()
         .iter()
@@ -616,7 +747,7 @@ fn an_sdk_built_playbook_gets_its_declared_tags_back_in_the_declared_order_and_a
  {
     let runtime = runtime();
     let plugin = load(&runtime, &component("audit-playbook")).unwrap();
-    assert_eq!(plugin.contract(), "0.5.0");
+    assert_eq!(plugin.contract(), "0.6.0");
     assert_eq!(plugin.policy_tags(), ["sox", "audit-trail"]);
     let bank = |id| (id, Tier::MidMarket, Industry::FinancialServices);
     let evaluations = one_event_each_in_a_batch(
@@ -665,20 +796,12 @@ fn an_sdk_built_playbook_gets_its_declared_tags_back_in_the_declared_order_and_a
 
 #[test]
 fn a_contract_0_5_plugin_declaring_a_tag_twice_too_many_tags_or_an_empty_one_is_refused_at_load() {
-    let runtime = runtime();
     for (declare, expected) in [
         ("twice", "declares the policy tag `hipaa` twice"),
         ("too-many", "declares 65 policy tags; at most 64"),
         ("empty", "a declared policy tag is empty"),
     ] {
-        let config = BTreeMap::from([("declare".to_string(), declare.to_string())]);
-        let refused = runtime
-            .load(&component("v05-playbook"), config, InstanceMode::Warm)
-            .unwrap_err();
-        match &refused {
-            LoadError::Describe(reason) => assert!(reason.contains(expected), "{reason}"),
-            other => panic!("expected {declare} refused by describe, got {other:?}"),
-        }
+        refused_by_describe("v05-playbook", declare, expected);
     }
 }
 
@@ -713,6 +836,19 @@ fn one_login_each_in_a_batch(
     accounts: &[(&str, Tier, Industry)],
 ) -> Vec<Evaluation> {
     one_event_each_in_a_batch(plugin, accounts, "login", serde_json::json!({}))
+}
+
+/// Loads `component` configured with `declare` = `declare` and requires
+/// its `describe` refused with a reason containing `expected`.
+fn refused_by_describe(component_name: &str, declare: &str, expected: &str) {
+    let config = BTreeMap::from([("declare".to_string(), declare.to_string())]);
+    let refused = runtime()
+        .load(&component(component_name), config, InstanceMode::Warm)
+        .unwrap_err();
+    match &refused {
+        LoadError::Describe(reason) => assert!(reason.contains(expected), "{reason}"),
+        other => panic!("expected {declare} refused by describe, got {other:?}"),
+    }
 }
 
 /// Runs `plugin` alone over one `kind` event with `payload` at `NOW` for

@@ -23,6 +23,10 @@ const RELEASED: &[(&str, &str)] = &[
         "v0.5.0/vigil-plugin.wit",
         "7912590655ed05c5c414012dec369df77f57ac80b69886e380208e270ad9683f",
     ),
+    (
+        "v0.6.0/vigil-plugin.wit",
+        "4a6ad7f44a622f6c52909dac0d595a40d2f8b8637ecd28675644293241ce3db5",
+    ),
 ];
 
 #[test]

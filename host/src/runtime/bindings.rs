@@ -3,7 +3,9 @@
 //! `vigil:plugin@0.2.0` (one call per batch), `v0_3` for
 //! `vigil:plugin@0.3.0` (a batch, with declared history windows), `v0_4`
 //! for `vigil:plugin@0.4.0` (windows sent with the batch, results packed),
-//! `v0_5` for `vigil:plugin@0.5.0` (policy tags declared, named by bit).
+//! `v0_5` for `vigil:plugin@0.5.0` (policy tags declared, named by bit),
+//! `v0_6` for `vigil:plugin@0.6.0` (scores declared: a card's name, band
+//! and factors by position).
 //!
 //! In each, one host-side world includes every plugin world, so a single set
 //! of import traits and export handles serves all kinds; which exports a
@@ -21,7 +23,11 @@
 //! (which adds the declared policy tags) and the packed verdicts (tags by
 //! bit): its scoring, triggering and planning exports are called with
 //! 0.4's types, its `check` returns its own, lifted and unpacked with the
-//! declared tags.
+//! declared tags. Version 0.6's records are 0.5's in structure but for
+//! `plugin-info` (which adds the declared scores) and the packed score
+//! cards (score, band and factors by position): its `score` returns its
+//! own, lifted and unpacked with the declared scores; its other exports
+//! are called as 0.5's.
 //!
 //! What plugins return (score cards, signals, verdicts) the host keeps in
 //! types of its own (`super::results`): results of 0.1 to 0.3 are
@@ -120,6 +126,26 @@ pub mod v0_5 {
             world plugin {
                 include vigil:plugin/scorer@0.5.0;
                 include vigil:plugin/playbook@0.5.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::meta;
+}
+
+/// Contract 0.6.0: 0.5 with the scores a scorer computes declared in
+/// `plugin-info`, and a packed card's score, band and factors named by
+/// position.
+pub mod v0_6 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.6.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.6.0;
+                include vigil:plugin/playbook@0.6.0;
             }
         ",
         world: "vigil:host/plugin",

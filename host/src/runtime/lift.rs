@@ -1,6 +1,7 @@
-//! Contract 0.4's and 0.5's packed results lifted out of a guest by the
-//! host itself (0.5's score cards and signals are 0.4's; its verdicts name
-//! their tags by bit).
+//! Contract 0.4's, 0.5's and 0.6's packed results lifted out of a guest by
+//! the host itself (0.5's score cards and signals are 0.4's, its verdicts
+//! name their tags by bit; 0.6's cards name their score, band and factors
+//! by position, its signals and verdicts are 0.5's).
 //!
 //! wasmtime's derived lifting of a record finds each field's offset at run
 //! time (`CanonicalAbiInfo::next_field32_size`, a call across crates for
@@ -25,10 +26,11 @@ use wasmtime::component::{ComponentType, Lift};
 
 use super::bindings::v0_4::vigil::plugin::types as v4;
 use super::bindings::v0_5::vigil::plugin::types as v5;
+use super::bindings::v0_6::vigil::plugin::types as v6;
 use super::lower::{BYTE, LIST, STRING, U32, U64, field, layout, record_size, same_component_type};
 
-/// A 0.4 export's packed results (`T`), lifted by the host (see the module
-/// docs).
+/// An export's packed results (`T`, contract 0.4 and later), lifted by the
+/// host (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Lifted<T>(pub(crate) T);
 
@@ -57,6 +59,31 @@ layout! {
         name: SPAN_ABI,
         value: U64,
         band: SPAN_ABI,
+        rag: BYTE,
+        factors: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of contract 0.6's `packed-factor`: its name by
+    /// position.
+    DECLARED_FACTOR: DeclaredFactorLayout for v6::PackedFactor {
+        factor: U32,
+        weight: U64,
+        raw: U64,
+        value: U64,
+        contribution: U64,
+        note: SPAN_ABI,
+    }
+}
+
+layout! {
+    /// Field offsets of contract 0.6's `packed-score-card`: its score and
+    /// band by position.
+    DECLARED_CARD: DeclaredCardLayout for v6::PackedScoreCard {
+        score: U32,
+        value: U64,
+        band: U32,
         rag: BYTE,
         factors: SPAN_ABI,
     }
@@ -97,6 +124,11 @@ layout! {
 }
 
 layout! {
+    /// Field offsets of contract 0.6's `packed-score-cards`.
+    DECLARED_CARDS: DeclaredCardsLayout for v6::PackedScoreCards { text: STRING, results: LIST, factors: LIST }
+}
+
+layout! {
     /// Field offsets of `packed-signals`.
     SIGNALS: SignalsLayout for v4::PackedSignals { text: STRING, results: LIST, signals: LIST }
 }
@@ -129,11 +161,13 @@ const fn payload_offset(abi: CanonicalAbiInfo) -> usize {
 }
 
 type Card = Result<v4::PackedScoreCard, v4::PluginError>;
+type DeclaredCard = Result<v6::PackedScoreCard, v6::PluginError>;
 type SpanResult = Result<v4::Span, v4::PluginError>;
 type Verdict = Result<v4::PackedVerdict, v4::PluginError>;
 type TaggedVerdict = Result<v5::PackedVerdict, v5::PluginError>;
 
 const _: () = assert!(payload_offset(<Card as ComponentType>::ABI) == 8);
+const _: () = assert!(payload_offset(<DeclaredCard as ComponentType>::ABI) == 8);
 const _: () = assert!(payload_offset(<SpanResult as ComponentType>::ABI) == 4);
 const _: () = assert!(payload_offset(<Verdict as ComponentType>::ABI) == 4);
 const _: () = assert!(payload_offset(<TaggedVerdict as ComponentType>::ABI) == 8);
@@ -420,6 +454,65 @@ lifted!(v4::PackedScoreCards, |cx, ty, record| {
         })
     })?;
     Ok(v4::PackedScoreCards {
+        text,
+        results,
+        factors,
+    })
+});
+
+/// A span of contract 0.6's, from the 0.4 span at `at` of `bytes` (the
+/// same record).
+#[inline]
+fn v6_span_at(bytes: &[u8], at: usize) -> wasmtime::Result<v6::Span> {
+    let span = span_at(bytes, at)?;
+    Ok(v6::Span {
+        start: span.start,
+        len: span.len,
+    })
+}
+
+/// The `rag` of contract 0.6 at `at` of `bytes`.
+#[inline]
+fn v6_rag_at(bytes: &[u8], at: usize) -> wasmtime::Result<v6::Rag> {
+    Ok(match rag_at(bytes, at)? {
+        v4::Rag::Red => v6::Rag::Red,
+        v4::Rag::Yellow => v6::Rag::Yellow,
+        v4::Rag::Green => v6::Rag::Green,
+    })
+}
+
+lifted!(v6::PackedScoreCards, |cx, ty, record| {
+    let text = text_at(cx, record, DECLARED_CARDS.text)?;
+    let mut error = ErrorType::of(ty, 1);
+    let results = lift_list::<DeclaredCard>(cx, record, DECLARED_CARDS.results, |cx, bytes| {
+        lift_result(
+            cx,
+            bytes,
+            payload_offset(<DeclaredCard as ComponentType>::ABI),
+            &mut |cx| error.get(cx),
+            |card| {
+                Ok(v6::PackedScoreCard {
+                    score: u32_at(card, DECLARED_CARD.score)?,
+                    value: f64_at(card, DECLARED_CARD.value)?,
+                    band: u32_at(card, DECLARED_CARD.band)?,
+                    rag: v6_rag_at(card, DECLARED_CARD.rag)?,
+                    factors: v6_span_at(card, DECLARED_CARD.factors)?,
+                })
+            },
+        )
+    })?;
+    let factors =
+        lift_list::<v6::PackedFactor>(cx, record, DECLARED_CARDS.factors, |_, factor| {
+            Ok(v6::PackedFactor {
+                factor: u32_at(factor, DECLARED_FACTOR.factor)?,
+                weight: f64_at(factor, DECLARED_FACTOR.weight)?,
+                raw: f64_at(factor, DECLARED_FACTOR.raw)?,
+                value: f64_at(factor, DECLARED_FACTOR.value)?,
+                contribution: f64_at(factor, DECLARED_FACTOR.contribution)?,
+                note: v6_span_at(factor, DECLARED_FACTOR.note)?,
+            })
+        })?;
+    Ok(v6::PackedScoreCards {
         text,
         results,
         factors,

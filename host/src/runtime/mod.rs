@@ -32,7 +32,7 @@ pub use plugin::{
     ItemInput, MAX_DECLARED_POLICY_TAGS, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome,
     Plugin, PluginNames, PluginRef, kind_name,
 };
-pub use results::{CheckItem, Factor, PlanItem, ScoreCard, Signal, Text, Verdict};
+pub use results::{CheckItem, DeclaredScore, Factor, PlanItem, ScoreCard, Signal, Text, Verdict};
 use state::PluginState;
 
 /// How often the epoch advances; the deadline is counted in these ticks.
@@ -71,11 +71,11 @@ const ALLOWED_VIGIL: &[&str] = &[
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0"];
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
-pub const LATEST_CONTRACT: &str = "0.5.0";
+pub const LATEST_CONTRACT: &str = "0.6.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +94,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.5.0` (or `@0.4.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.6.0` (or `@0.5.0`, `@0.4.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -326,7 +326,7 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 }
 
 /// Provides the imports of every supported contract version: `host` and
-/// `history` of each, and `batching.begin` and `end` of 0.2 to 0.5, which
+/// `history` of each, and `batching.begin` and `end` of 0.2 to 0.6, which
 /// need the store itself (to read and reset the fuel between items), so
 /// they are linked by hand rather than through a generated trait.
 fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
@@ -335,6 +335,7 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.instance("vigil:plugin/types@0.3.0")?;
     linker.instance("vigil:plugin/types@0.4.0")?;
     linker.instance("vigil:plugin/types@0.5.0")?;
+    linker.instance("vigil:plugin/types@0.6.0")?;
     bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
@@ -352,6 +353,10 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         |state| state,
     )?;
     bindings::v0_5::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
+    bindings::v0_6::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
     )?;
@@ -385,9 +390,9 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         Ok((lower::LoweredWindows(store.data().declared_windows()),))
     })?;
     batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
-    // 0.4 and 0.5 send every item's windows with the batch; `begin` only
+    // 0.4 and later send every item's windows with the batch; `begin` only
     // moves to the next item.
-    for version in ["0.4.0", "0.5.0"] {
+    for version in ["0.4.0", "0.5.0", "0.6.0"] {
         let mut batching = linker.instance(&format!("vigil:plugin/batching@{version}"))?;
         batching.func_wrap("begin", |store, (index,): (u32,)| {
             plugin::begin_item(store, index)
@@ -483,6 +488,7 @@ mod tests {
             "vigil:plugin/batching@0.3.0",
             "vigil:plugin/batching@0.4.0",
             "vigil:plugin/batching@0.5.0",
+            "vigil:plugin/batching@0.6.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

@@ -20,12 +20,12 @@ use super::bindings::types::{
 };
 use super::bindings::{
     CheckItem as ContractCheckItem, PlanItem as ContractPlanItem, WindowSpec, v0_1, v0_2, v0_3,
-    v0_4, v0_5,
+    v0_4, v0_5, v0_6,
 };
 use super::lift::Lifted;
 use super::lower::{Lowered, LoweredCheckItems, LoweredWindows, Packed, PackedPieces, lowered};
-use super::output::{DeclaredVerdict, PluginOutput};
-use super::results::{CheckItem, PlanItem, ScoreCard, Signal, Text, Verdict};
+use super::output::{DeclaredCard, DeclaredVerdict, PluginOutput};
+use super::results::{CheckItem, DeclaredScore, PlanItem, ScoreCard, Signal, Text, Verdict};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
 
@@ -399,13 +399,15 @@ macro_rules! contract_exports {
 contract_exports!(v0_1, IndicesV1, GuestsV1);
 
 /// A batching plugin's `meta`, by contract version: 0.3's and 0.4's
-/// `plugin-info` also declare history windows, 0.5's policy tags too.
+/// `plugin-info` also declare history windows, 0.5's policy tags too, 0.6's
+/// scores too.
 #[derive(Clone)]
 enum MetaIndices {
     V2(v0_2::meta::GuestIndices),
     V3(v0_3::meta::GuestIndices),
     V4(v0_4::meta::GuestIndices),
     V5(v0_5::meta::GuestIndices),
+    V6(v0_6::meta::GuestIndices),
 }
 
 /// `meta` in one instance.
@@ -414,6 +416,7 @@ enum MetaGuest {
     V3(v0_3::meta::Guest),
     V4(v0_4::meta::Guest),
     V5(v0_5::meta::Guest),
+    V6(v0_6::meta::Guest),
 }
 
 /// A batching plugin's exports (contract 0.2 and later), found once at
@@ -437,7 +440,8 @@ impl IndicesV2 {
             "0.2.0" => MetaIndices::V2(v0_2::meta::GuestIndices::new(pre)?),
             "0.3.0" => MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?),
             "0.4.0" => MetaIndices::V4(v0_4::meta::GuestIndices::new(pre)?),
-            _ => MetaIndices::V5(v0_5::meta::GuestIndices::new(pre)?),
+            "0.5.0" => MetaIndices::V5(v0_5::meta::GuestIndices::new(pre)?),
+            _ => MetaIndices::V6(v0_6::meta::GuestIndices::new(pre)?),
         };
         Ok(Self {
             meta,
@@ -455,6 +459,7 @@ impl IndicesV2 {
             MetaIndices::V3(meta) => MetaGuest::V3(meta.load(&mut *store, instance)?),
             MetaIndices::V4(meta) => MetaGuest::V4(meta.load(&mut *store, instance)?),
             MetaIndices::V5(meta) => MetaGuest::V5(meta.load(&mut *store, instance)?),
+            MetaIndices::V6(meta) => MetaGuest::V6(meta.load(&mut *store, instance)?),
         };
         Ok(GuestsV2 {
             meta,
@@ -504,17 +509,23 @@ impl Guests {
                 meta: MetaGuest::V5(meta),
                 ..
             }) => meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V6(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
         })
     }
 }
 
 /// What `describe` says: the plugin's info, the history windows it
-/// declares (contract 0.3 and later; none before) and the policy tags its
-/// verdicts may carry (contract 0.5 and later; none before).
+/// declares (contract 0.3 and later; none before), the policy tags its
+/// verdicts may carry (contract 0.5 and later; none before) and the scores
+/// it computes (contract 0.6 and later; none before).
 struct Described {
     info: PluginInfo,
     windows: Vec<WindowSpec>,
     policy_tags: Vec<String>,
+    scores: Vec<DeclaredScore>,
 }
 
 /// The most history windows a plugin may declare: each is computed for
@@ -528,28 +539,44 @@ pub const MAX_WINDOW_METRIC_BYTES: usize = 256;
 /// verdict names them by the bits of a `u64`.
 pub const MAX_DECLARED_POLICY_TAGS: usize = 64;
 
+/// The most scores a scorer may declare (contract 0.6).
+pub const MAX_DECLARED_SCORES: usize = 16;
+
+/// The most bands, and the most factors, a declared score may have
+/// (contract 0.6).
+pub const MAX_DECLARED_BANDS_OR_FACTORS: usize = 64;
+
 impl From<PluginInfo> for Described {
     fn from(info: PluginInfo) -> Self {
         Self {
             info,
             windows: Vec::new(),
             policy_tags: Vec::new(),
+            scores: Vec::new(),
         }
     }
 }
 
 /// `plugin-info` of a contract version that declares windows (0.3 and
-/// later, the same record in each but for 0.5's declared policy tags),
-/// converted: `$tags` takes the tags out of the version's record.
+/// later, the same record in each but for 0.5's declared policy tags and
+/// 0.6's declared scores), converted: `$tags` takes the tags out of the
+/// version's record, `$scores` the scores.
 macro_rules! described_from {
     ($version:ident, $tags:expr) => {
+        described_from!($version, $tags, |_| Vec::new());
+    };
+    ($version:ident, $tags:expr, $scores:expr) => {
         impl From<$version::vigil::plugin::types::PluginInfo> for Described {
             fn from(info: $version::vigil::plugin::types::PluginInfo) -> Self {
                 use $version::vigil::plugin::types::PluginKind as Kind;
                 let tags: fn(&mut $version::vigil::plugin::types::PluginInfo) -> Vec<String> =
                     $tags;
+                let scores: fn(
+                    &mut $version::vigil::plugin::types::PluginInfo,
+                ) -> Vec<DeclaredScore> = $scores;
                 let mut info = info;
                 let policy_tags = tags(&mut info);
+                let scores = scores(&mut info);
                 let kind = match info.kind {
                     Kind::Scorer => PluginKind::Scorer,
                     Kind::Trigger => PluginKind::Trigger,
@@ -577,6 +604,7 @@ macro_rules! described_from {
                         })
                         .collect(),
                     policy_tags,
+                    scores,
                 }
             }
         }
@@ -586,6 +614,17 @@ macro_rules! described_from {
 described_from!(v0_3, |_| Vec::new());
 described_from!(v0_4, |_| Vec::new());
 described_from!(v0_5, |info| std::mem::take(&mut info.policy_tags));
+described_from!(v0_6, |info| std::mem::take(&mut info.policy_tags), |info| {
+    let texts = |names: Vec<String>| names.iter().map(|name| Text::new(name)).collect();
+    std::mem::take(&mut info.scores)
+        .into_iter()
+        .map(|score| DeclaredScore {
+            name: Text::new(&score.name),
+            bands: texts(score.bands),
+            factors: texts(score.factors),
+        })
+        .collect()
+});
 
 impl PluginOutput for Described {
     fn size(&self) -> usize {
@@ -600,6 +639,10 @@ impl PluginOutput for Described {
                 .iter()
                 .map(|tag| tag.len() + 4)
                 .sum::<usize>()
+        // The declared scores are left out: their own limits bound them
+        // (16 scores of a name and 64 bands and 64 factors, each at most
+        // 128 bytes: some 270 KB), and the largest a plugin may declare
+        // would not fit the default output limit.
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -618,6 +661,7 @@ impl PluginOutput for Described {
                 ));
             }
         }
+        self.validate_scores()?;
         if self.policy_tags.is_empty() {
             return Ok(());
         }
@@ -643,6 +687,57 @@ impl PluginOutput for Described {
     }
 }
 
+impl Described {
+    /// Checks the declared scores (contract 0.6): only a scorer declares
+    /// any; at most 16, none named twice; each with 1 to 64 bands and at
+    /// most 64 factors, every name a valid name and none twice in its list.
+    fn validate_scores(&self) -> Result<(), String> {
+        if self.scores.is_empty() {
+            return Ok(());
+        }
+        if self.info.kind != PluginKind::Scorer {
+            return Err(format!(
+                "declares scores, but only scorers return score cards; this {} may declare none",
+                kind_name(self.info.kind)
+            ));
+        }
+        if self.scores.len() > MAX_DECLARED_SCORES {
+            return Err(format!(
+                "declares {} scores; at most {MAX_DECLARED_SCORES}",
+                self.scores.len()
+            ));
+        }
+        for (at, score) in self.scores.iter().enumerate() {
+            super::output::check_name("a declared score", &score.name)?;
+            if self.scores[..at].iter().any(|s| s.name == score.name) {
+                return Err(format!("declares the score `{}` twice", score.name));
+            }
+            if score.bands.is_empty() {
+                return Err(format!("declares the score `{}` with no band", score.name));
+            }
+            for (what, names) in [("band", &score.bands), ("factor", &score.factors)] {
+                if names.len() > MAX_DECLARED_BANDS_OR_FACTORS {
+                    return Err(format!(
+                        "declares {} {what}s for the score `{}`; at most {MAX_DECLARED_BANDS_OR_FACTORS}",
+                        names.len(),
+                        score.name
+                    ));
+                }
+                for (at, name) in names.iter().enumerate() {
+                    super::output::check_name(&format!("a declared {what}"), name)?;
+                    if names[..at].contains(name) {
+                        return Err(format!(
+                            "declares `{name}` twice among the {what}s of the score `{}`",
+                            score.name
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 struct PluginInstance {
     store: Store<PluginState>,
     guests: Guests,
@@ -662,11 +757,15 @@ enum ContextShape {
     /// Contract 0.5: as 0.4, with a verdict's policy tags named by the bits
     /// of the plugin's declared tags.
     DeclaredTags,
+    /// Contract 0.6: as 0.5, with a score card's score, band and factors
+    /// named by their positions among the plugin's declared scores.
+    DeclaredScores,
 }
 
 impl ContextShape {
-    /// Whether the exports return packed results (0.4 and later): score
-    /// cards and signals the same way in every such contract.
+    /// Whether the exports return packed results (0.4 and later): signals
+    /// the same way in every such contract, score cards 0.4's way up to
+    /// 0.5 (`score_batch` takes 0.6's cards first).
     fn packs_results(self) -> bool {
         PACKED_RESULTS.contains(&self)
     }
@@ -722,7 +821,8 @@ impl BatchIndices {
                 "0.2.0" => ContextShape::Listed,
                 "0.3.0" => ContextShape::Packed,
                 "0.4.0" => ContextShape::PackedInAndOut,
-                _ => ContextShape::DeclaredTags,
+                "0.5.0" => ContextShape::DeclaredTags,
+                _ => ContextShape::DeclaredScores,
             },
         })
     }
@@ -821,9 +921,16 @@ type PlanFuncV4<'a, 'b> = TypedFunc<
 /// structure, and its other exports are called as 0.4's).
 use v0_5::vigil::plugin::types as v5;
 /// 0.5 `check: func(contexts: packed-contexts, windows: list<metric-window>, items: packed-check-items) -> packed-verdicts`,
-/// the verdicts' tags by bit.
+/// the verdicts' tags by bit (0.6's `check` too).
 type CheckFuncV5<'a> =
     TypedFunc<(Packed<'a>, LoweredWindows, LoweredCheckItems), (Lifted<v5::PackedVerdicts>,)>;
+
+/// Contract 0.6's packed score cards (its other records are 0.5's in
+/// structure, and its other exports are called as 0.5's).
+use v0_6::vigil::plugin::types as v6;
+/// 0.6 `score: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-score-cards`,
+/// the cards' score, band and factors by position.
+type ScoreFuncV6<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v6::PackedScoreCards>,)>;
 
 impl BatchFuncs {
     /// Checks each export's type against the signature it is called with,
@@ -832,19 +939,25 @@ impl BatchFuncs {
         match self.shape {
             ContextShape::Listed => self.check_types_as::<&[Lowered<'_>]>(store),
             ContextShape::Packed => self.check_types_as::<Packed<'_>>(store),
-            ContextShape::PackedInAndOut | ContextShape::DeclaredTags => self.check_types_v4(store),
+            ContextShape::PackedInAndOut
+            | ContextShape::DeclaredTags
+            | ContextShape::DeclaredScores => self.check_types_v4(store),
         }
     }
 
     fn check_types_v4(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
         if let Some(func) = self.score {
-            let _: ScoreFuncV4<'_> = func.typed(store)?;
+            if self.shape == ContextShape::DeclaredScores {
+                let _: ScoreFuncV6<'_> = func.typed(store)?;
+            } else {
+                let _: ScoreFuncV4<'_> = func.typed(store)?;
+            }
         }
         if let Some(func) = self.evaluate {
             let _: EvaluateFuncV4<'_> = func.typed(store)?;
         }
         if let Some(func) = self.check {
-            if self.shape == ContextShape::DeclaredTags {
+            if DECLARED_TAGS.contains(&self.shape) {
                 let _: CheckFuncV5<'_> = func.typed(store)?;
             } else {
                 let _: CheckFuncV4<'_> = func.typed(store)?;
@@ -889,7 +1002,15 @@ impl BatchFuncs {
     }
 
     fn score_v4<'a>(&self) -> wasmtime::Result<ScoreFuncV4<'a>> {
-        self.checked_at_load(PACKED_RESULTS, self.score, "scoring")
+        self.checked_at_load(
+            &[ContextShape::PackedInAndOut, ContextShape::DeclaredTags],
+            self.score,
+            "scoring",
+        )
+    }
+
+    fn score_v6<'a>(&self) -> wasmtime::Result<ScoreFuncV6<'a>> {
+        self.checked_at_load(&[ContextShape::DeclaredScores], self.score, "scoring")
     }
 
     fn evaluate_v4<'a>(&self) -> wasmtime::Result<EvaluateFuncV4<'a>> {
@@ -901,7 +1022,7 @@ impl BatchFuncs {
     }
 
     fn check_v5<'a>(&self) -> wasmtime::Result<CheckFuncV5<'a>> {
-        self.checked_at_load(&[ContextShape::DeclaredTags], self.check, "conditioning")
+        self.checked_at_load(DECLARED_TAGS, self.check, "conditioning")
     }
 
     fn plan_v4<'a, 'b>(&self) -> wasmtime::Result<PlanFuncV4<'a, 'b>> {
@@ -938,9 +1059,17 @@ impl BatchFuncs {
     }
 }
 
-/// The contracts whose score, evaluate and plan exports are 0.4's: 0.4
-/// and 0.5.
-const PACKED_RESULTS: &[ContextShape] = &[ContextShape::PackedInAndOut, ContextShape::DeclaredTags];
+/// The contracts that return packed results and whose evaluate and plan
+/// exports are 0.4's: 0.4, 0.5 and 0.6 (score is 0.4's up to 0.5).
+const PACKED_RESULTS: &[ContextShape] = &[
+    ContextShape::PackedInAndOut,
+    ContextShape::DeclaredTags,
+    ContextShape::DeclaredScores,
+];
+
+/// The contracts whose `check` is 0.5's, its verdicts' tags by bit: 0.5
+/// and 0.6.
+const DECLARED_TAGS: &[ContextShape] = &[ContextShape::DeclaredTags, ContextShape::DeclaredScores];
 
 /// The part `range` of a batch's contexts or items.
 fn part<T>(all: &[T], range: Range<usize>) -> wasmtime::Result<&[T]> {
@@ -986,6 +1115,9 @@ pub struct Plugin {
     /// The policy tags the plugin declares (contract 0.5 and later), which
     /// its packed verdicts name by bit.
     policy_tags: Arc<[Text]>,
+    /// The scores the plugin declares (contract 0.6 and later), whose
+    /// names, bands and factors its packed cards name by position.
+    scores: Arc<[DeclaredScore]>,
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
     contract: String,
@@ -1120,6 +1252,7 @@ impl Plugin {
             },
             windows: Arc::default(),
             policy_tags: Arc::from(Vec::new()),
+            scores: Arc::from(Vec::new()),
             contract,
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             id: PluginRef::new("(loading)", "0.0.0", digest),
@@ -1136,6 +1269,7 @@ impl Plugin {
             info,
             windows,
             policy_tags,
+            scores,
         } = plugin.describe_fresh()?;
         if info.kind != kind {
             return Err(LoadError::Describe(format!(
@@ -1144,8 +1278,21 @@ impl Plugin {
                 kind_name(kind)
             )));
         }
+        // A 0.6 card names its score by position: a scorer that declares
+        // none could return no card at all.
+        let names_by_position = matches!(
+            &plugin.indices,
+            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredScores
+        );
+        if kind == PluginKind::Scorer && names_by_position && scores.is_empty() {
+            return Err(LoadError::Describe(format!(
+                "declares no score, but a contract {} scorer's cards name their score by its position among those `plugin-info.scores` declares",
+                plugin.contract
+            )));
+        }
         plugin.windows = Arc::new(DeclaredWindows::new(windows));
         plugin.policy_tags = policy_tags.iter().map(|tag| Text::new(tag)).collect();
+        plugin.scores = Arc::from(scores);
         plugin.fuel = info.default_fuel.min(limits.max_fuel);
         plugin.label = Arc::from(format!("{}@{}", info.name, info.version));
         plugin.id = PluginRef::new(
@@ -1209,6 +1356,12 @@ impl Plugin {
     /// before): the only tags its verdicts can carry.
     pub fn policy_tags(&self) -> &[Text] {
         &self.policy_tags
+    }
+
+    /// The scores the plugin declares (contract 0.6 and later; none
+    /// before): the only scores, bands and factors its cards can carry.
+    pub fn scores(&self) -> &[DeclaredScore] {
+        &self.scores
     }
 
     /// The plugin's kind.
@@ -1351,6 +1504,19 @@ impl Plugin {
                     }
                 })
             }
+            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredScores => self
+                .invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let contexts = shared.packed(range)?;
+                    let windows = LoweredWindows(store.data().batch_windows());
+                    let (Lifted(cards),) = funcs.score_v6()?.call(store, (contexts, windows))?;
+                    unpack::declared_cards(cards, &self.scores, self.limits.output_bytes)
+                })
+                .into_iter()
+                .map(|invocation| Invocation {
+                    output: invocation.output.map(|DeclaredCard(card)| card),
+                    record: invocation.record,
+                })
+                .collect(),
             Indices::V2(indices) if indices.batch.shape.packs_results() => {
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
                     let contexts = shared.packed(range)?;
@@ -1450,7 +1616,7 @@ impl Plugin {
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
                     unpack::verdicts(verdicts, self.limits.output_bytes)
                 }),
-            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredTags => self
+            Indices::V2(indices) if DECLARED_TAGS.contains(&indices.batch.shape) => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
                     let items = LoweredCheckItems::new(part(items, range)?)?;
                     let windows = LoweredWindows(store.data().batch_windows());
@@ -2269,6 +2435,9 @@ pub struct ComponentReport {
     /// The policy tags `describe()` declared (contract 0.5 and later), if
     /// the component loads.
     pub policy_tags: Vec<String>,
+    /// The scores `describe()` declared (contract 0.6 and later), if the
+    /// component loads.
+    pub scores: Vec<DeclaredScore>,
     /// The fuel budget a call would get.
     pub fuel_budget: Option<u64>,
     /// Why the host would refuse it, if it would.
@@ -2293,6 +2462,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
         info: None,
         windows: Vec::new(),
         policy_tags: Vec::new(),
+        scores: Vec::new(),
         fuel_budget: None,
         refused: None,
     };
@@ -2323,6 +2493,7 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
             report.fuel_budget = Some(plugin.fuel_budget());
             report.windows = plugin.windows().to_vec();
             report.policy_tags = plugin.policy_tags().iter().map(Text::to_string).collect();
+            report.scores = plugin.scores().to_vec();
             report.info = Some(plugin.info);
         }
         Err(error) => report.refused = Some(error.to_string()),
@@ -2381,6 +2552,7 @@ mod tests {
             },
             windows,
             policy_tags: Vec::new(),
+            scores: Vec::new(),
         }
     }
 
@@ -2462,5 +2634,86 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(error.contains("this scorer may declare none"), "{error}");
+    }
+
+    fn scoring(kind: PluginKind, scores: Vec<DeclaredScore>) -> Described {
+        let mut described = described(Vec::new());
+        described.info.kind = kind;
+        described.scores = scores;
+        described
+    }
+
+    fn score(name: &str, bands: &[&str], factors: &[&str]) -> DeclaredScore {
+        let texts = |names: &[&str]| names.iter().map(|name| Text::new(name)).collect();
+        DeclaredScore {
+            name: Text::new(name),
+            bands: texts(bands),
+            factors: texts(factors),
+        }
+    }
+
+    #[test]
+    fn a_scorer_may_declare_up_to_16_scores_of_up_to_64_bands_and_64_factors() {
+        let names: Vec<String> = (0..MAX_DECLARED_BANDS_OR_FACTORS)
+            .map(|n| format!("name-{n}"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let scores = (0..MAX_DECLARED_SCORES)
+            .map(|n| score(&format!("score-{n}"), &names, &names))
+            .collect();
+        assert_eq!(scoring(PluginKind::Scorer, scores).validate(), Ok(()));
+        // A score may list no factors, and its bands may share its
+        // factors' names.
+        let plain = score("health", &["stable", "usage"], &[]);
+        assert_eq!(scoring(PluginKind::Scorer, vec![plain]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn declared_scores_named_twice_too_many_empty_or_from_another_kind_are_refused_by_name() {
+        let refused = |kind, scores| scoring(kind, scores).validate().unwrap_err();
+        let health = || score("health", &["stable"], &["usage"]);
+
+        let error = refused(PluginKind::Trigger, vec![health()]);
+        assert!(error.contains("this trigger may declare none"), "{error}");
+
+        let error = refused(PluginKind::Scorer, vec![health(), health()]);
+        assert!(error.contains("the score `health` twice"), "{error}");
+
+        let many = (0..=MAX_DECLARED_SCORES)
+            .map(|n| score(&format!("s{n}"), &["b"], &[]))
+            .collect();
+        let error = refused(PluginKind::Scorer, many);
+        assert!(error.contains("declares 17 scores; at most 16"), "{error}");
+
+        let error = refused(PluginKind::Scorer, vec![score("health", &[], &["usage"])]);
+        assert!(error.contains("`health` with no band"), "{error}");
+
+        let error = refused(PluginKind::Scorer, vec![score("", &["stable"], &[])]);
+        assert!(error.contains("declared score is empty"), "{error}");
+
+        let error = refused(
+            PluginKind::Scorer,
+            vec![score("health", &["stable"], &["usage", "fit", "usage"])],
+        );
+        assert!(
+            error.contains("`usage` twice among the factors of the score `health`"),
+            "{error}"
+        );
+
+        let error = refused(PluginKind::Scorer, vec![score("health", &["ok\n"], &[])]);
+        assert!(error.contains("control characters"), "{error}");
+
+        let many: Vec<String> = (0..=MAX_DECLARED_BANDS_OR_FACTORS)
+            .map(|n| format!("f{n}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let error = refused(
+            PluginKind::Scorer,
+            vec![score("health", &["stable"], &many)],
+        );
+        assert!(
+            error.contains("declares 65 factors for the score `health`; at most 64"),
+            "{error}"
+        );
     }
 }

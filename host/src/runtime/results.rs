@@ -57,6 +57,21 @@ pub struct ScoreCard {
     pub factors: Vec<Factor>,
 }
 
+/// A score a scorer declares (contract 0.6 and later), once, in
+/// `describe`: its name, the bands its cards may carry and the names of
+/// the factors they may list. A packed card names each by its position
+/// here, and the host fills the names in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredScore {
+    /// The score's name, for example `health`.
+    pub name: Text,
+    /// The band labels, for example `critical`, `declining`, `stable`,
+    /// `optimal`.
+    pub bands: Vec<Text>,
+    /// The factors' names, for example `usage`, `login-trend`.
+    pub factors: Vec<Text>,
+}
+
 /// Something a trigger or playbook noticed about an account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {

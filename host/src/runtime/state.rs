@@ -513,6 +513,7 @@ host_import!(v0_2);
 host_import!(v0_3);
 host_import!(v0_4);
 host_import!(v0_5);
+host_import!(v0_6);
 
 #[cfg(test)]
 mod tests {

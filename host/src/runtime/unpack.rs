@@ -1,7 +1,10 @@
-//! Contract 0.4's and 0.5's packed results, unpacked into the host's types
-//! (a condition's signals are packed for it by `lower::LoweredCheckItems`).
-//! 0.5 differs only in its verdicts: their tags are bits of the plugin's
-//! declared tags ([`tagged_verdicts`]), not spans.
+//! Contract 0.4's, 0.5's and 0.6's packed results, unpacked into the
+//! host's types (a condition's signals are packed for it by
+//! `lower::LoweredCheckItems`). 0.5 differs from 0.4 only in its verdicts:
+//! their tags are bits of the plugin's declared tags ([`tagged_verdicts`]),
+//! not spans. 0.6 differs from 0.5 only in its score cards: their score,
+//! band and factors are positions among the plugin's declared scores
+//! ([`declared_cards`]), not spans.
 //!
 //! A 0.4 plugin returns a batch's score cards, signals or verdicts as one
 //! text and a list of records whose strings are spans of it: the host lifts
@@ -23,8 +26,9 @@ use std::cell::Cell;
 use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
 use super::bindings::v0_5::vigil::plugin::types as v5;
-use super::output::DeclaredVerdict;
-use super::results::{Factor, ScoreCard, Signal, Text, Verdict};
+use super::bindings::v0_6::vigil::plugin::types as v6;
+use super::output::{DeclaredCard, DeclaredVerdict};
+use super::results::{DeclaredScore, Factor, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
 /// inside a character, or at more than their budget.
@@ -48,6 +52,10 @@ struct Reader<'a, T> {
     charge: usize,
     left: Cell<usize>,
     total: usize,
+    /// The output limit for every result.
+    floor: usize,
+    /// What the plugin returned, in the budget's bytes.
+    returned: usize,
 }
 
 impl<'a, T> Reader<'a, T> {
@@ -62,7 +70,8 @@ impl<'a, T> Reader<'a, T> {
         limit: usize,
     ) -> Self {
         let returned = text.len().saturating_add(list.len().saturating_mul(charge));
-        let total = results.saturating_mul(limit).max(returned);
+        let floor = results.saturating_mul(limit);
+        let total = floor.max(returned);
         Self {
             text,
             list,
@@ -70,6 +79,25 @@ impl<'a, T> Reader<'a, T> {
             charge,
             left: Cell::new(total),
             total,
+            floor,
+            returned,
+        }
+    }
+
+    /// The reader of results that also unpack to names the plugin
+    /// declared (policy tags, scores, bands, factors), at most `declared`
+    /// bytes of them if each of its results and records is taken once:
+    /// what the plugin returned stands for that much more, so a result
+    /// over the output limit is still reported as too large, not as
+    /// malformed.
+    fn declaring(self, declared: usize) -> Self {
+        let returned = self.returned.saturating_add(declared);
+        let total = self.floor.max(returned);
+        Self {
+            left: Cell::new(total),
+            total,
+            returned,
+            ..self
         }
     }
 
@@ -160,6 +188,7 @@ macro_rules! plugin_error_of {
 
 plugin_error_of!(plugin_error, v4);
 plugin_error_of!(v5_plugin_error, v5);
+plugin_error_of!(v6_plugin_error, v6);
 
 fn rag(rag: v4::Rag) -> Rag {
     match rag {
@@ -283,7 +312,13 @@ pub(crate) fn tagged_verdicts(
     limit: usize,
 ) -> wasmtime::Result<Vec<Result<DeclaredVerdict, PluginError>>> {
     let v5::PackedVerdicts { text, results } = packed;
-    let read = Reader::<()>::new(&text, &[], "policy tags", TAG_BYTES, results.len(), limit);
+    // A verdict carries each declared tag at most once.
+    let all_tags: usize = declared
+        .iter()
+        .map(|tag| tag.len().saturating_add(TAG_BYTES))
+        .sum();
+    let read = Reader::<()>::new(&text, &[], "policy tags", TAG_BYTES, results.len(), limit)
+        .declaring(results.len().saturating_mul(all_tags));
     // The bits that name a declared tag: the low `declared.len()`.
     let known = match declared.len() {
         64.. => u64::MAX,
@@ -327,6 +362,117 @@ pub(crate) fn tagged_verdicts(
         })));
     }
     Ok(unpacked)
+}
+
+/// A batch's score cards from a contract 0.6 plugin, one result per item:
+/// each card's score, band and factors are the names at their positions
+/// among `declared`, the plugin's declared scores (checked at load), and
+/// each factor's note a span of the text; `limit` is the output limit per
+/// item, in bytes. A position with nothing declared there is malformed.
+pub(crate) fn declared_cards(
+    packed: v6::PackedScoreCards,
+    declared: &[DeclaredScore],
+    limit: usize,
+) -> wasmtime::Result<Vec<Result<DeclaredCard, PluginError>>> {
+    let v6::PackedScoreCards {
+        text,
+        results,
+        factors,
+    } = packed;
+    // Each card names a score and a band, each of its factors a factor's
+    // name: at most the longest of each.
+    let longest = |names: &mut dyn Iterator<Item = &Text>| names.map(|name| name.len()).max();
+    let card_names = longest(&mut declared.iter().map(|score| &score.name)).unwrap_or(0)
+        + longest(&mut declared.iter().flat_map(|score| &score.bands)).unwrap_or(0);
+    let factor_name = longest(&mut declared.iter().flat_map(|score| &score.factors)).unwrap_or(0);
+    let read = Reader::new(
+        &text,
+        &factors,
+        "factors",
+        FACTOR_BYTES,
+        results.len(),
+        limit,
+    )
+    .declaring(
+        results
+            .len()
+            .saturating_mul(card_names)
+            .saturating_add(factors.len().saturating_mul(factor_name)),
+    );
+    let mut unpacked = Vec::with_capacity(results.len());
+    for result in results {
+        let card = match result {
+            Ok(card) => card,
+            Err(error) => {
+                unpacked.push(Err(v6_plugin_error(error)));
+                continue;
+            }
+        };
+        let score = declared_at(declared, card.score, "score", "scores")?;
+        let band = declared_at(&score.bands, card.band, "band", "bands")?;
+        read.spend(score.name.len().saturating_add(band.len()))?;
+        // The factors a card has listed so far, by position (a score
+        // declares at most 64): the contract lists each at most once.
+        let mut listed = 0u64;
+        let factors = each(read.elements(v4_span(card.factors))?, |factor| {
+            let name = declared_at(&score.factors, factor.factor, "factor", "factors")?;
+            let bit = 1u64.checked_shl(factor.factor).unwrap_or(0);
+            if listed & bit != 0 {
+                return Err(MalformedResults(format!(
+                    "a card lists the factor `{name}` twice"
+                )));
+            }
+            listed |= bit;
+            read.spend(name.len())?;
+            Ok(Factor {
+                name: name.clone(),
+                weight: factor.weight,
+                raw: factor.raw,
+                value: factor.value,
+                contribution: factor.contribution,
+                note: read.string(v4_span(factor.note))?,
+            })
+        })?;
+        unpacked.push(Ok(DeclaredCard(ScoreCard {
+            name: score.name.clone(),
+            value: card.value,
+            band: band.clone(),
+            rag: match card.rag {
+                v6::Rag::Red => Rag::Red,
+                v6::Rag::Yellow => Rag::Yellow,
+                v6::Rag::Green => Rag::Green,
+            },
+            factors,
+        })));
+    }
+    Ok(unpacked)
+}
+
+/// The declared `what` at position `at` of `declared` (the plugin's
+/// `whats`), or the malformed answer a position past them is.
+fn declared_at<'a, T>(
+    declared: &'a [T],
+    at: u32,
+    what: &str,
+    whats: &str,
+) -> Result<&'a T, MalformedResults> {
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| declared.get(at))
+        .ok_or_else(|| {
+            MalformedResults(format!(
+                "a card names {what} {at}, but {} {whats} are declared there",
+                declared.len()
+            ))
+        })
+}
+
+/// A 0.6 span as 0.4's (the same record).
+fn v4_span(span: v6::Span) -> v4::Span {
+    v4::Span {
+        start: span.start,
+        len: span.len,
+    }
 }
 
 #[cfg(test)]
@@ -518,16 +664,214 @@ mod tests {
     }
 
     #[test]
-    fn declared_tags_count_against_the_output_limit_of_every_result() {
+    fn declared_tags_are_bounded_by_the_declaration_and_shared_spans_still_by_the_budget() {
         let long: Vec<Text> = (0..64).map(|n| Text::new(format!("{n:0>100}"))).collect();
-        let reason = v5::Span { start: 0, len: 0 };
         // A thousand verdicts of 64 tags of 100 bytes: 6.6 MB unpacked,
-        // beyond a thousand results of 1 KiB each.
+        // beyond a thousand results of 1 KiB each, but no more than the
+        // declaration allows each verdict; the output check then refuses
+        // each as too large.
+        let none = v5::Span { start: 0, len: 0 };
         let packed = v5::PackedVerdicts {
             text: String::new(),
-            results: (0..1000).map(|_| tagged(reason, u64::MAX)).collect(),
+            results: (0..1000).map(|_| tagged(none, u64::MAX)).collect(),
+        };
+        let unpacked = tagged_verdicts(packed, &long, 1024).unwrap();
+        assert_eq!(unpacked[999].as_ref().unwrap().0.policy_tags.len(), 64);
+        // The same verdicts sharing one reason of 10,000 bytes: 10 MB of
+        // copies, which neither the limit nor what was returned covers.
+        let shared = v5::Span {
+            start: 0,
+            len: 10_000,
+        };
+        let packed = v5::PackedVerdicts {
+            text: "x".repeat(10_000),
+            results: (0..1000).map(|_| tagged(shared, u64::MAX)).collect(),
         };
         let error = tagged_verdicts(packed, &long, 1024).unwrap_err();
         assert!(error.to_string().contains("unpack to more than"), "{error}");
+    }
+
+    /// A declared score: `health` with three bands and two factors.
+    fn health() -> DeclaredScore {
+        let texts = |names: &[&str]| names.iter().map(|name| Text::new(name)).collect();
+        DeclaredScore {
+            name: Text::new("health"),
+            bands: texts(&["critical", "stable", "optimal"]),
+            factors: texts(&["usage", "login-trend"]),
+        }
+    }
+
+    fn v6_span(start: u32, len: u32) -> v6::Span {
+        v6::Span { start, len }
+    }
+
+    fn v6_factor(factor: u32, note: v6::Span) -> v6::PackedFactor {
+        v6::PackedFactor {
+            factor,
+            weight: 0.5,
+            raw: 1.0,
+            value: 80.0,
+            contribution: 40.0,
+            note,
+        }
+    }
+
+    fn v6_card(score: u32, band: u32, factors: v6::Span) -> v6::PackedScoreCard {
+        v6::PackedScoreCard {
+            score,
+            value: 80.0,
+            band,
+            rag: v6::Rag::Green,
+            factors,
+        }
+    }
+
+    #[test]
+    fn a_contract_0_6_card_carries_the_declared_names_its_positions_name_and_its_own_notes() {
+        let packed = v6::PackedScoreCards {
+            text: "steadyup 5%".into(),
+            results: vec![
+                Ok(v6_card(0, 2, v6_span(0, 2))),
+                Err(v6::PluginError::InsufficientData("new account".into())),
+                // Factors in another order than declared, one left out.
+                Ok(v6_card(0, 0, v6_span(2, 1))),
+            ],
+            factors: vec![
+                v6_factor(0, v6_span(0, 6)),
+                v6_factor(1, v6_span(6, 5)),
+                v6_factor(1, v6_span(0, 0)),
+            ],
+        };
+        let unpacked = declared_cards(packed, &[health()], LIMIT).unwrap();
+        let card = |at: usize| &unpacked[at].as_ref().unwrap().0;
+        assert_eq!(
+            (card(0).name.as_str(), card(0).band.as_str()),
+            ("health", "optimal")
+        );
+        assert_eq!(card(0).rag, Rag::Green);
+        let names = |at: usize| -> Vec<(&str, &str)> {
+            card(at)
+                .factors
+                .iter()
+                .map(|f| (f.name.as_str(), f.note.as_str()))
+                .collect()
+        };
+        assert_eq!(names(0), [("usage", "steady"), ("login-trend", "up 5%")]);
+        assert!(
+            matches!(&unpacked[1], Err(PluginError::InsufficientData(m)) if m == "new account"),
+            "{:?}",
+            unpacked[1]
+        );
+        assert_eq!(card(2).band, "critical");
+        assert_eq!(names(2), [("login-trend", "")]);
+    }
+
+    #[test]
+    fn a_card_naming_a_score_band_or_factor_past_the_declared_ones_is_malformed() {
+        let packed = |card, factor| v6::PackedScoreCards {
+            text: String::new(),
+            results: vec![Ok(card)],
+            factors: vec![v6_factor(factor, v6_span(0, 0))],
+        };
+        for (card, factor, expected) in [
+            (
+                v6_card(1, 0, v6_span(0, 1)),
+                0,
+                "names score 1, but 1 scores",
+            ),
+            (v6_card(0, 3, v6_span(0, 1)), 0, "names band 3, but 3 bands"),
+            (
+                v6_card(0, 0, v6_span(0, 1)),
+                2,
+                "names factor 2, but 2 factors",
+            ),
+            (
+                v6_card(0, 0, v6_span(0, 1)),
+                u32::MAX,
+                "names factor 4294967295",
+            ),
+        ] {
+            let error = declared_cards(packed(card, factor), &[health()], LIMIT).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+        // A plugin that declares no score can return no card.
+        let error =
+            declared_cards(packed(v6_card(0, 0, v6_span(0, 0)), 0), &[], LIMIT).unwrap_err();
+        assert!(error.to_string().contains("but 0 scores"), "{error}");
+    }
+
+    #[test]
+    fn declared_names_count_against_the_output_limit_of_every_result() {
+        let long = |n: usize| Text::new(format!("{n:0>120}"));
+        let declared = DeclaredScore {
+            name: long(0),
+            bands: vec![long(1)],
+            factors: (0..64).map(long).collect(),
+        };
+        // A thousand cards listing the 64 factors of 120 bytes: 7.8 MB
+        // unpacked, beyond a thousand results of 1 KiB each, from a few
+        // hundred kilobytes returned.
+        let packed = v6::PackedScoreCards {
+            text: String::new(),
+            results: (0..1000)
+                .map(|_| Ok(v6_card(0, 0, v6_span(0, 64))))
+                .collect(),
+            factors: (0..64).map(|at| v6_factor(at, v6_span(0, 0))).collect(),
+        };
+        // 4 KiB a result: the factors' records alone would fit.
+        let error = declared_cards(packed, &[declared], 4096).unwrap_err();
+        assert!(error.to_string().contains("unpack to more than"), "{error}");
+    }
+
+    #[test]
+    fn a_card_listing_a_factor_twice_is_malformed() {
+        let packed = v6::PackedScoreCards {
+            text: String::new(),
+            results: vec![Ok(v6_card(0, 0, v6_span(0, 3)))],
+            factors: vec![
+                v6_factor(1, v6_span(0, 0)),
+                v6_factor(0, v6_span(0, 0)),
+                v6_factor(1, v6_span(0, 0)),
+            ],
+        };
+        let error = declared_cards(packed, &[health()], LIMIT).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("lists the factor `login-trend` twice"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_result_over_the_output_limit_unpacks_with_its_declared_names_for_the_size_check() {
+        // One note of 10,000 bytes, over a limit of 1 KiB: what was
+        // returned bounds the unpacking, declared names included, and the
+        // output check then refuses the result as too large.
+        let packed = v6::PackedScoreCards {
+            text: "x".repeat(10_000),
+            results: vec![Ok(v6_card(0, 2, v6_span(0, 1)))],
+            factors: vec![v6_factor(1, v6_span(0, 10_000))],
+        };
+        let unpacked = declared_cards(packed, &[health()], 1024).unwrap();
+        let card = &unpacked[0].as_ref().unwrap().0;
+        assert_eq!(card.factors[0].name, "login-trend");
+        assert_eq!(card.factors[0].note.len(), 10_000);
+
+        let declared: Vec<Text> = ["sox", "hipaa"].into_iter().map(Text::new).collect();
+        let packed = v5::PackedVerdicts {
+            text: "x".repeat(10_000),
+            results: vec![tagged(
+                v5::Span {
+                    start: 0,
+                    len: 10_000,
+                },
+                0b11,
+            )],
+        };
+        let unpacked = tagged_verdicts(packed, &declared, 1024).unwrap();
+        let verdict = &unpacked[0].as_ref().unwrap().0;
+        assert_eq!(verdict.policy_tags, ["sox", "hipaa"]);
+        assert_eq!(verdict.reason.len(), 10_000);
     }
 }

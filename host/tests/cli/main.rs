@@ -29,13 +29,23 @@ fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("world     scorer"), "{stdout}");
-    assert!(stdout.contains("contract  vigil:plugin@0.5.0"), "{stdout}");
+    assert!(stdout.contains("contract  vigil:plugin@0.6.0"), "{stdout}");
     assert!(stdout.contains("name          health-score"), "{stdout}");
     assert!(
         stdout.contains("windows       logins 30d ending 0d ago, logins 30d ending 30d ago,"),
         "{stdout}"
     );
-    assert!(stdout.contains("vigil:plugin/history@0.5.0"), "{stdout}");
+    assert!(stdout.contains("vigil:plugin/history@0.6.0"), "{stdout}");
+    // A scorer lists the score it declares: its bands and factors.
+    assert!(stdout.contains("score         health"), "{stdout}");
+    assert!(
+        stdout.contains("bands       critical, declining, stable, optimal"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("factors     usage, login-trend, support-load, sentiment, payment-health"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("OK: the host loads this plugin"),
         "{stdout}"

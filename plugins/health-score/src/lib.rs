@@ -23,6 +23,8 @@ const NEUTRAL: f64 = 50.0;
     name = "health-score",
     description = "Multi-factor customer health score: usage, login trend, support load, sentiment, payment health.",
     fuel = 2_000_000,
+    score = "health",
+    factors = ["usage", "login-trend", "support-load", "sentiment", "payment-health"],
     windows = [
         ("logins", 30, 0),
         ("logins", 30, 30),

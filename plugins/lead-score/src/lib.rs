@@ -32,6 +32,9 @@ const ENGAGEMENT_POINTS: &[(&str, f64)] = &[
     description = "Lead score from engagement, recency and fit, banded hot, warm and cold.",
     subscribes = ["lead.*"],
     fuel = 1_000_000,
+    score = "lead",
+    bands = ["hot", "warm", "cold"],
+    factors = ["engagement", "recency", "fit"],
     windows = [
         ("email-opens", 30, 0),
         ("site-visits", 30, 0),
@@ -191,7 +194,7 @@ mod tests {
         let weights: f64 = card.factors.iter().map(|f| f.weight).sum();
         assert_eq!(card.value, sum);
         assert!((weights - 1.0).abs() < 1e-12);
-        let names: Vec<&str> = card.factors.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = card.factors.iter().map(|f| &*f.name).collect();
         assert_eq!(names, ["engagement", "recency", "fit"]);
         for f in &card.factors {
             assert_eq!(f.contribution, f.weight * f.value, "{}", f.name);

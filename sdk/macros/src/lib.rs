@@ -15,7 +15,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.5.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.6.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -28,6 +28,9 @@ struct Options {
     fuel: Option<LitInt>,
     windows: Vec<(LitStr, LitInt, LitInt)>,
     tags: Vec<LitStr>,
+    score: Option<LitStr>,
+    bands: Option<Vec<LitStr>>,
+    factors: Vec<LitStr>,
 }
 
 /// The most windows a plugin may declare, and the longest metric name
@@ -36,47 +39,62 @@ struct Options {
 const MAX_WINDOWS: usize = 64;
 const MAX_METRIC_BYTES: usize = 256;
 
-/// The most policy tags a plugin may declare, and the longest tag (the
-/// host's limits: a verdict names its tags by the bits of a `u64`).
+/// The most policy tags a plugin may declare (the host's limit: a verdict
+/// names its tags by the bits of a `u64`), and the longest declared name
+/// (tag, score, band or factor).
 const MAX_TAGS: usize = 64;
-const MAX_TAG_BYTES: usize = 128;
+const MAX_NAME_BYTES: usize = 128;
 
-/// Parses `tags = ["hipaa", "sox", ...]`.
-fn parse_tags(array: ExprArray) -> syn::Result<Vec<LitStr>> {
-    const USAGE: &str = "`tags` lists the policy tags a verdict may carry as string literals, for example [\"hipaa\", \"sox\"]";
-    let mut tags: Vec<LitStr> = Vec::new();
+/// The most bands, and the most factors, a declared score may have (the
+/// host's limits).
+const MAX_BANDS_OR_FACTORS: usize = 64;
+
+/// Parses a list of names given as string literals (`what`: "policy tag",
+/// "band", "factor"): each 1 to 128 bytes with no control characters, none
+/// twice, at most `max`.
+fn parse_names(array: ExprArray, what: &str, usage: &str, max: usize) -> syn::Result<Vec<LitStr>> {
+    let mut names: Vec<LitStr> = Vec::new();
     for element in &array.elems {
         let Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(tag), ..
+            lit: Lit::Str(literal),
+            ..
         }) = element
         else {
-            return Err(syn::Error::new(element.span(), USAGE));
+            return Err(syn::Error::new(element.span(), usage));
         };
-        let name = tag.value();
-        if name.is_empty() || name.len() > MAX_TAG_BYTES || name.chars().any(char::is_control) {
+        let name = literal.value();
+        check_name(literal, what)?;
+        if names.iter().any(|seen| seen.value() == name) {
             return Err(syn::Error::new(
-                tag.span(),
-                format!("a policy tag is 1 to {MAX_TAG_BYTES} bytes with no control characters"),
+                literal.span(),
+                format!("the {what} `{name}` is declared twice"),
             ));
         }
-        if tags.iter().any(|seen| seen.value() == name) {
-            return Err(syn::Error::new(
-                tag.span(),
-                format!("the policy tag `{name}` is declared twice"),
-            ));
-        }
-        tags.push(tag.clone());
+        names.push(literal.clone());
     }
-    if tags.len() > MAX_TAGS {
+    if names.len() > max {
         return Err(syn::Error::new(
             array.span(),
             format!(
-                "{} policy tags declared; a plugin may declare at most {MAX_TAGS}",
-                tags.len()
+                "{} {what}s declared; a plugin may declare at most {max}",
+                names.len()
             ),
         ));
     }
-    Ok(tags)
+    Ok(names)
+}
+
+/// Refuses a declared name (`what`) that the host would refuse: empty,
+/// longer than 128 bytes, or with control characters.
+fn check_name(literal: &LitStr, what: &str) -> syn::Result<()> {
+    let name = literal.value();
+    if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(syn::Error::new(
+            literal.span(),
+            format!("a {what} is 1 to {MAX_NAME_BYTES} bytes with no control characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `windows = [("logins", 30, 0), ...]`.
@@ -161,7 +179,39 @@ impl Options {
             } else if meta.path.is_ident("windows") {
                 options.windows = parse_windows(meta.value()?.parse()?)?;
             } else if meta.path.is_ident("tags") {
-                options.tags = parse_tags(meta.value()?.parse()?)?;
+                options.tags = parse_names(
+                    meta.value()?.parse()?,
+                    "policy tag",
+                    "`tags` lists the policy tags a verdict may carry as string literals, for example [\"hipaa\", \"sox\"]",
+                    MAX_TAGS,
+                )?;
+            } else if meta.path.is_ident("score") {
+                let score: LitStr = meta.value()?.parse()?;
+                check_name(&score, "score name")?;
+                options.score = Some(score);
+            } else if meta.path.is_ident("bands") {
+                let array: ExprArray = meta.value()?.parse()?;
+                let span = array.span();
+                let bands = parse_names(
+                    array,
+                    "band",
+                    "`bands` lists the score's band labels as string literals, for example [\"hot\", \"warm\", \"cold\"]",
+                    MAX_BANDS_OR_FACTORS,
+                )?;
+                if bands.is_empty() {
+                    return Err(syn::Error::new(
+                        span,
+                        "a score has at least one band; leave `bands` out for the health bands",
+                    ));
+                }
+                options.bands = Some(bands);
+            } else if meta.path.is_ident("factors") {
+                options.factors = parse_names(
+                    meta.value()?.parse()?,
+                    "factor",
+                    "`factors` lists the names of the score's factors as string literals, for example [\"usage\", \"login-trend\"]",
+                    MAX_BANDS_OR_FACTORS,
+                )?;
             } else if meta.path.is_ident("subscribes") {
                 let array: ExprArray = meta.value()?.parse()?;
                 for element in array.elems {
@@ -180,7 +230,7 @@ impl Options {
                 }
             } else {
                 return Err(meta.error(
-                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel, windows, tags",
+                    "unknown option; expected one of: name, version, description, subscribes, config_schema, fuel, windows, tags, score, bands, factors",
                 ));
             }
             Ok(())
@@ -216,6 +266,21 @@ impl Options {
         let days = self.windows.iter().map(|(_, days, _)| days);
         let offsets = self.windows.iter().map(|(_, _, offset)| offset);
         let tags = &self.tags;
+        let scores = match &self.score {
+            Some(score) => {
+                let factors = &self.factors;
+                quote!(::std::vec![::vigil_sdk::ScoreInfo {
+                    name: ::std::string::String::from(#score),
+                    bands: DECLARED_SCORE
+                        .bands
+                        .iter()
+                        .map(|band| ::std::string::String::from(*band))
+                        .collect(),
+                    factors: ::std::vec![#(::std::string::String::from(#factors)),*],
+                }])
+            }
+            None => quote!(::std::vec::Vec::new()),
+        };
         quote! {
             ::vigil_sdk::PluginInfo {
                 name: #name,
@@ -231,21 +296,79 @@ impl Options {
                     offset_days: #offsets,
                 }),*],
                 policy_tags: ::std::vec![#(::std::string::String::from(#tags)),*],
+                scores: #scores,
             }
         }
     }
 
-    /// The declared windows and policy tags as constants the batch glue
-    /// hands to the SDK, in the order `describe` declares them.
+    /// The declared score's bands: those given, or the SDK's health bands
+    /// (the very literals `health_band` returns, so that the glue finds
+    /// them by address).
+    fn bands(&self) -> TokenStream2 {
+        match &self.bands {
+            Some(bands) => quote!(&[#(#bands),*]),
+            None => quote!(&::vigil_sdk::HEALTH_BANDS),
+        }
+    }
+
+    /// The declared windows, policy tags and score as constants the batch
+    /// glue hands to the SDK, in the order `describe` declares them.
     fn declared(&self) -> TokenStream2 {
         let windows = self
             .windows
             .iter()
             .map(|(metric, days, offset)| quote!((#metric, #days, #offset)));
         let tags = &self.tags;
+        let score = match &self.score {
+            Some(score) => {
+                let bands = self.bands();
+                let factors = &self.factors;
+                quote! {
+                    const DECLARED_SCORE: ::vigil_sdk::__private::DeclaredScore =
+                        ::vigil_sdk::__private::DeclaredScore {
+                            name: #score,
+                            bands: #bands,
+                            factors: &[#(#factors),*],
+                        };
+                }
+            }
+            None => quote!(),
+        };
         quote! {
             const DECLARED_WINDOWS: &[::vigil_sdk::__private::Declared] = &[#(#windows),*];
             const DECLARED_TAGS: &[&str] = &[#(#tags),*];
+            #score
+        }
+    }
+
+    /// Requires `score` of a scorer.
+    fn require_score(&self, kind: &str, function: proc_macro2::Span) -> syn::Result<()> {
+        match self.score {
+            None if kind == "Scorer" => Err(syn::Error::new(
+                function,
+                "a scorer declares the score it computes: `score = \"health\"` (and `factors = [...]`; `bands` defaults to the health bands)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses `score`, `bands` and `factors` on a kind that returns no
+    /// score cards.
+    fn check_score(&self, kind: &str) -> syn::Result<()> {
+        if kind == "Scorer" {
+            return Ok(());
+        }
+        let given = self
+            .score
+            .as_ref()
+            .or(self.bands.as_ref().and_then(|bands| bands.first()))
+            .or(self.factors.first());
+        match given {
+            Some(option) => Err(syn::Error::new(
+                option.span(),
+                "only scorers return score cards and declare `score`, `bands` and `factors`",
+            )),
+            None => Ok(()),
         }
     }
 
@@ -269,10 +392,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.5.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.5.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.5.0": ::vigil_sdk::wit::vigil::plugin::history,
-                "vigil:plugin/batching@0.5.0": ::vigil_sdk::wit::vigil::plugin::batching,
+                "vigil:plugin/types@0.6.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.6.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.6.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.6.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -381,6 +504,7 @@ fn check_fn(kind: &FnKind, item: &ItemFn) -> syn::Result<()> {
 fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = match Options::parse(attr).and_then(|options| {
         options.check_tags(kind.kind)?;
+        options.check_score(kind.kind)?;
         Ok(options)
     }) {
         Ok(options) => options,
@@ -400,7 +524,9 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
                 .into();
         }
     };
-    if let Err(error) = check_fn(kind, &item) {
+    if let Err(error) =
+        check_fn(kind, &item).and_then(|()| options.require_score(kind.kind, item.sig.ident.span()))
+    {
         let error = error.to_compile_error();
         return quote!(#error #item).into();
     }
@@ -452,7 +578,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     .into()
 }
 
-/// The batch export (contract 0.5) around a plugin function: the function
+/// The batch export (contract 0.6) around a plugin function: the function
 /// runs once per item, in order, after telling the host which item it is
 /// on, on the item's context unpacked from the batch's packed contexts,
 /// with the item's declared windows at hand; its results are packed as
@@ -488,13 +614,13 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                 (
                     quote!(score),
                     quote!(#types::PackedScoreCards),
-                    quote!(#private::CardPacker),
+                    quote!(#private::CardPacker::new(unpacker.len(), &DECLARED_SCORE)),
                 )
             } else {
                 (
                     quote!(evaluate),
                     quote!(#types::PackedSignals),
-                    quote!(#private::SignalPacker),
+                    quote!(#private::SignalPacker::new(unpacker.len())),
                 )
             };
             let interface = format_ident!("{interface}");
@@ -503,7 +629,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                 impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
                     fn #export(contexts: #types::PackedContexts, windows: #windows) -> #packed {
                         let mut unpacker = #private::Unpacker::new(&contexts);
-                        let mut packer = #packer::new(unpacker.len());
+                        let mut packer = #packer;
                         #private::start_items(DECLARED_WINDOWS, windows);
                         for index in 0..unpacker.len() {
                             #private::begin_item(index);
@@ -607,7 +733,10 @@ pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Exports the type of an `impl vigil_sdk::Playbook for T` block as a playbook.
 #[proc_macro_attribute]
 pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = match Options::parse(attr) {
+    let options = match Options::parse(attr).and_then(|options| {
+        options.check_score("Playbook")?;
+        Ok(options)
+    }) {
         Ok(options) => options,
         Err(error) => return error.to_compile_error().into(),
     };

@@ -1,6 +1,6 @@
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer]
+#[vigil_sdk::scorer(score = "x")]
 fn score(ctx: &Context<'_>) -> Result<f64, PluginError> {
     Ok(1.0)
 }

@@ -2,7 +2,7 @@
 //! on warm instances however many calls it serves.
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer(name = "chatty", description = "Talks on stderr.")]
+#[vigil_sdk::scorer(name = "chatty", description = "Talks on stderr.", score = "chatty", factors = ["constant"])]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     eprintln!(
         "scoring {} at {}: {}",

@@ -5,7 +5,9 @@ use vigil_sdk::prelude::*;
 
 #[vigil_sdk::scorer(
     name = "clock-and-dice",
-    description = "Reads the clock and rolls dice."
+    description = "Reads the clock and rolls dice.",
+    score = "dice",
+    factors = ["clock", "order"]
 )]
 pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let clock = SystemTime::now()

@@ -1,7 +1,7 @@
 //! A scorer that tries to read a file: refused at load (wasi:filesystem).
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer(name = "file-reader", description = "Reads /etc/passwd.")]
+#[vigil_sdk::scorer(name = "file-reader", description = "Reads /etc/passwd.", score = "health", factors = ["leak"])]
 pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let secret = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     Ok(ScoreCardBuilder::new("health")

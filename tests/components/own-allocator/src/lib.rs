@@ -30,7 +30,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-#[vigil_sdk::scorer(name = "own-allocator", description = "Counts its own allocations.")]
+#[vigil_sdk::scorer(name = "own-allocator", description = "Counts its own allocations.", score = "own-allocator", factors = ["allocations"])]
 pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let served = ALLOCATIONS.load(Ordering::Relaxed) as f64;
     Ok(ScoreCardBuilder::new("own-allocator")

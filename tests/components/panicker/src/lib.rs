@@ -2,7 +2,7 @@
 //! `test.boom`, and scores 50 otherwise.
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer(name = "panicker", description = "Panics on account boom.")]
+#[vigil_sdk::scorer(name = "panicker", description = "Panics on account boom.", score = "health", factors = ["constant"])]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     if ctx.account.id == "boom" || ctx.event.kind == "test.boom" {
         panic!("account boom is not supported");

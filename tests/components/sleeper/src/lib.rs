@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 use vigil_sdk::prelude::*;
 
-#[vigil_sdk::scorer(name = "sleeper", description = "Sleeps.")]
+#[vigil_sdk::scorer(name = "sleeper", description = "Sleeps.", score = "sleep", factors = ["slept"])]
 pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(3600));

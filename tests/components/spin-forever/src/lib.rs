@@ -5,7 +5,8 @@ use vigil_sdk::prelude::*;
 #[vigil_sdk::scorer(
     name = "spin-forever",
     description = "Loops forever.",
-    fuel = 1_000_000_000_000
+    fuel = 1_000_000_000_000,
+    score = "spin"
 )]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let mut n: u64 = ctx.now as u64;

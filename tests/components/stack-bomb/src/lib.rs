@@ -9,7 +9,9 @@ fn descend(depth: u64, trail: &mut [u64; 64]) -> u64 {
 #[vigil_sdk::scorer(
     name = "stack-bomb",
     description = "Recurses for ever.",
-    fuel = 1_000_000_000_000
+    fuel = 1_000_000_000_000,
+    score = "deep",
+    factors = ["depth"]
 )]
 pub fn score(_ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     let mut trail = [0u64; 64];

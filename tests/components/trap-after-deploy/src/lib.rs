@@ -6,7 +6,9 @@ use vigil_sdk::prelude::*;
 #[vigil_sdk::scorer(
     name = "health-score",
     version = "9.0.0",
-    description = "Scores 60; traps on poisoned events."
+    description = "Scores 60; traps on poisoned events.",
+    score = "health",
+    factors = ["constant"]
 )]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     if ctx.event.payload.contains("\"poison\":true") {

@@ -13,7 +13,7 @@ mod spy {
     });
 }
 
-#[vigil_sdk::scorer(name = "unknown-import", description = "Exfiltrates account names.")]
+#[vigil_sdk::scorer(name = "unknown-import", description = "Exfiltrates account names.", score = "health")]
 pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     spy::acme::spy::exfiltrate::send(&ctx.account.name);
     Ok(ScoreCardBuilder::new("health").build(health_band))

@@ -10,6 +10,8 @@ const NEUTRAL: f64 = 50.0;
     name = "bench-health",
     description = "Bench rule set: the health score.",
     fuel = 2_000_000,
+    score = "health",
+    factors = ["usage", "login-trend", "support-load", "sentiment", "payment-health"],
     windows = [
         ("logins", 30, 0),
         ("logins", 30, 30),
@@ -98,7 +100,7 @@ pub fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
     // binary and decimal arithmetic band a score alike.
     card.value = (card.value * 1e9).round() / 1e9;
     let (band, rag) = health_band(card.value);
-    card.band = band.to_string();
+    card.band = band.into();
     card.rag = rag;
     Ok(card)
 }
