@@ -2,8 +2,8 @@
 
 use vigil_host::history::{DAY_MS, MetricHistory};
 use vigil_host::pipeline::Evaluation;
-use vigil_host::runtime::InstanceMode;
 use vigil_host::runtime::bindings::types::{Industry, Tier};
+use vigil_host::runtime::{InstanceMode, Plugin};
 
 use crate::support::{
     NOW, account, component, context, input, run_events, runtime, standard, standard_pipeline,
@@ -111,4 +111,61 @@ fn replaying_an_event_stream_on_fresh_instances_reproduces_every_decision_and_it
         assert_eq!(fresh.signals, warm.signals);
         assert_eq!(fresh.intents, warm.intents);
     }
+}
+
+/// The `memory-reset` component's reading of one call: the calls its
+/// instance has answered, and the pages of its zeroed and of its
+/// initialised statics that did not hold their initial values.
+fn memory_reading(plugin: &Plugin, history: &mut MetricHistory) -> [f64; 3] {
+    let ctx = context(
+        account("acme", Tier::MidMarket, Industry::Other, 10, 5),
+        "test",
+    );
+    let card = plugin
+        .score(input(history), &ctx)
+        .output
+        .expect("memory-reset answers");
+    let raw = |name: &str| {
+        card.factors
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.raw)
+            .unwrap_or_else(|| panic!("no factor {name}"))
+    };
+    [raw("calls"), raw("zeroed"), raw("sevens")]
+}
+
+#[test]
+fn a_fresh_instance_never_sees_what_the_instance_before_it_wrote_to_memory() {
+    let runtime = runtime();
+    let fresh = runtime
+        .load(
+            &component("memory-reset"),
+            Default::default(),
+            InstanceMode::Fresh,
+        )
+        .unwrap();
+    let mut history = MetricHistory::default();
+    // Every call's instance takes the pool slot the last one gave back,
+    // after the last one wrote a page in 2 MiB of zeroed memory (more than
+    // the pool resets by copying) and in 64 KiB of the component's data.
+    for call in 0..6 {
+        assert_eq!(
+            memory_reading(&fresh, &mut history),
+            [1.0, 0.0, 0.0],
+            "call {call} on a fresh instance found an earlier instance's writes"
+        );
+    }
+
+    // The same component on a warm instance does see its own writes, so
+    // the reading above would show a reset that missed any of them.
+    let warm = runtime
+        .load(
+            &component("memory-reset"),
+            Default::default(),
+            InstanceMode::Warm,
+        )
+        .unwrap();
+    assert_eq!(memory_reading(&warm, &mut history), [1.0, 0.0, 0.0]);
+    assert_eq!(memory_reading(&warm, &mut history), [2.0, 512.0, 16.0]);
 }
