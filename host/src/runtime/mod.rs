@@ -40,18 +40,37 @@ use state::PluginState;
 /// How often the epoch advances; the deadline is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// How much of the memory a returned instance wrote the pool resets by
-/// copying its pages back rather than unmapping them, where the kernel
-/// tells which pages were written (`PAGEMAP_SCAN`, Linux 6.7 and later);
-/// whatever an instance wrote past this is unmapped as before. Each pool
-/// slot an instance has used keeps the pages it wrote resident, up to this
-/// much: in the bench's profile of a fresh instance per call (some 56,000
-/// instances) the process's peak RSS did not grow (56.8 MB before, 56.0
-/// after).
-const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
+/// How much of a returned instance's memory the pool resets by copying
+/// pages back rather than unmapping them, where it resets so (see
+/// [`resets_by_copying`]). The kernel reports every page of a slot that is
+/// resident and not the zero page, so a slot keeps, and copies back at
+/// each reset, the pages any instance before wrote, up to this much; past
+/// it, or past 32 separate runs of such pages, the rest is unmapped as
+/// before. So at most 512 memories × 256 KiB and 1,024 tables × 64 KiB
+/// (192 MiB) stay resident this way, and a reset copies at most 256 KiB.
+/// An instance of the bench's plugins writes less than 64 KiB in a call of
+/// one event (64 KiB to 2 MiB kept all ran alike); in the bench's profile
+/// of a fresh instance per call (some 56,000 instances) the peak RSS went
+/// from 53–55 MB to 56–61 MB.
+const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 
 /// The same for an instance's tables, which are a few pages at most.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// Whether the pool resets a returned instance's memory by copying back
+/// the pages it wrote, given whether the kernel can say which pages those
+/// are (`PAGEMAP_SCAN`, Linux 6.7 and later) and what `/proc/swaps` holds
+/// (`None` if it could not be read). Only with no swap area: the scan finds
+/// the written pages that are in memory, and wasmtime 48 neither copies
+/// back nor unmaps a written page the kernel has swapped out, so the next
+/// instance in the slot would read it (wasmtime pull request 14357). A
+/// swap area turned on after the runtime starts is not seen: restart
+/// `vigil` after `swapon`.
+fn resets_by_copying(pagemap_scan: bool, swaps: Option<&str>) -> bool {
+    // The first line of /proc/swaps is its header; each swap area adds one.
+    pagemap_scan
+        && swaps.is_some_and(|swaps| swaps.lines().skip(1).all(|line| line.trim().is_empty()))
+}
 
 /// The WASI interfaces a Rust `std` guest imports even when it does no I/O.
 /// They are linked with a context that grants nothing and reads the
@@ -292,13 +311,29 @@ fn engine_config(limits: &Limits) -> Config {
     // every page the next instance touches. Where the kernel can say which
     // pages were written, copying just those back is far cheaper: a fresh
     // instance per call took half the time in the bench, and instantiation
-    // 2–3.5 µs less (BENCHMARKS.md, "What was made faster", 2026-12-06
+    // 2.0–3.6 µs less (BENCHMARKS.md, "What was made faster", 2026-12-06
     // from 05:01). Without `PAGEMAP_SCAN` the pool would copy the first
     // bytes of each memory whatever was written (for a Rust guest, the cold
-    // bottom of its stack), so the defaults stay there.
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
+    // bottom of its stack), so the defaults stay there, as they do where
+    // pages may be swapped out (see `resets_by_copying`).
+    // A fixed kernel file, not a path any input names.
+    let swaps = std::fs::read_to_string("/proc/swaps").ok();
+    let copying = resets_by_copying(
+        PoolingAllocationConfig::is_pagemap_scan_available(),
+        swaps.as_deref(),
+    );
+    tracing::debug!(
+        copying,
+        "instance pool: a returned instance's memory is reset by {}",
+        if copying {
+            "copying back the pages it wrote"
+        } else {
+            "unmapping it"
+        }
+    );
+    if copying {
         pooling
-            .pagemap_scan(Enabled::Auto)
+            .pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
             .table_keep_resident(TABLE_KEEP_RESIDENT);
     }
@@ -487,6 +522,20 @@ fn check_import(name: &str) -> Result<(), ForbiddenImport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_copies_memory_back_only_with_pagemap_scan_and_no_swap_area() {
+        let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+        let zram = format!("{header}/dev/zram0  partition\t8388604\t\t0\t\t100\n");
+        assert!(resets_by_copying(true, Some(header)));
+        assert!(resets_by_copying(true, Some(&format!("{header}\n"))));
+        assert!(
+            !resets_by_copying(true, Some(&zram)),
+            "a swap area is active"
+        );
+        assert!(!resets_by_copying(false, Some(header)), "no PAGEMAP_SCAN");
+        assert!(!resets_by_copying(true, None), "/proc/swaps unreadable");
+    }
 
     #[test]
     fn every_forbidden_import_is_named_not_just_the_first() {

@@ -11,7 +11,7 @@ use vigil_sdk::prelude::*;
 const WORDS_PER_PAGE: usize = 4096 / 8;
 
 /// Zero-initialised (`.bss`, not in the component's data): 2 MiB, more
-/// than the host resets by copying (1 MiB), so both ways of resetting are
+/// than the host resets by copying (256 KiB), so both ways of resetting are
 /// exercised.
 static ZEROED: [AtomicU64; (2 << 20) / 8] = [const { AtomicU64::new(0) }; (2 << 20) / 8];
 
