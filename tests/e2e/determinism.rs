@@ -6,8 +6,8 @@ use vigil_host::runtime::bindings::types::{Industry, Tier};
 use vigil_host::runtime::{InstanceMode, Plugin};
 
 use crate::support::{
-    NOW, account, component, context, input, run_events, runtime, standard, standard_pipeline,
-    usage_history,
+    NOW, account, component, context, input, load, run_events, runtime, standard,
+    standard_pipeline, usage_history,
 };
 
 #[test]
@@ -159,13 +159,7 @@ fn a_fresh_instance_never_sees_what_the_instance_before_it_wrote_to_memory() {
 
     // The same component on a warm instance does see its own writes, so
     // the reading above would show a reset that missed any of them.
-    let warm = runtime
-        .load(
-            &component("memory-reset"),
-            Default::default(),
-            InstanceMode::Warm,
-        )
-        .unwrap();
+    let warm = load(&runtime, &component("memory-reset")).unwrap();
     assert_eq!(memory_reading(&warm, &mut history), [1.0, 0.0, 0.0]);
     assert_eq!(memory_reading(&warm, &mut history), [2.0, 512.0, 16.0]);
 }
