@@ -716,12 +716,15 @@ impl Pipeline {
                 record_score(scorer, item, history, invocation);
             }
         }
-        drop(scored);
+        // The stages after see the same contexts but for the scores: their
+        // packing is made from the scorers' (when one was made), only the
+        // scores packed anew.
+        let scored = scored.into_packing();
         for (item, context) in items.iter().zip(contexts.iter_mut()) {
             context.scores = fresh_summaries(&item.evaluation.scores);
         }
         let contexts: &[Context] = contexts;
-        let shared = BatchContexts::new(contexts);
+        let shared = BatchContexts::rescored(contexts, scored);
 
         // Triggers' signals go to every condition and action; a playbook's
         // are also checked by, and planned by, the playbook itself.

@@ -895,29 +895,82 @@ impl PackedPieces {
             put(
                 &mut record,
                 PACKED_CONTEXT.scores,
-                &span(pieces.scores.len() / PACKED_SCORE.size, ctx.scores.len())?,
+                &pieces.scores(&ctx.scores)?,
             );
-            for score in &ctx.scores {
-                let mut element = [0u8; PACKED_SCORE.size];
-                put(&mut element, PACKED_SCORE.name, &pieces.text(&score.name)?);
-                put(
-                    &mut element,
-                    PACKED_SCORE.value,
-                    &score.value.to_bits().to_le_bytes(),
-                );
-                put(&mut element, PACKED_SCORE.band, &pieces.text(&score.band)?);
-                put(&mut element, PACKED_SCORE.rag, &[score.rag as u8]);
-                pieces.scores.extend_from_slice(&element);
-            }
             pieces.contexts.extend_from_slice(&record);
         }
-        if pieces.text.len() > MAX_STRING_BYTES {
+        pieces.check_text_length()?;
+        Ok(pieces)
+    }
+
+    /// The packing of `contexts`, which are the contexts this packing was
+    /// made of but for their scores: the text, records and attributes
+    /// copied as they are, each context's scores packed anew (their
+    /// strings after the text; those of the scores before, if any, stay
+    /// in it unread). Between the pipeline's scorers and the stages after
+    /// them only the scores change, and copying the rest is cheaper than
+    /// packing it again.
+    pub(crate) fn with_scores(&self, contexts: &[Context]) -> wasmtime::Result<Self> {
+        if contexts.len() * PACKED_CONTEXT.size != self.contexts.len() {
             wasmtime::bail!(
-                "string length of {} too large to copy into wasm",
-                pieces.text.len()
+                "{} contexts given for a packing of {}",
+                contexts.len(),
+                self.contexts.len() / PACKED_CONTEXT.size
             );
         }
+        let (mut text, mut scores) = (self.text.len(), 0);
+        for ctx in contexts {
+            for score in &ctx.scores {
+                text += score.name.len() + score.band.len();
+            }
+            scores += ctx.scores.len();
+        }
+        let mut pieces = PackedPieces {
+            text: Vec::with_capacity(text),
+            contexts: self.contexts.clone(),
+            attributes: self.attributes.clone(),
+            scores: Vec::with_capacity(scores * PACKED_SCORE.size),
+        };
+        pieces.text.extend_from_slice(&self.text);
+        for (at, ctx) in contexts.iter().enumerate() {
+            let span = pieces.scores(&ctx.scores)?;
+            put(
+                &mut pieces.contexts,
+                at * PACKED_CONTEXT.size + PACKED_CONTEXT.scores,
+                &span,
+            );
+        }
+        pieces.check_text_length()?;
         Ok(pieces)
+    }
+
+    /// Packs `scores` after the scores packed so far; their span.
+    fn scores(&mut self, scores: &[ScoreSummary]) -> wasmtime::Result<[u8; 8]> {
+        let first = self.scores.len() / PACKED_SCORE.size;
+        for score in scores {
+            let mut element = [0u8; PACKED_SCORE.size];
+            put(&mut element, PACKED_SCORE.name, &self.text(&score.name)?);
+            put(
+                &mut element,
+                PACKED_SCORE.value,
+                &score.value.to_bits().to_le_bytes(),
+            );
+            put(&mut element, PACKED_SCORE.band, &self.text(&score.band)?);
+            put(&mut element, PACKED_SCORE.rag, &[score.rag as u8]);
+            self.scores.extend_from_slice(&element);
+        }
+        span(first, scores.len())
+    }
+
+    /// Fails if the text is too long for wasmtime to copy into a guest.
+    fn check_text_length(&self) -> wasmtime::Result<()> {
+        if self.text.len() > MAX_STRING_BYTES {
+            wasmtime::bail!(
+                "string length of {} too large to copy into wasm",
+                self.text.len()
+            );
+        }
+        Ok(())
     }
 
     /// Appends `value` to the text and returns its span.
@@ -1139,6 +1192,7 @@ unsafe impl Lower for LoweredCheckItems {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::bindings::types::{Industry, Rag, Tier};
     use crate::runtime::results::Signal;
 
     /// The little-endian `u32` at `at` of `bytes`.
@@ -1195,6 +1249,115 @@ mod tests {
                 + "nps.detractor".len() * 2
                 + ":acct".len()
         );
+    }
+
+    /// A packed score read back: name, value bits, band, rag.
+    type ScoreReadBack = (String, u64, String, u8);
+
+    /// Context `k` of `pieces` read back: its strings (the account's id
+    /// and name, its attributes' keys and values, the event's id, account,
+    /// kind and payload) and its scores.
+    fn read_back(pieces: &PackedPieces, k: usize) -> (Vec<String>, Vec<ScoreReadBack>) {
+        let text = std::str::from_utf8(&pieces.text).unwrap();
+        let record = &pieces.contexts[k * PACKED_CONTEXT.size..(k + 1) * PACKED_CONTEXT.size];
+        let span_at = |bytes: &[u8], at: usize| {
+            let start = u32_at(bytes, at) as usize;
+            start..start + u32_at(bytes, at + 4) as usize
+        };
+        let string = |bytes: &[u8], at: usize| text[span_at(bytes, at)].to_string();
+        let mut strings = vec![
+            string(record, PACKED_CONTEXT.account_id),
+            string(record, PACKED_CONTEXT.account_name),
+        ];
+        for a in span_at(record, PACKED_CONTEXT.attributes) {
+            let element = &pieces.attributes[a * PACKED_ATTRIBUTE.size..][..PACKED_ATTRIBUTE.size];
+            strings.push(string(element, PACKED_ATTRIBUTE.key));
+            strings.push(string(element, PACKED_ATTRIBUTE.value));
+        }
+        for field in [
+            PACKED_CONTEXT.event_id,
+            PACKED_CONTEXT.event_account_id,
+            PACKED_CONTEXT.event_kind,
+            PACKED_CONTEXT.payload,
+        ] {
+            strings.push(string(record, field));
+        }
+        let scores = span_at(record, PACKED_CONTEXT.scores)
+            .map(|s| {
+                let element = &pieces.scores[s * PACKED_SCORE.size..][..PACKED_SCORE.size];
+                let value = &element[PACKED_SCORE.value..PACKED_SCORE.value + 8];
+                (
+                    string(element, PACKED_SCORE.name),
+                    u64::from_le_bytes(value.try_into().unwrap()),
+                    string(element, PACKED_SCORE.band),
+                    element[PACKED_SCORE.rag],
+                )
+            })
+            .collect();
+        (strings, scores)
+    }
+
+    fn context(id: &str, scores: &[(&str, f64, &str)]) -> Context {
+        Context {
+            account: Account {
+                id: id.into(),
+                name: format!("{id} Inc."),
+                tier: Tier::Enterprise,
+                industry: Industry::Healthcare,
+                licensed_seats: 40,
+                active_users: 12,
+                arr: 90_000,
+                contract_start: Some(1),
+                renewal_date: None,
+                attributes: vec![Attribute {
+                    key: "region".into(),
+                    value: format!("{id}-emea"),
+                }],
+            },
+            event: Event {
+                id: format!("{id}-evt"),
+                account_id: id.into(),
+                kind: "usage.daily".into(),
+                occurred_at: 7,
+                payload: format!("{{\"logins\": {}}}", id.len()),
+            },
+            now: 9,
+            scores: scores
+                .iter()
+                .map(|(name, value, band)| ScoreSummary {
+                    name: (*name).into(),
+                    value: *value,
+                    band: (*band).into(),
+                    rag: Rag::Yellow,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_packing_rescored_reads_back_as_a_packing_of_the_rescored_contexts() {
+        let unscored = [
+            context("acct-1", &[]),
+            context("acct-22", &[]),
+            context("a", &[]),
+        ];
+        let rescored = [
+            context("acct-1", &[("health", 41.5, "at-risk")]),
+            context("acct-22", &[]),
+            context("a", &[("health", 80.0, "healthy"), ("lead", 12.25, "cold")]),
+        ];
+        let before = PackedPieces::new(&unscored).unwrap();
+        let derived = before.with_scores(&rescored).unwrap();
+        let fresh = PackedPieces::new(&rescored).unwrap();
+        for k in 0..rescored.len() {
+            assert_eq!(read_back(&derived, k), read_back(&fresh, k), "context {k}");
+        }
+        // The same records but for the scores' spans, the same attributes.
+        assert_eq!(derived.attributes, before.attributes);
+        assert_eq!(derived.scores.len(), 3 * PACKED_SCORE.size);
+        assert_eq!(read_back(&derived, 2).1[1].0, "lead");
+        // A packing is only rescored with as many contexts as it holds.
+        assert!(before.with_scores(&rescored[..2]).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A loaded plugin: its checked component, what it says about itself, and
 //! the calls into it, each contained under the runtime's limits.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -257,6 +257,9 @@ pub struct BatchContexts<'a> {
     /// The packing, once made; `None` when the batch cannot be packed
     /// (its text is too long), so that each call fails as it would alone.
     packed: OnceCell<Option<PackedPieces>>,
+    /// The packing of the same contexts with other scores, to make this
+    /// one's from ([`BatchContexts::rescored`]).
+    rescoring: RefCell<Option<PackedPieces>>,
 }
 
 impl<'a> BatchContexts<'a> {
@@ -265,7 +268,24 @@ impl<'a> BatchContexts<'a> {
         Self {
             all,
             packed: OnceCell::new(),
+            rescoring: RefCell::new(None),
         }
+    }
+
+    /// The batch `all`: the contexts of `before`'s packing (taken with
+    /// [`BatchContexts::into_packing`]) but for their scores. When first
+    /// asked for, it is packed from that packing, only the scores anew.
+    pub(crate) fn rescored(all: &'a [Context], before: Option<PackedPieces>) -> Self {
+        Self {
+            all,
+            packed: OnceCell::new(),
+            rescoring: RefCell::new(before),
+        }
+    }
+
+    /// The packing, if one was made.
+    pub(crate) fn into_packing(self) -> Option<PackedPieces> {
+        self.packed.into_inner().flatten()
     }
 
     /// The contexts.
@@ -278,7 +298,13 @@ impl<'a> BatchContexts<'a> {
     fn packed(&self, range: Range<usize>) -> wasmtime::Result<Packed<'_>> {
         let part = part(self.all, range.clone())?;
         Ok(
-            match self.packed.get_or_init(|| PackedPieces::new(self.all).ok()) {
+            match self.packed.get_or_init(|| {
+                match self.rescoring.take() {
+                    Some(before) => before.with_scores(self.all),
+                    None => PackedPieces::new(self.all),
+                }
+                .ok()
+            }) {
                 Some(pieces) => Packed::Ready {
                     pieces,
                     start: range.start,
