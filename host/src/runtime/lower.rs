@@ -1353,6 +1353,14 @@ mod tests {
             assert_eq!(read_back(&derived, k), read_back(&fresh, k), "context {k}");
         }
         // The same records but for the scores' spans, the same attributes.
+        let without_scores = |pieces: &PackedPieces| {
+            let mut records = pieces.contexts.clone();
+            for record in records.chunks_exact_mut(PACKED_CONTEXT.size) {
+                record[PACKED_CONTEXT.scores..PACKED_CONTEXT.scores + 8].fill(0);
+            }
+            records
+        };
+        assert_eq!(without_scores(&derived), without_scores(&before));
         assert_eq!(derived.attributes, before.attributes);
         assert_eq!(derived.scores.len(), 3 * PACKED_SCORE.size);
         assert_eq!(read_back(&derived, 2).1[1].0, "lead");
