@@ -238,7 +238,7 @@ impl Service {
 
     /// The latest scores read since the score history last changed
     /// (PostgreSQL; see [`LatestScoreCache`]).
-    pub fn scores(&self) -> &LatestScoreCache {
+    pub fn scores(&self) -> &Arc<LatestScoreCache> {
         &self.scores
     }
 

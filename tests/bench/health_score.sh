@@ -12,7 +12,9 @@
 #   tests/bench/health_score.sh [SECONDS] [RATES...]     (default: 20 1000 2500 5000)
 #
 # Prints, per rate: the rate achieved, p50/p90/p99/p99.9 latency, the
-# status codes, and the CPU seconds the server and PostgreSQL used.
+# status codes, the CPU seconds the server and PostgreSQL used, and how
+# many reads the server answered from its latest-score cache and how many
+# from the store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-20}
@@ -63,15 +65,23 @@ echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # PostgreSQL process.
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "/proc/$pid/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+# Health-score reads the server answered from FROM (cache or store), by its
+# metrics.
+reads_from() {
+  curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics" |
+    awk -v series="vigil_health_score_reads_total{from=\"$1\"}" '$1 == series {print $2} END {}' | awk '{s += $1} END {print s + 0}'
+}
 for RATE in $RATES; do
   VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)
+  CACHE_BEFORE=$(reads_from cache); STORE_BEFORE=$(reads_from store)
   oha -z "${SECONDS_}s" -c 50 -q "$RATE" --latency-correction --no-tui --output-format json \
     -H "Authorization: Bearer $KEY" --rand-regex-url "$URLS" >"$WORK/oha.json"
   VIGIL_CPU=$(awk -v a="$(cpu_of "$SERVER")" -v b="$VIGIL_BEFORE" 'BEGIN {print a - b}')
   PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$PG_BEFORE" 'BEGIN {print a - b}')
-  python3 - "$RATE" "$WORK/oha.json" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" <<'PY'
+  FROM_CACHE=$(( $(reads_from cache) - CACHE_BEFORE )); FROM_STORE=$(( $(reads_from store) - STORE_BEFORE ))
+  python3 - "$RATE" "$WORK/oha.json" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" "$FROM_CACHE" "$FROM_STORE" <<'PY'
 import json, sys
-rate, path, vigil_cpu, pg_cpu, seconds = sys.argv[1:6]
+rate, path, vigil_cpu, pg_cpu, seconds, from_cache, from_store = sys.argv[1:8]
 run = json.load(open(path))
 p = run["latencyPercentiles"]
 ms = lambda key: f"{p[key] * 1000:.2f} ms"
@@ -83,6 +93,7 @@ cut_off = errors.pop("aborted due to deadline", 0)
 errors = ", ".join(f"{kind}: {count}" for kind, count in errors.items()) or "no errors"
 print(f"  target {int(rate):,} req/s: achieved {run['summary']['requestsPerSec']:,.0f} req/s; "
       f"latency p50 {ms('p50')}, p90 {ms('p90')}, p99 {ms('p99')}, p99.9 {ms('p99.9')}; "
-      f"{codes}; {errors} ({cut_off} cut off at the end); CPU of {seconds} s: vigil {float(vigil_cpu):.1f} s, PostgreSQL {float(pg_cpu):.1f} s")
+      f"{codes}; {errors} ({cut_off} cut off at the end); CPU of {seconds} s: vigil {float(vigil_cpu):.1f} s, PostgreSQL {float(pg_cpu):.1f} s; "
+      f"answered from the cache {int(from_cache):,}, from the store {int(from_store):,}")
 PY
 done

@@ -616,6 +616,53 @@ async fn a_cached_health_score_is_replaced_at_once_by_this_hosts_next_evaluation
     );
 }
 
+/// How many health-score reads `app` has answered from `from` (`cache`
+/// or `store`), by its metrics.
+async fn health_score_reads_from(app: &TestApp, from: &str) -> u64 {
+    let (_, _, metrics) = send_raw(app, Some(&app.viewer), "GET", "/metrics", None).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    let series = format!(r#"vigil_health_score_reads_total{{from="{from}"}} "#);
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .map_or(0, |count| count.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_health_score_read_steadily_is_read_again_in_the_background_so_no_read_waits_for_the_store_on_postgres()
+ {
+    let app = app_on(&fresh_postgres().await).await;
+    let first = acme_scored_and_cached(&app, &app).await;
+    // Until a read comes from the cache (a late notification of the
+    // evaluation may still drop the read kept first).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while health_score_reads_from(&app, "cache").await == 0 {
+        let (_, _, again) = send(&app, "GET", ACME_HEALTH, None).await;
+        assert_eq!(first, again);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no read came from the cache"
+        );
+    }
+
+    // A read every 20 ms for 2.5 s, more than twice the second an entry is
+    // served at most: each entry is read again in the background once it
+    // is 0.75 s old, so every read is answered from memory.
+    let from_store = health_score_reads_from(&app, "store").await;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
+    while tokio::time::Instant::now() < until {
+        let (status, _, again) = send(&app, "GET", ACME_HEALTH, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(first, again);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        health_score_reads_from(&app, "store").await,
+        from_store,
+        "a read past the entry's age waited for the store"
+    );
+}
+
 #[tokio::test]
 async fn a_health_score_changed_behind_the_hosts_back_is_dropped_from_the_cache_on_postgres() {
     let url = fresh_postgres().await;

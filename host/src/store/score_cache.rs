@@ -12,7 +12,11 @@
 //! evaluated sees the new score at once; a read from another host may
 //! trail a write by the notification's delivery. No entry is served more
 //! than a second after it was read, so a notification lost without the
-//! host noticing costs a second of staleness at most. While the host is
+//! host noticing costs a second of staleness at most; an entry read again
+//! while it is older than three quarters of that is read anew from the
+//! store in the background, so under steady reads an account is replaced
+//! before it expires and no request waits for the store (a request that
+//! did was the tail of `GET health-score`'s latency). While the host is
 //! not listening (before the first `LISTEN`, after the connection dropped)
 //! the cache is not used at all: reads go to the store, and nothing is
 //! kept.
@@ -47,6 +51,12 @@ const RETRY: Duration = Duration::from_secs(1);
 /// account and second under load.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
+/// The age past which a read served from memory also reads the entry
+/// again from the store in the background: an account read more often
+/// than every quarter of [`MAX_AGE`] is replaced before it expires, at
+/// one store read per account and 0.75 s.
+const REFRESH_AFTER: Duration = Duration::from_millis(750);
+
 /// A latest score and its change against each baseline.
 pub type ScoreWithTrend = (ScoreState, [Option<f64>; 3]);
 
@@ -72,11 +82,32 @@ impl ReadFrom {
 /// `(score name, baseline ages)`: one read of an account.
 type ReadKey = (String, [i64; 3]);
 
+/// One read held: when it began, what it read, and whether a read of it
+/// in the background has begun (at most one at a time; one that fails or
+/// is not kept leaves it set, so the entry expires and the next request
+/// reads the store itself).
+#[derive(Debug)]
+struct Held {
+    read_at: Instant,
+    read: ScoreWithTrend,
+    refreshing: AtomicBool,
+}
+
+impl Held {
+    fn new(read_at: Instant, read: ScoreWithTrend) -> Self {
+        Self {
+            read_at,
+            read,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+}
+
 /// What the cache holds, under one lock.
 #[derive(Debug, Default)]
 struct Entries {
     /// Per account, what was read and when.
-    by_account: HashMap<String, HashMap<ReadKey, (Instant, ScoreWithTrend)>>,
+    by_account: HashMap<String, HashMap<ReadKey, Held>>,
     /// Accounts whose scores this host is writing, with how many writes:
     /// not served from memory nor kept meanwhile.
     writing: HashMap<String, usize>,
@@ -135,7 +166,7 @@ impl LatestScoreCache {
     /// was read since the account's scores last changed, otherwise from
     /// `store`; and which of the two answered.
     pub async fn latest_score_with_trend(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         account_id: &str,
         name: &str,
@@ -147,13 +178,26 @@ impl LatestScoreCache {
             && let Ok(entries) = self.entries.read()
             && !entries.writing.contains_key(account_id)
         {
-            if let Some((read_at, hit)) = entries
+            if let Some(held) = entries
                 .by_account
                 .get(account_id)
                 .and_then(|reads| reads.get(&key))
-                && read_at.elapsed() < MAX_AGE
             {
-                return Ok((Some(hit.clone()), ReadFrom::Cache));
+                let age = held.read_at.elapsed();
+                if age < MAX_AGE {
+                    let hit = held.read.clone();
+                    let refresh = age >= REFRESH_AFTER
+                        && held
+                            .refreshing
+                            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok();
+                    let generation = entries.generation;
+                    drop(entries);
+                    if refresh {
+                        self.refresh(store, account_id, key, generation);
+                    }
+                    return Ok((Some(hit), ReadFrom::Cache));
+                }
             }
             generation = Some(entries.generation);
         }
@@ -161,11 +205,25 @@ impl LatestScoreCache {
         let read = store
             .latest_score_with_trend(account_id, name, ages_ms)
             .await?;
-        // Kept only if nothing was invalidated since the lookup (checked
-        // under the lock, so no invalidation comes between) and the host
-        // still listens.
-        if let (Some(found), Some(generation)) = (&read, generation)
-            && let Ok(mut entries) = self.entries.write()
+        if let (Some(found), Some(generation)) = (&read, generation) {
+            self.keep(account_id, key, generation, read_at, found.clone());
+        }
+        Ok((read, ReadFrom::Store))
+    }
+
+    /// Keeps `read`, begun at `read_at`, for `account_id` and `key`, only
+    /// if nothing was invalidated since the lookup made at `generation`
+    /// (checked under the lock, so no invalidation comes between) and the
+    /// host still listens.
+    fn keep(
+        &self,
+        account_id: &str,
+        key: ReadKey,
+        generation: u64,
+        read_at: Instant,
+        read: ScoreWithTrend,
+    ) {
+        if let Ok(mut entries) = self.entries.write()
             && entries.generation == generation
             && self.listening.load(Ordering::Acquire)
         {
@@ -176,9 +234,33 @@ impl LatestScoreCache {
                 .by_account
                 .entry(account_id.to_string())
                 .or_default()
-                .insert(key, (read_at, found.clone()));
+                .insert(key, Held::new(read_at, read));
         }
-        Ok((read, ReadFrom::Store))
+    }
+
+    /// Reads `account_id`'s `key` from `store` again on a task of its own
+    /// and keeps what it reads as [`Self::keep`] does (an invalidation
+    /// after `generation` discards it). Outside a tokio runtime nothing is
+    /// read, and the entry expires as it would have.
+    fn refresh(self: &Arc<Self>, store: &Store, account_id: &str, key: ReadKey, generation: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (cache, store, account_id) = (Arc::clone(self), store.clone(), account_id.to_string());
+        runtime.spawn(async move {
+            let read_at = Instant::now();
+            let (name, ages_ms) = (&key.0, key.1);
+            match store
+                .latest_score_with_trend(&account_id, name, ages_ms)
+                .await
+            {
+                Ok(Some(found)) => cache.keep(&account_id, key, generation, read_at, found),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(%error, account = %account_id, "reading a held score again failed; it expires");
+                }
+            }
+        });
     }
 
     /// Forgets everything held: the whole score history may have changed.
