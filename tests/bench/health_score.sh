@@ -68,8 +68,8 @@ pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "
 # Health-score reads the server answered from FROM (cache or store), by its
 # metrics.
 reads_from() {
-  curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics" |
-    awk -v series="vigil_health_score_reads_total{from=\"$1\"}" '$1 == series {print $2} END {}' | awk '{s += $1} END {print s + 0}'
+  curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics" |
+    awk -v series="vigil_health_score_reads_total{from=\"$1\"}" '$1 == series {n += $2} END {printf "%d\n", n}'
 }
 for RATE in $RATES; do
   VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)

@@ -645,21 +645,24 @@ async fn a_health_score_read_steadily_is_read_again_in_the_background_so_no_read
         );
     }
 
-    // A read every 20 ms for 2.5 s, more than twice the second an entry is
-    // served at most: each entry is read again in the background once it
-    // is 0.75 s old, so every read is answered from memory.
+    // A read every 20 ms for 3.5 s, more than three times the second an
+    // entry is served at most: each entry is read again in the background
+    // once it is 0.75 s old, so the reads are answered from memory. One
+    // read from the store is allowed for a late notification of the
+    // evaluation or a background read slower than a quarter second on a
+    // loaded machine; without the background reads there are three.
     let from_store = health_score_reads_from(&app, "store").await;
-    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(3500);
     while tokio::time::Instant::now() < until {
         let (status, _, again) = send(&app, "GET", ACME_HEALTH, None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(first, again);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        health_score_reads_from(&app, "store").await,
-        from_store,
-        "a read past the entry's age waited for the store"
+    let waited = health_score_reads_from(&app, "store").await - from_store;
+    assert!(
+        waited <= 1,
+        "{waited} reads past their entry's age waited for the store"
     );
 }
 

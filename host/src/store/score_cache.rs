@@ -14,7 +14,8 @@
 //! than a second after it was read, so a notification lost without the
 //! host noticing costs a second of staleness at most; an entry read again
 //! while it is older than three quarters of that is read anew from the
-//! store in the background, so under steady reads an account is replaced
+//! store in the background (kept only if the read it replaces is still
+//! held), so under steady reads an account is replaced
 //! before it expires and no request waits for the store (a request that
 //! did was the tail of `GET health-score`'s latency). While the host is
 //! not listening (before the first `LISTEN`, after the connection dropped)
@@ -30,6 +31,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{ScoreState, Store, StoreError};
@@ -53,9 +55,15 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 
 /// The age past which a read served from memory also reads the entry
 /// again from the store in the background: an account read more often
-/// than every quarter of [`MAX_AGE`] is replaced before it expires, at
-/// one store read per account and 0.75 s.
+/// than every quarter of [`MAX_AGE`] is replaced before it expires (when
+/// the store answers within that quarter and the account's scores did not
+/// change meanwhile), at one store read per account and 0.75 s.
 const REFRESH_AFTER: Duration = Duration::from_millis(750);
+
+/// Background reads in flight at most: when the store is slow they wait
+/// for its connections beside the requests' reads, so they are few; an
+/// entry whose read finds none free is served as it is and expires.
+const MAX_REFRESHES: usize = 2;
 
 /// A latest score and its change against each baseline.
 pub type ScoreWithTrend = (ScoreState, [Option<f64>; 3]);
@@ -82,25 +90,16 @@ impl ReadFrom {
 /// `(score name, baseline ages)`: one read of an account.
 type ReadKey = (String, [i64; 3]);
 
-/// One read held: when it began, what it read, and whether a read of it
-/// in the background has begun (at most one at a time; one that fails or
-/// is not kept leaves it set, so the entry expires and the next request
-/// reads the store itself).
+/// One read held: which read it is, when it began, what it read, and
+/// whether a read of it in the background has begun (at most one at a
+/// time; one that fails or is not kept leaves it set, so the entry expires
+/// and the next request reads the store itself).
 #[derive(Debug)]
 struct Held {
+    id: u64,
     read_at: Instant,
     read: ScoreWithTrend,
     refreshing: AtomicBool,
-}
-
-impl Held {
-    fn new(read_at: Instant, read: ScoreWithTrend) -> Self {
-        Self {
-            read_at,
-            read,
-            refreshing: AtomicBool::new(false),
-        }
-    }
 }
 
 /// What the cache holds, under one lock.
@@ -114,6 +113,8 @@ struct Entries {
     /// Bumped by every invalidation, so a read that began before one does
     /// not keep what it read.
     generation: u64,
+    /// The id of the last read held.
+    last_id: u64,
 }
 
 impl Entries {
@@ -146,12 +147,24 @@ struct ScoresChanged {
 /// The latest scores read from the store since the score history of
 /// their account last changed (see the module's documentation for when
 /// it is used).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LatestScoreCache {
     /// Whether this host is listening for score changes, so that what the
     /// cache holds is known to be current.
     listening: AtomicBool,
     entries: RwLock<Entries>,
+    /// Permits for background reads ([`MAX_REFRESHES`]).
+    refreshes: Arc<Semaphore>,
+}
+
+impl Default for LatestScoreCache {
+    fn default() -> Self {
+        Self {
+            listening: AtomicBool::default(),
+            entries: RwLock::default(),
+            refreshes: Arc::new(Semaphore::new(MAX_REFRESHES)),
+        }
+    }
 }
 
 impl LatestScoreCache {
@@ -186,15 +199,21 @@ impl LatestScoreCache {
                 let age = held.read_at.elapsed();
                 if age < MAX_AGE {
                     let hit = held.read.clone();
-                    let refresh = age >= REFRESH_AFTER
+                    let refresh = if age >= REFRESH_AFTER
+                        && !held.refreshing.load(Ordering::Relaxed)
+                        && let Ok(permit) = Arc::clone(&self.refreshes).try_acquire_owned()
                         && held
                             .refreshing
-                            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                            .is_ok();
-                    let generation = entries.generation;
+                            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        Some((permit, held.id))
+                    } else {
+                        None
+                    };
                     drop(entries);
-                    if refresh {
-                        self.refresh(store, account_id, key, generation);
+                    if let Some((permit, id)) = refresh {
+                        self.refresh(store, account_id, key, id, permit);
                     }
                     return Ok((Some(hit), ReadFrom::Cache));
                 }
@@ -205,44 +224,63 @@ impl LatestScoreCache {
         let read = store
             .latest_score_with_trend(account_id, name, ages_ms)
             .await?;
-        if let (Some(found), Some(generation)) = (&read, generation) {
-            self.keep(account_id, key, generation, read_at, found.clone());
+        // Kept only if nothing was invalidated since the lookup (checked
+        // under the lock, so no invalidation comes between) and the host
+        // still listens.
+        if let (Some(found), Some(generation)) = (&read, generation)
+            && let Ok(mut entries) = self.entries.write()
+            && entries.generation == generation
+        {
+            self.hold(&mut entries, account_id, key, read_at, found.clone());
         }
         Ok((read, ReadFrom::Store))
     }
 
-    /// Keeps `read`, begun at `read_at`, for `account_id` and `key`, only
-    /// if nothing was invalidated since the lookup made at `generation`
-    /// (checked under the lock, so no invalidation comes between) and the
+    /// Holds `read`, begun at `read_at`, for `account_id` and `key`, if the
     /// host still listens.
-    fn keep(
+    fn hold(
         &self,
+        entries: &mut Entries,
         account_id: &str,
         key: ReadKey,
-        generation: u64,
         read_at: Instant,
         read: ScoreWithTrend,
     ) {
-        if let Ok(mut entries) = self.entries.write()
-            && entries.generation == generation
-            && self.listening.load(Ordering::Acquire)
-        {
-            if entries.by_account.len() >= MAX_ACCOUNTS {
-                entries.by_account.clear();
-            }
-            entries
-                .by_account
-                .entry(account_id.to_string())
-                .or_default()
-                .insert(key, Held::new(read_at, read));
+        if !self.listening.load(Ordering::Acquire) {
+            return;
         }
+        if entries.by_account.len() >= MAX_ACCOUNTS {
+            entries.by_account.clear();
+        }
+        entries.last_id += 1;
+        let held = Held {
+            id: entries.last_id,
+            read_at,
+            read,
+            refreshing: AtomicBool::new(false),
+        };
+        entries
+            .by_account
+            .entry(account_id.to_string())
+            .or_default()
+            .insert(key, held);
     }
 
-    /// Reads `account_id`'s `key` from `store` again on a task of its own
-    /// and keeps what it reads as [`Self::keep`] does (an invalidation
-    /// after `generation` discards it). Outside a tokio runtime nothing is
-    /// read, and the entry expires as it would have.
-    fn refresh(self: &Arc<Self>, store: &Store, account_id: &str, key: ReadKey, generation: u64) {
+    /// Reads `account_id`'s `key` from `store` again on a task of its own,
+    /// holding `permit`, and replaces the held read `id` with it if that
+    /// read is still held when it is done: every change to the account's
+    /// scores, and every write of them by this host, drops what is held
+    /// for it, so a read still held means none came between. Outside a
+    /// tokio runtime nothing is read, and the entry expires as it would
+    /// have.
+    fn refresh(
+        self: &Arc<Self>,
+        store: &Store,
+        account_id: &str,
+        key: ReadKey,
+        id: u64,
+        permit: OwnedSemaphorePermit,
+    ) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -250,17 +288,44 @@ impl LatestScoreCache {
         runtime.spawn(async move {
             let read_at = Instant::now();
             let (name, ages_ms) = (&key.0, key.1);
-            match store
+            let read = store
                 .latest_score_with_trend(&account_id, name, ages_ms)
-                .await
-            {
-                Ok(Some(found)) => cache.keep(&account_id, key, generation, read_at, found),
+                .await;
+            drop(permit);
+            match read {
+                Ok(Some(found)) => {
+                    cache.replace_held(&account_id, key, id, read_at, found);
+                }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::debug!(%error, account = %account_id, "reading a held score again failed; it expires");
                 }
             }
         });
+    }
+
+    /// Replaces the held read `id` of `account_id`'s `key` with `read`,
+    /// begun at `read_at`, if it is still held; whether it was.
+    fn replace_held(
+        &self,
+        account_id: &str,
+        key: ReadKey,
+        id: u64,
+        read_at: Instant,
+        read: ScoreWithTrend,
+    ) -> bool {
+        let Ok(mut entries) = self.entries.write() else {
+            return false;
+        };
+        let still_held = entries
+            .by_account
+            .get(account_id)
+            .and_then(|reads| reads.get(&key))
+            .is_some_and(|held| held.id == id);
+        if still_held {
+            self.hold(&mut entries, account_id, key, read_at, read);
+        }
+        still_held
     }
 
     /// Forgets everything held: the whole score history may have changed.
@@ -447,6 +512,72 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.notified(r#"{"schema": "vigil", "accounts": null}"#, ours);
         assert!(cache.is_empty());
+    }
+
+    /// A read of `value` for test scores.
+    fn read_of(value: f64) -> ScoreWithTrend {
+        let card = crate::runtime::ScoreCard {
+            name: "health".into(),
+            value,
+            band: "stable".into(),
+            rag: crate::runtime::bindings::types::Rag::Green,
+            factors: Vec::new(),
+        };
+        let score = ScoreState {
+            card: Arc::new(card),
+            plugin: crate::runtime::PluginRef::new("health-score", "1.0.0", "digest"),
+            computed_at: 0,
+            stale: false,
+        };
+        (score, [None; 3])
+    }
+
+    /// The id and value of what `cache` holds for `account`'s health read.
+    fn held(cache: &LatestScoreCache, account: &str) -> Option<(u64, f64)> {
+        let entries = cache.entries.read().ok()?;
+        let held = entries.by_account.get(account)?.get(&key())?;
+        Some((held.id, held.read.0.card.value))
+    }
+
+    fn key() -> ReadKey {
+        ("health".to_string(), [1, 2, 3])
+    }
+
+    #[test]
+    fn a_read_again_in_the_background_replaces_its_entry_only_while_the_account_is_unchanged() {
+        let cache = LatestScoreCache::default();
+        cache.listening.store(true, Ordering::Release);
+        let hold = |account: &str, value: f64| {
+            if let Ok(mut entries) = cache.entries.write() {
+                cache.hold(&mut entries, account, key(), Instant::now(), read_of(value));
+            }
+        };
+        hold("a", 50.0);
+        hold("b", 60.0);
+        let (first, _) = held(&cache, "a").unwrap();
+
+        // Another account's change does not stop it.
+        cache.invalidate_accounts(&["b".to_string()]);
+        assert!(cache.replace_held("a", key(), first, Instant::now(), read_of(51.0)));
+        let (second, value) = held(&cache, "a").unwrap();
+        assert_eq!(value, 51.0);
+        assert_ne!(second, first, "the new read is held under a new id");
+
+        // A read of what is no longer held is not kept: the entry was
+        // replaced meanwhile ...
+        assert!(!cache.replace_held("a", key(), first, Instant::now(), read_of(52.0)));
+        assert_eq!(held(&cache, "a"), Some((second, 51.0)));
+        // ... or the account changed ...
+        cache.invalidate_accounts(&["a".to_string()]);
+        assert!(!cache.replace_held("a", key(), second, Instant::now(), read_of(53.0)));
+        assert_eq!(held(&cache, "a"), None);
+        // ... or this host began writing its scores.
+        hold("a", 54.0);
+        let (third, _) = held(&cache, "a").unwrap();
+        let write = cache.writing(vec!["a".into()]);
+        assert!(!cache.replace_held("a", key(), third, Instant::now(), read_of(55.0)));
+        drop(write);
+        assert_eq!(held(&cache, "a"), None);
     }
 
     #[test]
