@@ -6,8 +6,8 @@
 # from when it should have been sent, so a stalled server is not hidden
 # (coordinated omission). A release `vigil serve` on PostgreSQL (database
 # vigil_bench_reads, created and dropped), 100 accounts each scored from 12
-# weeks of events; each request reads one of them at random (oha
-# --rand-regex-url).
+# weeks of events; each request reads one of them at random, every account
+# equally often (oha --rand-regex-url).
 #
 #   tests/bench/health_score.sh [SECONDS] [RATES...]     (default: 20 1000 2500 5000)
 #
@@ -48,18 +48,21 @@ def call(method, path, body):
     with urllib.request.urlopen(request) as answer:
         return answer.status
 for n in range(100):
-    call("PUT", f"/api/v1/customers/acct-{n}", {"name": f"Account {n}", "tier": "mid-market",
+    call("PUT", f"/api/v1/customers/acct-{n:02d}", {"name": f"Account {n}", "tier": "mid-market",
          "industry": "technology", "licensed_seats": 100})
-    events = [{"account_id": f"acct-{n}", "kind": "usage.weekly",
+    events = [{"account_id": f"acct-{n:02d}", "kind": "usage.weekly",
                "occurred_at": f"2026-{3 + week // 4:02d}-{1 + (week % 4) * 7:02d}T10:00:00Z",
                "payload": {"active_users": 40 + (n + week) % 50, "logins": 100 + week * 5}} for week in range(12)]
     call("POST", "/api/v1/events?wait=evaluated", events)
 PY
 
-URL="http://127.0.0.1:$PORT/api/v1/customers/acct-7/health-score"
+URL="http://127.0.0.1:$PORT/api/v1/customers/acct-07/health-score"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL")" = 200
-# acct-0 … acct-99 (a dot in the pattern is a plain dot for oha).
-URLS="http://127.0.0.1:$PORT/api/v1/customers/acct-(0|[1-9][0-9]?)/health-score"
+# acct-00 … acct-99, each as likely as the others: oha's generator picks
+# each character of a class evenly, but each branch of an alternation
+# evenly too, so `acct-(0|[1-9][0-9]?)` sent half of the requests to
+# acct-0 (a dot in the pattern is a plain dot for oha).
+URLS="http://127.0.0.1:$PORT/api/v1/customers/acct-[0-9]{2}/health-score"
 echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # CPU seconds (user + system) of a process and its threads, and of every
 # PostgreSQL process.
