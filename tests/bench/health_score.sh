@@ -58,10 +58,11 @@ PY
 
 URL="http://127.0.0.1:$PORT/api/v1/customers/acct-07/health-score"
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$URL")" = 200
-# acct-00 … acct-99, each as likely as the others: oha's generator picks
-# each character of a class evenly, but each branch of an alternation
-# evenly too, so `acct-(0|[1-9][0-9]?)` sent half of the requests to
-# acct-0 (a dot in the pattern is a plain dot for oha).
+# acct-00 … acct-99, each as likely as the others. oha's generator picks
+# evenly among a class's characters and among an alternation's branches,
+# not among the strings a pattern can make, so the earlier pattern
+# `acct-(0|[1-9][0-9]?)` sent half of the requests to acct-0 (a dot in
+# the pattern is a plain dot for oha).
 URLS="http://127.0.0.1:$PORT/api/v1/customers/acct-[0-9]{2}/health-score"
 echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # CPU seconds (user + system) of a process and its threads, and of every
