@@ -21,6 +21,30 @@ cd "$(dirname "$0")/../.."
 SECONDS_=${1:-20}
 shift || true
 RATES=${*:-1000 2500 5000}
+# oha queues the result of every request in memory until its run ends,
+# and the queue doubles its buffer at 2^13, 2^14 … results, copying it
+# while it holds the lock every request's report takes: 3–5 ms at 2^16
+# results in one process, in which the requests due are sent late and,
+# with --latency-correction, counted as slow (BENCHMARKS.md, "GET
+# health-score"). So the load comes from several oha processes, each with
+# its share of the rate and of the 50 connections, started 0.2 s apart (so
+# that their doublings, smaller, fall at different times) and ending
+# together; the percentiles are taken over all of their requests, from
+# the per-request records each writes (--db-url) after its run.
+# VIGIL_BENCH_OHA_PROCESSES=1 measures with one process, as until
+# 2026-12-06.
+PROCESSES=${VIGIL_BENCH_OHA_PROCESSES:-5}
+STAGGER_MS=200
+# Checked before anything is built or created, so a bad argument leaves
+# nothing behind.
+[[ $SECONDS_ =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS must be a whole number of seconds, at least 1: $SECONDS_" >&2; exit 2; }
+[[ $PROCESSES =~ ^[1-9][0-9]*$ ]] && (( PROCESSES <= 50 )) ||
+  { echo "VIGIL_BENCH_OHA_PROCESSES must be a whole number from 1 to 50 (one connection each at least): $PROCESSES" >&2; exit 2; }
+(( (PROCESSES - 1) * STAGGER_MS < SECONDS_ * 1000 )) ||
+  { echo "$PROCESSES oha processes started ${STAGGER_MS} ms apart need a run longer than $(( (PROCESSES - 1) * STAGGER_MS )) ms: $SECONDS_ s" >&2; exit 2; }
+for RATE in $RATES; do
+  [[ $RATE =~ ^[1-9][0-9]*$ ]] || { echo "a rate must be a whole number of requests a second, at least 1: $RATE" >&2; exit 2; }
+done
 PORT=${VIGIL_BENCH_PORT:-18081}
 PG=postgres://postgres@127.0.0.1:5432
 DB=vigil_bench_reads
@@ -77,26 +101,12 @@ reads_from() {
   curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics" |
     awk -v series="vigil_health_score_reads_total{from=\"$1\"}" '$1 == series {n += $2} END {printf "%d\n", n}'
 }
-# oha queues the result of every request in memory until its run ends,
-# and the queue doubles its buffer at 2^13, 2^14 … results, copying it
-# while it holds the lock every request's report takes: 3–5 ms at 2^16
-# results in one process, in which the requests due are sent late and,
-# with --latency-correction, counted as slow (BENCHMARKS.md, "GET
-# health-score"). So the load comes from several oha processes, each with
-# its share of the rate and of the connections, started 0.2 s apart (so
-# that their doublings, smaller, fall at different times) and ending
-# together; the percentiles are taken over all of their requests, from
-# the per-request records each writes (--db-url) after its run.
-# VIGIL_BENCH_OHA_PROCESSES=1 measures with one process, as until
-# 2026-12-06.
-PROCESSES=${VIGIL_BENCH_OHA_PROCESSES:-5}
-STAGGER_MS=200
 for RATE in $RATES; do
   VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)
   CACHE_BEFORE=$(reads_from cache); STORE_BEFORE=$(reads_from store)
   rm -f "$WORK"/oha-*.json "$WORK"/oha-*.db
   for P in $(seq 0 $((PROCESSES - 1))); do
-    oha -z "$((SECONDS_ * 1000 - P * STAGGER_MS))ms" -c $((50 / PROCESSES)) -q "$(awk -v r="$RATE" -v n="$PROCESSES" 'BEGIN {print r / n}')" \
+    oha -z "$((SECONDS_ * 1000 - P * STAGGER_MS))ms" -c $((50 / PROCESSES + (P < 50 % PROCESSES))) -q "$(awk -v r="$RATE" -v n="$PROCESSES" 'BEGIN {print r / n}')" \
       --latency-correction --no-tui --output-format json -H "Authorization: Bearer $KEY" \
       --rand-regex-url "$URLS" --db-url "$WORK/oha-$P.db" >"$WORK/oha-$P.json" 2>>"$WORK/oha.log" &
     LOAD+=($!)
