@@ -1,12 +1,15 @@
 //! Same plugin digest + same input = same output and the same fuel.
 
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 use vigil_host::history::{DAY_MS, MetricHistory};
-use vigil_host::pipeline::Evaluation;
-use vigil_host::runtime::bindings::types::{Industry, Tier};
-use vigil_host::runtime::{InstanceMode, Plugin};
+use vigil_host::pipeline::{AccountState, Evaluation, Pipeline, PluginSet};
+use vigil_host::runtime::bindings::types::{Event, Industry, Tier};
+use vigil_host::runtime::{CallInput, InstanceMode, Plugin, ScoreCard};
 
 use crate::support::{
-    NOW, account, component, context, input, load, run_events, runtime, standard,
+    NOW, account, component, context, event, input, load, run_events, runtime, standard,
     standard_pipeline, usage_history,
 };
 
@@ -60,6 +63,95 @@ fn the_clock_reads_the_evaluation_time_and_randomness_is_seeded_per_invocation()
         clock.raw, NOW as f64,
         "the guest's clock reads the evaluation time"
     );
+}
+
+/// The `draw` factor of a `clock-and-dice` card: what it drew from
+/// `wasi:random/random`.
+fn drawn(card: &ScoreCard) -> f64 {
+    card.factors
+        .iter()
+        .find(|factor| factor.name == "draw")
+        .map(|factor| factor.raw)
+        .expect("the dice card has a draw")
+}
+
+#[test]
+fn a_plugin_that_draws_randomness_is_seeded_from_each_event_and_draws_the_same_on_replay() {
+    let runtime = runtime();
+    let dice = Arc::new(load(&runtime, &component("clock-and-dice")).unwrap());
+    assert!(dice.draws_randomness(), "it imports wasi:random/random");
+    let health = Arc::new(load(&runtime, standard("health-score")).unwrap());
+    assert!(
+        !health.draws_randomness(),
+        "health-score draws no randomness"
+    );
+
+    // In one batch, beside a plugin that draws none.
+    let pipeline = Pipeline::new(PluginSet::new([Arc::clone(&dice), health]));
+    let ids = ["a", "b", "c"];
+    let accounts: Vec<_> = ids
+        .iter()
+        .map(|id| account(id, Tier::MidMarket, Industry::Technology, 10, 5))
+        .collect();
+    let mut states: Vec<AccountState> = accounts.iter().cloned().map(AccountState::new).collect();
+    let events: Vec<Event> = ids
+        .iter()
+        .map(|id| event(id, 1, "login", NOW, serde_json::json!({})))
+        .collect();
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let draws: Vec<f64> = pipeline
+        .process_batch(&mut batch)
+        .into_iter()
+        .map(|result| {
+            let evaluation = result.unwrap();
+            let card = evaluation
+                .scores
+                .iter()
+                .map(|score| &score.card)
+                .find(|card| card.name == "dice")
+                .expect("the dice scored");
+            drawn(card)
+        })
+        .collect();
+
+    for (n, (event, draw)) in events.iter().zip(&draws).enumerate() {
+        // The seed a replay of the decision uses: SHA-256 of the account
+        // id, a NUL and the event id, with the plugin's digest mixed in.
+        let mut seed: [u8; 32] = Sha256::new()
+            .chain_update(&event.account_id)
+            .chain_update([0u8])
+            .chain_update(&event.id)
+            .finalize()
+            .into();
+        for (byte, digest_byte) in seed.iter_mut().zip(dice.digest().bytes()) {
+            *byte ^= digest_byte;
+        }
+        let mut history = MetricHistory::default();
+        let alone = dice
+            .score(
+                CallInput {
+                    now: event.occurred_at,
+                    seed,
+                    history: &mut history,
+                },
+                &context(accounts[n].clone(), "login"),
+            )
+            .output
+            .unwrap();
+        assert_eq!(drawn(&alone), *draw, "{}", event.id);
+        assert!(
+            !draws[..n].contains(draw),
+            "{} drew what an earlier event drew",
+            event.id
+        );
+    }
+
+    // Replayed one event at a time on a pipeline of the dice alone.
+    let replay = Pipeline::new(PluginSet::new([dice]));
+    for ((account, event), draw) in accounts.into_iter().zip(&events).zip(&draws) {
+        let (_, evaluations) = run_events(&replay, account, std::slice::from_ref(event));
+        assert_eq!(drawn(&evaluations[0].scores[0].card), *draw, "{}", event.id);
+    }
 }
 
 fn without_durations(mut evaluations: Vec<Evaluation>) -> Vec<Evaluation> {

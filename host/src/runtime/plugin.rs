@@ -1146,6 +1146,10 @@ pub struct Plugin {
     scores: Arc<[DeclaredScore]>,
     /// The name, version and digest, shared by every record of a call.
     id: PluginRef,
+    /// Whether the component imports a WASI interface that draws from the
+    /// invocation's random stream (`wasi:random/random` or
+    /// `wasi:random/insecure`): one that does not cannot observe the seed.
+    draws_randomness: bool,
     contract: String,
     label: Arc<str>,
     engine: Engine,
@@ -1193,6 +1197,16 @@ fn analyze(engine: &Engine, component: &Component) -> Analysis {
         exports,
         world,
     }
+}
+
+/// Whether import `name` hands the plugin bytes of the invocation's seeded
+/// random stream. (`wasi:random/insecure-seed` answers a fixed value, and
+/// the clocks read the evaluation time.)
+fn draws_from_seed(name: &str) -> bool {
+    matches!(
+        split_version(name).0,
+        "wasi:random/random" | "wasi:random/insecure"
+    )
 }
 
 /// The world a component targets, from its exports.
@@ -1255,8 +1269,9 @@ impl Plugin {
         limits: Limits,
         mode: InstanceMode,
     ) -> Result<Self, LoadError> {
-        let Analysis { world, .. } = analyze(engine, &component);
+        let Analysis { world, imports, .. } = analyze(engine, &component);
         let (kind, contract) = world?;
+        let draws_randomness = imports.iter().any(|name| draws_from_seed(name));
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
@@ -1282,6 +1297,7 @@ impl Plugin {
             contract,
             label: Arc::from(format!("(loading)@{}", &digest[..12])),
             id: PluginRef::new("(loading)", "0.0.0", digest),
+            draws_randomness,
             engine: engine.clone(),
             pre,
             indices,
@@ -1403,6 +1419,14 @@ impl Plugin {
     /// The SHA-256 digest of the component.
     pub fn digest(&self) -> &str {
         &self.id.digest
+    }
+
+    /// Whether the plugin can draw from the random stream its calls are
+    /// seeded with: whether the component imports `wasi:random/random` or
+    /// `wasi:random/insecure`. A plugin that does not gets the same output
+    /// whatever the seed.
+    pub fn draws_randomness(&self) -> bool {
+        self.draws_randomness
     }
 
     /// The contract version the component targets.
@@ -2530,6 +2554,17 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_random_streams_count_as_drawing_from_the_seed_at_any_wasi_0_2_version() {
+        assert!(draws_from_seed("wasi:random/random@0.2.0"));
+        assert!(draws_from_seed("wasi:random/random@0.2.6"));
+        assert!(draws_from_seed("wasi:random/insecure@0.2.3"));
+        // A fixed value, and no randomness at all.
+        assert!(!draws_from_seed("wasi:random/insecure-seed@0.2.6"));
+        assert!(!draws_from_seed("wasi:clocks/wall-clock@0.2.6"));
+        assert!(!draws_from_seed("vigil:plugin/host@0.6.0"));
+    }
 
     #[test]
     fn an_invocation_record_is_written_with_the_plugins_names_beside_the_calls_fields() {
