@@ -316,8 +316,12 @@ impl<'a> Call<'a> {
 }
 
 /// The seed of `plugin`'s randomness for the event seeded `seed`, so the
-/// same plugin on the same event replays exactly.
+/// same plugin on the same event replays exactly; zeros for a plugin that
+/// cannot draw from it (and is not reseeded).
 fn plugin_seed(mut seed: [u8; 32], plugin: &Plugin) -> [u8; 32] {
+    if !plugin.draws_randomness() {
+        return [0; 32];
+    }
     for (byte, digest_byte) in seed.iter_mut().zip(plugin.digest().bytes()) {
         *byte ^= digest_byte;
     }

@@ -1782,6 +1782,7 @@ impl Plugin {
             Arc::clone(&self.config),
             Arc::clone(&self.windows),
             self.limits.memory_bytes,
+            self.draws_randomness,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -2098,7 +2099,7 @@ impl Plugin {
             if let Some(first) = calls.first() {
                 state.now = first.now;
                 state.clock.set(first.now);
-                state.rng.reseed(first.seed);
+                state.reseed(first.seed);
                 state.subject = first.context;
             }
             state.log_bytes_left = self.limits.log_bytes;
@@ -2222,7 +2223,7 @@ impl Plugin {
             let state = instance.store.data_mut();
             state.now = input.now;
             state.clock.set(input.now);
-            state.rng.reseed(input.seed);
+            state.reseed(input.seed);
             state.log_bytes_left = self.limits.log_bytes;
             state.log_lines_dropped = 0;
             state.limiter.exceeded = false;
@@ -2377,7 +2378,7 @@ pub(super) fn begin_item(
     let state = store.data_mut();
     state.now = item.now;
     state.clock.set(item.now);
-    state.rng.reseed(item.seed);
+    state.reseed(item.seed);
     state.subject = item.context;
     state.log_bytes_left = log_bytes;
     state.log_lines_dropped = 0;

@@ -327,7 +327,10 @@ pub(crate) struct PluginState {
     table: ResourceTable,
     pub(crate) limiter: InstanceLimiter,
     pub(crate) clock: EvaluationClock,
-    pub(crate) rng: InvocationRng,
+    rng: InvocationRng,
+    /// Whether the component imports an interface that draws from `rng`
+    /// (`Plugin::draws_randomness`): only then is it reseeded.
+    draws_randomness: bool,
     stderr: CountedStderr,
     /// `name@version`, on every log line.
     plugin: Arc<str>,
@@ -354,6 +357,7 @@ impl PluginState {
         config: Arc<BTreeMap<String, String>>,
         windows: Arc<DeclaredWindows>,
         memory_bytes: usize,
+        draws_randomness: bool,
     ) -> Self {
         let clock = EvaluationClock::default();
         let rng = InvocationRng::new();
@@ -378,6 +382,7 @@ impl PluginState {
             limiter: InstanceLimiter::new(memory_bytes),
             clock,
             rng,
+            draws_randomness,
             stderr,
             plugin,
             config,
@@ -388,6 +393,15 @@ impl PluginState {
             now: 0,
             log_bytes_left: 0,
             log_lines_dropped: 0,
+        }
+    }
+
+    /// Seeds the random stream for the next item or call, for a plugin
+    /// that can draw from it: no other can tell one seed from another, and
+    /// a reseed takes the stream's lock (once an item of every batch).
+    pub(crate) fn reseed(&self, seed: [u8; 32]) {
+        if self.draws_randomness {
+            self.rng.reseed(seed);
         }
     }
 
@@ -571,7 +585,13 @@ mod tests {
                 history
             })
             .collect();
-        let mut state = PluginState::new("test".into(), Arc::default(), windows.clone(), 1 << 20);
+        let mut state = PluginState::new(
+            "test".into(),
+            Arc::default(),
+            windows.clone(),
+            1 << 20,
+            false,
+        );
         state.histories = histories.clone();
         let item = |now, context| BatchItem {
             now,
