@@ -233,7 +233,8 @@ pub struct Invocation<R> {
 pub struct CallInput<'a> {
     /// The evaluation time, which the plugin's clock reads.
     pub now: i64,
-    /// The seed of the plugin's randomness for this call.
+    /// The seed of the plugin's randomness for this call (unused for a
+    /// plugin that does not draw randomness, `Plugin::draws_randomness`).
     pub seed: [u8; 32],
     /// The history of the account being evaluated, lent to the call.
     pub history: &'a mut MetricHistory,
@@ -244,7 +245,8 @@ pub struct CallInput<'a> {
 pub struct ItemInput {
     /// The evaluation time, which the plugin's clock reads.
     pub now: i64,
-    /// The seed of the plugin's randomness for this context.
+    /// The seed of the plugin's randomness for this context (unused for a
+    /// plugin that does not draw randomness).
     pub seed: [u8; 32],
 }
 

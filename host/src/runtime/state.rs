@@ -155,14 +155,16 @@ impl HostMonotonicClock for EvaluationClock {
     }
 }
 
-/// A random stream the host reseeds for every invocation, so that a plugin
-/// which asks for randomness still gives the same output for the same input.
+/// A random stream the host reseeds for every invocation of a plugin that
+/// can draw from it (`PluginState::reseed`), so that a plugin which asks
+/// for randomness still gives the same output for the same input.
 #[derive(Debug, Clone)]
 pub(crate) struct InvocationRng(Arc<Mutex<SeededRng>>);
 
 /// The seed of the invocation in progress, and the stream from it once the
-/// plugin has asked for randomness. Most plugins never do, and a batch
-/// reseeds before every item, so the stream is set up on first use.
+/// plugin has asked for randomness. A plugin that can draw may still not,
+/// and a batch reseeds before every item, so the stream is set up on first
+/// use.
 #[derive(Debug)]
 struct SeededRng {
     seed: [u8; 32],
