@@ -2,10 +2,10 @@
 //! the calls into it, each contained under the runtime's limits.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -119,13 +119,22 @@ impl fmt::Display for Outcome {
 }
 
 /// Which plugin version did something: its name, version and component
-/// digest, behind one pointer shared with the plugin and every record and
-/// result of it (cloning one is a reference count, not three strings).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginRef(Arc<PluginNames>);
+/// digest, as one pointer to names interned for the life of the process.
+/// Copying one is copying a pointer: the plugin, each invocation record,
+/// score and signal of it hold one (some nine an event in the pipeline),
+/// and as a shared reference count they took some 3 % of an event's time
+/// in atomic increments and decrements (BENCHMARKS.md, "What was made
+/// faster", 2026-12-06 19:11).
+///
+/// The names of each distinct name, version and digest are kept once and
+/// never freed: one entry, a few hundred bytes, per plugin version the
+/// process has loaded (or tried to load) or read a stored score of, which
+/// the plugins deployed bound, not the events or requests served.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginRef(&'static PluginNames);
 
 /// What a [`PluginRef`] names.
-#[derive(Debug, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct PluginNames {
     /// The plugin's name.
     pub name: String,
@@ -135,33 +144,57 @@ pub struct PluginNames {
     pub digest: String,
 }
 
+/// The names every [`PluginRef`] points to, each once.
+static INTERNED_NAMES: LazyLock<Mutex<HashSet<&'static PluginNames>>> =
+    LazyLock::new(Mutex::default);
+
 impl PluginRef {
     /// A reference to the plugin `name` at `version` whose component has
-    /// `digest`.
+    /// `digest`: the names already interned for these three, or else
+    /// these, interned.
     pub fn new(
         name: impl Into<String>,
         version: impl Into<String>,
         digest: impl Into<String>,
     ) -> Self {
-        Self(Arc::new(PluginNames {
+        let names = PluginNames {
             name: name.into(),
             version: version.into(),
             digest: digest.into(),
-        }))
+        };
+        let mut interned = INTERNED_NAMES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = interned.get(&names) {
+            return Self(kept);
+        }
+        let kept: &'static PluginNames = Box::leak(Box::new(names));
+        interned.insert(kept);
+        Self(kept)
     }
 }
+
+/// Equal names are interned once, so two references name the same plugin
+/// version exactly when they point to the same names.
+impl PartialEq for PluginRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for PluginRef {}
 
 impl std::ops::Deref for PluginRef {
     type Target = PluginNames;
 
     fn deref(&self) -> &PluginNames {
-        &self.0
+        self.0
     }
 }
 
 impl From<&Plugin> for PluginRef {
     fn from(plugin: &Plugin) -> Self {
-        plugin.id.clone()
+        plugin.id
     }
 }
 
@@ -1855,7 +1888,7 @@ impl Plugin {
         outcome: Outcome,
     ) -> InvocationRecord {
         InvocationRecord {
-            plugin: self.id.clone(),
+            plugin: self.id,
             call,
             fuel_used,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
@@ -2598,8 +2631,38 @@ mod tests {
         );
         let shared = record.clone();
         assert!(
-            Arc::ptr_eq(&shared.plugin.0, &record.plugin.0),
+            std::ptr::eq(shared.plugin.0, record.plugin.0),
             "a clone shares the names"
+        );
+    }
+
+    #[test]
+    fn equal_plugin_names_are_interned_once_and_other_names_apart() {
+        let digest = "cd".repeat(32);
+        let first = PluginRef::new("interned-once", "1.2.0", digest.as_str());
+        let again = PluginRef::new(
+            String::from("interned-once"),
+            String::from("1.2.0"),
+            digest.clone(),
+        );
+        assert!(std::ptr::eq(first.0, again.0), "the same names, kept once");
+        assert_eq!(first, again);
+        // Each of the three tells two plugin versions apart.
+        for other in [
+            PluginRef::new("interned-other", "1.2.0", digest.as_str()),
+            PluginRef::new("interned-once", "1.2.1", digest.as_str()),
+            PluginRef::new("interned-once", "1.2.0", "ef".repeat(32)),
+        ] {
+            assert_ne!(first, other);
+            assert!(!std::ptr::eq(first.0, other.0));
+        }
+        assert_eq!(
+            (
+                again.name.as_str(),
+                again.version.as_str(),
+                again.digest.as_str()
+            ),
+            ("interned-once", "1.2.0", digest.as_str())
         );
     }
 
