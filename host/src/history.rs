@@ -107,6 +107,12 @@ impl MetricHistory {
     pub fn is_empty(&self) -> bool {
         self.series.values().all(Vec::is_empty)
     }
+
+    /// Whether no metric is held at all, not even one without samples:
+    /// what a new history holds.
+    pub(crate) fn holds_no_metric(&self) -> bool {
+        self.series.is_empty()
+    }
 }
 
 /// The numeric top-level fields of an event's JSON object payload: all the

@@ -2351,19 +2351,31 @@ fn not_exported(interface: &str) -> wasmtime::Error {
 }
 
 /// Moves the caller's histories into the store's slots for a call (the
-/// caller is left with empty ones, which cost nothing).
+/// caller is left with empty ones). The slots keep the empty histories
+/// the last call gave back, so a call makes only those it lacks: a batch
+/// call lends every context's history, and making and dropping an empty
+/// one for each (a hash map's seed drawn, its table dropped) was some 200
+/// instructions an event (BENCHMARKS.md, "What was made faster",
+/// 2026-12-06 19:11).
 fn lend(slots: &mut Vec<MetricHistory>, histories: &mut [MetricHistory]) {
-    slots.clear();
+    slots.truncate(histories.len());
+    // Only new, empty histories are kept between calls; any other (a call
+    // that never gave back) must not reach the caller.
+    for slot in slots.iter_mut().filter(|slot| !slot.holds_no_metric()) {
+        *slot = MetricHistory::default();
+    }
     slots.resize_with(histories.len(), MetricHistory::default);
     slots.swap_with_slice(histories);
 }
 
-/// Moves the histories back to the caller after a call.
+/// Moves the histories back to the caller after a call, keeping the empty
+/// ones it had lent in the slots for the next call.
 fn give_back(slots: &mut Vec<MetricHistory>, histories: &mut [MetricHistory]) {
     if slots.len() == histories.len() {
         slots.swap_with_slice(histories);
+    } else {
+        slots.clear();
     }
-    slots.clear();
 }
 
 /// `batching.begin(index)`: ends the item in progress, recording what it
@@ -2634,6 +2646,41 @@ mod tests {
             std::ptr::eq(shared.plugin.0, record.plugin.0),
             "a clone shares the names"
         );
+    }
+
+    #[test]
+    fn lent_histories_come_back_whole_and_only_empty_ones_stay_in_the_slots() {
+        let history = |value: f64| {
+            let mut history = MetricHistory::default();
+            history.record("logins", 1_000, value);
+            history
+        };
+        let mut slots = Vec::new();
+        let mut histories = vec![history(1.0), history(2.0), history(3.0)];
+        let before = histories.clone();
+        lend(&mut slots, &mut histories);
+        assert_eq!(slots, before, "the call sees the caller's histories");
+        assert!(histories.iter().all(MetricHistory::holds_no_metric));
+        give_back(&mut slots, &mut histories);
+        assert_eq!(histories, before, "the caller has them back");
+        assert_eq!(slots.len(), 3);
+        assert!(slots.iter().all(MetricHistory::holds_no_metric));
+
+        // A smaller call reuses the empty slots.
+        let mut one = vec![history(4.0)];
+        lend(&mut slots, &mut one);
+        assert_eq!(slots, vec![history(4.0)]);
+        give_back(&mut slots, &mut one);
+        assert_eq!(one, vec![history(4.0)]);
+
+        // A slot left holding a history (a call that never gave back)
+        // is never handed to a caller in place of an empty one.
+        slots.push(history(5.0));
+        let mut two = vec![history(6.0), history(7.0)];
+        lend(&mut slots, &mut two);
+        assert!(two.iter().all(MetricHistory::holds_no_metric));
+        give_back(&mut slots, &mut two);
+        assert_eq!(two, vec![history(6.0), history(7.0)]);
     }
 
     #[test]
