@@ -76,10 +76,12 @@ impl MetricHistory {
     /// Aggregates `metric` over `(end - days, end]` where
     /// `end = now - offset_days` (in days).
     pub fn window(&self, metric: &str, now: i64, days: u32, offset_days: u32) -> MetricWindow {
-        window_of(self.samples(metric), now, days, offset_days)
+        let samples = self.samples(metric);
+        let (start, end) = window_bounds(now, days, offset_days);
+        window_between(samples, start, samples_up_to(samples, end)).0
     }
 
-    /// The samples of `metric`, oldest first, as [`window_of`] takes them
+    /// The samples of `metric`, oldest first, as [`window_between`] takes them
     /// (none for a metric never recorded).
     pub(crate) fn samples(&self, metric: &str) -> &[(i64, f64)] {
         self.series.get(metric).map(Vec::as_slice).unwrap_or(&[])
@@ -266,20 +268,37 @@ impl<'de> de::Deserialize<'de> for FieldValue {
     }
 }
 
-/// [`MetricHistory::window`] over `samples`, one metric's samples as
-/// [`MetricHistory::samples`] gives them: several windows of one metric
-/// look its series up once.
-pub(crate) fn window_of(
-    samples: &[(i64, f64)],
-    now: i64,
-    days: u32,
-    offset_days: u32,
-) -> MetricWindow {
+/// The times a window is over, `(start, end]`, for
+/// [`MetricHistory::window`]'s arguments.
+pub(crate) fn window_bounds(now: i64, days: u32, offset_days: u32) -> (i64, i64) {
     let end = now.saturating_sub(i64::from(offset_days) * DAY_MS);
     let start = end.saturating_sub(i64::from(days) * DAY_MS);
-    let lo = samples.partition_point(|(t, _)| *t <= start);
-    let hi = samples.partition_point(|(t, _)| *t <= end);
-    aggregate(samples.get(lo..hi).unwrap_or(&[]))
+    (start, end)
+}
+
+/// How many of `samples` (time-ordered) are at or before `at`. The newest
+/// sample is looked at first: a window that ends at the evaluation time
+/// ends after the event being evaluated, the newest sample, so most take
+/// every sample up to the end without a search.
+pub(crate) fn samples_up_to(samples: &[(i64, f64)], at: i64) -> usize {
+    match samples.last() {
+        Some((newest, _)) if *newest > at => samples.partition_point(|(t, _)| *t <= at),
+        _ => samples.len(),
+    }
+}
+
+/// The window of the first `end_at` of `samples` (the samples up to its
+/// end, as [`samples_up_to`] counts them) after `start`, and the index of
+/// its first sample: the end of a window that ends where this one starts.
+pub(crate) fn window_between(
+    samples: &[(i64, f64)],
+    start: i64,
+    end_at: usize,
+) -> (MetricWindow, usize) {
+    let up_to_end = samples.get(..end_at).unwrap_or(samples);
+    let start_at = up_to_end.partition_point(|(t, _)| *t <= start);
+    let window = aggregate(up_to_end.get(start_at..).unwrap_or(&[]));
+    (window, start_at)
 }
 
 /// `active_users` → `active-users`.
@@ -390,6 +409,26 @@ mod tests {
         zeros.record("nps", NOW, f64::NAN);
         zeros.record("nps", NOW, f64::NEG_INFINITY);
         assert_eq!(zeros.window("nps", NOW, 30, 0).count, 2);
+    }
+
+    #[test]
+    fn a_window_ending_before_the_newest_sample_leaves_the_later_ones_out() {
+        let mut history = MetricHistory::default();
+        for day in 0..10 {
+            history.record("logins", NOW - day * DAY_MS, day as f64);
+        }
+        // (NOW - 5 days, NOW - 3 days]: days 3 and 4, not 5.
+        let window = history.window("logins", NOW - 3 * DAY_MS, 2, 0);
+        assert_eq!((window.count, window.first, window.last), (2, 4.0, 3.0));
+        // The same window by offset, and one ending at the newest sample.
+        assert_eq!(history.window("logins", NOW, 2, 3), window);
+        assert_eq!(history.window("logins", NOW, 1, 0).last, 0.0);
+        assert_eq!(
+            samples_up_to(history.samples("logins"), NOW - 3 * DAY_MS),
+            7
+        );
+        assert_eq!(samples_up_to(history.samples("logins"), NOW), 10);
+        assert_eq!(samples_up_to(&[], NOW), 0);
     }
 
     #[test]

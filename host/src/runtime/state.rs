@@ -20,7 +20,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use super::bindings::{self, LogLevel, MetricWindow, WindowSpec};
 use super::limits::InstanceLimiter;
-use crate::history::{MetricHistory, window_of};
+use crate::history::{MetricHistory, samples_up_to, window_between, window_bounds};
 
 /// Bytes of a guest's stderr kept to explain a trap (a Rust panic message).
 /// Writes past it fail, so an instance that has used half of it is retired
@@ -269,11 +269,25 @@ impl DeclaredWindows {
     fn compute(&self, history: &MetricHistory, now: i64, windows: &mut Vec<MetricWindow>) {
         // Set by the first declaration, which always starts a metric.
         let mut samples: &[(i64, f64)] = &[];
+        // The start of the window before, of the same metric, and the index
+        // of its first sample. A metric's periods are mostly declared one
+        // after the other (the last 30 days, then the 30 before), so the
+        // window before starts where this one ends: its end is found
+        // without a search.
+        let mut start_before: Option<(i64, usize)> = None;
         for (spec, starts_metric) in self.specs.iter().zip(&self.starts_metric) {
             if *starts_metric {
                 samples = history.samples(&spec.metric);
+                start_before = None;
             }
-            windows.push(window_of(samples, now, spec.days, spec.offset_days));
+            let (start, end) = window_bounds(now, spec.days, spec.offset_days);
+            let end_at = match start_before {
+                Some((at, index)) if at == end => index,
+                _ => samples_up_to(samples, end),
+            };
+            let (window, start_at) = window_between(samples, start, end_at);
+            windows.push(window);
+            start_before = Some((start, start_at));
         }
     }
 }
@@ -565,11 +579,15 @@ mod tests {
             days,
             offset_days,
         };
-        // One metric declared twice together, then again after another;
-        // one never recorded; the other one twice apart.
+        // One metric's periods declared one before the other, then again
+        // after another (a day long, empty, and one ending at that day's
+        // end); one never recorded; the other one twice apart.
         let windows = Arc::new(DeclaredWindows::new(vec![
             spec("logins", 30, 0),
             spec("logins", 30, 30),
+            spec("logins", 10, 60),
+            spec("logins", 0, 3),
+            spec("logins", 1, 2),
             spec("nps", 90, 0),
             spec("logins", 7, 0),
             spec("absent", 30, 0),
@@ -607,21 +625,34 @@ mod tests {
             .iter()
             .flat_map(|item| {
                 windows.specs().iter().map(|spec| {
-                    histories[item.context].window(
-                        &spec.metric,
-                        item.now,
-                        spec.days,
-                        spec.offset_days,
-                    )
+                    // Worked out sample by sample, with no search.
+                    let end = item.now - i64::from(spec.offset_days) * DAY;
+                    let start = end - i64::from(spec.days) * DAY;
+                    let values: Vec<f64> = histories[item.context]
+                        .samples(&spec.metric)
+                        .iter()
+                        .filter(|(at, _)| start < *at && *at <= end)
+                        .map(|(_, value)| *value)
+                        .collect();
+                    MetricWindow {
+                        count: values.len() as u32,
+                        sum: values.iter().fold(0.0, |sum, value| sum + value),
+                        min: values.iter().copied().reduce(f64::min).unwrap_or(0.0),
+                        max: values.iter().copied().reduce(f64::max).unwrap_or(0.0),
+                        first: values.first().copied().unwrap_or(0.0),
+                        last: values.last().copied().unwrap_or(0.0),
+                    }
                 })
             })
             .collect();
-        assert_eq!(expected.len(), 18);
+        // Not all empty: the windows hold samples.
+        assert!(expected.iter().filter(|window| window.count > 0).count() > 12);
+        assert_eq!(expected.len(), 27);
         assert_eq!(state.batch_windows(), expected);
         // One item's, as contract 0.3's `begin` returns them: the second's.
         state.subject = 0;
         state.now = NOW - 5 * DAY;
-        assert_eq!(state.declared_windows(), expected[6..12]);
+        assert_eq!(state.declared_windows(), expected[9..18]);
     }
 
     fn draws(rng: &mut impl Rng) -> [u64; 3] {
