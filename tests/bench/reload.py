@@ -28,6 +28,7 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import shutil
 import socket
 import statistics
@@ -36,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import queue
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
