@@ -86,8 +86,11 @@ pub fn lead_band(value: f64) -> (&'static str, Rag) {
 /// returns.
 pub const LEAD_BANDS: [&str; 3] = ["hot", "warm", "cold"];
 
-/// Builds a [`ScoreCard`] from weighted factors, so that the contributions
-/// always add up to the value.
+/// Builds a [`ScoreCard`] from weighted factors: each contribution is its
+/// factor's weight times its value, and the card's value is their sum,
+/// clamped to 0–100. The contributions add up to the value, as the host
+/// requires, when every weight is within 0–1 and the weights add up to at
+/// most 1 (the host refuses a card whose weights or sum are out of bounds).
 #[derive(Debug, Clone)]
 pub struct ScoreCardBuilder {
     name: Cow<'static, str>,

@@ -2,7 +2,7 @@
 //! time and the scores computed so far, as views of the batch the host sent.
 //!
 //! The host sends a plugin its items' contexts packed into one text and a
-//! few lists (contract 0.4). The export the attribute macros generate hands
+//! few lists (since contract 0.3). The export the attribute macros generate hands
 //! each item's context to the plugin function as a [`Context`] whose strings
 //! borrow that text ([`Cow::Borrowed`]) instead of being copied out of it:
 //! a plugin pays only for what it reads. In the bench rule set, copying

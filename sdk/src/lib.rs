@@ -99,7 +99,9 @@ pub struct Factor {
     /// The factor's name, for example `usage` or `payment-health`: one of
     /// the scorer's declared `factors`.
     pub name: Cow<'static, str>,
-    /// The factor's weight, 0 to 1; a card's weights add up to 1.
+    /// The factor's weight, 0 to 1 (the host refuses any other); a card's
+    /// weights usually add up to 1, and at most to 1 for
+    /// [`ScoreCardBuilder`]'s contributions to add up to the value.
     pub weight: f64,
     /// The factor's raw input, in its own unit (a ratio, a count, ...).
     pub raw: f64,
@@ -247,10 +249,11 @@ pub trait Playbook {
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HOUR_MS, Industry,
-        Intent, IntentBuilder, IntentKind, LogLevel, MetricWindow, Playbook, PluginError, Rag,
-        ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tag, Tier, Timestamp, Timing,
-        Verdict, config, health_band, lead_band, log, ratio, short_number, window,
+        Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HEALTH_BANDS, HOUR_MS,
+        Industry, Intent, IntentBuilder, IntentKind, LEAD_BANDS, LogLevel, MetricWindow, Playbook,
+        PluginError, Rag, ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tag, Tier,
+        Timestamp, Timing, Verdict, config, health_band, lead_band, log, ratio, short_number,
+        window,
     };
 }
 

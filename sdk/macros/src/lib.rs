@@ -156,7 +156,9 @@ impl Options {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 let name: LitStr = meta.value()?.parse()?;
-                let valid = !name.value().is_empty()
+                // The host's rule (it refuses any other name at load), checked
+                // here so that a bad name fails the build, not the deploy.
+                let valid = (1..=64).contains(&name.value().len())
                     && name
                         .value()
                         .chars()
@@ -164,7 +166,7 @@ impl Options {
                 if !valid {
                     return Err(syn::Error::new(
                         name.span(),
-                        "a plugin name is lowercase letters, digits and dashes, for example \"seat-usage\"",
+                        "a plugin name is 1 to 64 lowercase letters, digits and dashes, for example \"seat-usage\"",
                     ));
                 }
                 options.name = Some(name);
