@@ -4,9 +4,10 @@
 //! Every engine does the same host work per event: parse the payload,
 //! record the event into the account's history (`AccountState::record_event`)
 //! and record the health score after it. vigil's pipeline does that itself
-//! and its plugins read the history through the `history` import; for
-//! native Rust, rhai and zen-engine the host gathers the same history
-//! windows ([`Facts::gather`]) and passes them in.
+//! and passes each plugin the history windows it declares, computed for
+//! every item of a batch before the call; for native Rust, rhai and
+//! zen-engine the host gathers the same history windows
+//! ([`Facts::gather`]) and passes them in.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

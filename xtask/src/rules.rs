@@ -75,8 +75,8 @@ pub const RENEWAL_WINDOW_MS: i64 = 90 * DAY_MS;
 
 /// Everything the rules read about one account at one event: its snapshot
 /// and the history windows the rules ask for. The host gathers these (the
-/// same `MetricHistory::window` queries the plugins make through the
-/// `history` import) and hands them to native Rust, rhai and zen-engine.
+/// same windows the bench plugins declare, which the pipeline computes for
+/// them) and hands them to native Rust, rhai and zen-engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Facts {
     /// The account's tier.
