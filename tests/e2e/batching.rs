@@ -637,7 +637,7 @@ fn the_standard_condition_declares_every_policy_tag_its_verdicts_carry() {
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(declared.len(), 25);
+    assert_eq!(declared.len(), 29);
     assert_eq!(
         runtime.inspect(standard("tier-conditions")).policy_tags,
         declared

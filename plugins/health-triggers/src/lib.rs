@@ -44,8 +44,8 @@ const EXPANSION_READY_ABOVE: f64 = 80.0;
 /// preparation; 30 days: final contract preparation).
 const RENEWAL_WINDOW_DAYS: i64 = 90;
 
-/// Health at or above which a renewal is not at risk (the optimal band
-/// starts above 70).
+/// Health above which a renewal is not at risk (the optimal band starts
+/// above 70; at exactly 70 it is stable, so at risk).
 const RENEWAL_SAFE_ABOVE: f64 = 70.0;
 
 /// Usage-growth reading when there is no usable active-user history.
@@ -145,10 +145,14 @@ pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
 /// not optimal; the nearer the renewal, the more severe.
 fn renewal_risk(ctx: &Context<'_>, h: f64) -> Option<Signal> {
     let renewal = ctx.account.renewal_date?;
-    let days_left = (renewal - ctx.now).div_euclid(DAY_MS);
-    if !(0..=RENEWAL_WINDOW_DAYS).contains(&days_left) || h > RENEWAL_SAFE_ABOVE {
+    // Within 90 days to the millisecond, as `tier-conditions` tags the
+    // renewal window: counted in whole days, a renewal 90.5 days away would
+    // be at risk here with no `renewal-window` tag on its verdict.
+    let until = renewal - ctx.now;
+    if !(0..=RENEWAL_WINDOW_DAYS * DAY_MS).contains(&until) || h > RENEWAL_SAFE_ABOVE {
         return None;
     }
+    let days_left = until / DAY_MS;
     let (severity, stage) = match days_left {
         ..=30 => (Severity::Critical, "final contract preparation"),
         31..=60 => (Severity::High, "contract and pricing preparation"),
@@ -494,10 +498,14 @@ mod tests {
     }
 
     fn renewing(health: f64, days_left: i64) -> Vec<Signal> {
+        renewing_in(health, days_left * DAY_MS)
+    }
+
+    fn renewing_in(health: f64, until_ms: i64) -> Vec<Signal> {
         let now = vigil_sdk::testing::DEFAULT_NOW;
         let account = AccountBuilder::new("acme")
             .seats(100, 80)
-            .renews_at(now + days_left * DAY_MS)
+            .renews_at(now + until_ms)
             .build();
         let ctx = ContextBuilder::new(account)
             .score_value("health", health)
@@ -533,6 +541,16 @@ mod tests {
         assert!(find(&renewing(55.0, -1), "renewal.at-risk").is_none());
         assert!(find(&renewing(70.0, 10), "renewal.at-risk").is_some());
         assert!(find(&renewing(70.01, 10), "renewal.at-risk").is_none());
+    }
+
+    #[test]
+    fn the_renewal_window_ends_90_days_out_to_the_millisecond_as_tier_conditions_tags_it() {
+        let at_risk = |until_ms| find(&renewing_in(55.0, until_ms), "renewal.at-risk").is_some();
+        assert!(at_risk(90 * DAY_MS));
+        assert!(!at_risk(90 * DAY_MS + 1));
+        assert!(!at_risk(90 * DAY_MS + DAY_MS / 2));
+        assert!(at_risk(89 * DAY_MS + DAY_MS / 2));
+        assert!(!at_risk(-1));
     }
 
     #[test]

@@ -300,8 +300,10 @@ mod tests {
         }
     }
 
+    // The seed names the bands (hot, warm, cold "based on score
+    // thresholds") but gives no thresholds: 70 and 40 are vigil's.
     #[test]
-    fn band_edges_follow_the_seed() {
+    fn band_edges_are_hot_from_70_and_warm_from_40() {
         assert_eq!(lead_band(70.0).0, "hot");
         assert_eq!(lead_band(69.99).0, "warm");
         assert_eq!(lead_band(40.0).0, "warm");

@@ -5,9 +5,9 @@
 //! | enterprise | tier Enterprise | `monitoring-24x7`, `dedicated-csm`, `executive-business-review`, `custom-metrics`, `executive-notification` |
 //! | mid-market | tier Mid-Market | `business-hours-monitoring`, `shared-csm`, `quarterly-review`, `standard-metrics` |
 //! | small-business | tier Small Business | `automated-monitoring`, `self-service-first`, `biannual-check-in`, `basic-metrics` |
-//! | healthcare | industry Healthcare | `hipaa`, `fda`, `security-audit`, `training-certification` |
-//! | financial-services | industry Financial services | `sox`, `pci-dss`, `audit-trail`, `risk-assessment` |
-//! | e-commerce | industry E-commerce | `revenue-impact`, `seasonality-planning` |
+//! | healthcare | industry Healthcare | `hipaa`, `fda`, `security-audit`, `training-certification`, `patient-data-protection` |
+//! | financial-services | industry Financial services | `sox`, `pci-dss`, `audit-trail`, `risk-assessment`, `data-governance` |
+//! | e-commerce | industry E-commerce | `revenue-impact`, `seasonality-planning`, `customer-lifetime-value`, `shopping-behavior` |
 //! | renewal-window | renewal date from now to 90 days ahead | `renewal-window` |
 //! | renewal-overdue | renewal date before now | `renewal-overdue` |
 //!
@@ -52,13 +52,30 @@ const SMALL_BUSINESS_TAGS: &[&str] = &[
 ];
 
 /// The tags of healthcare accounts.
-const HEALTHCARE_TAGS: &[&str] = &["hipaa", "fda", "security-audit", "training-certification"];
+const HEALTHCARE_TAGS: &[&str] = &[
+    "hipaa",
+    "fda",
+    "security-audit",
+    "training-certification",
+    "patient-data-protection",
+];
 
 /// The tags of financial-services accounts.
-const FINANCIAL_SERVICES_TAGS: &[&str] = &["sox", "pci-dss", "audit-trail", "risk-assessment"];
+const FINANCIAL_SERVICES_TAGS: &[&str] = &[
+    "sox",
+    "pci-dss",
+    "audit-trail",
+    "risk-assessment",
+    "data-governance",
+];
 
 /// The tags of e-commerce accounts.
-const E_COMMERCE_TAGS: &[&str] = &["revenue-impact", "seasonality-planning"];
+const E_COMMERCE_TAGS: &[&str] = &[
+    "revenue-impact",
+    "seasonality-planning",
+    "customer-lifetime-value",
+    "shopping-behavior",
+];
 
 /// Decides whether `signal` applies to the account in `ctx`, and tags the
 /// verdict with the account's tier, industry and contract policies.
@@ -85,12 +102,16 @@ const E_COMMERCE_TAGS: &[&str] = &["revenue-impact", "seasonality-planning"];
         "fda",
         "security-audit",
         "training-certification",
+        "patient-data-protection",
         "sox",
         "pci-dss",
         "audit-trail",
         "risk-assessment",
+        "data-governance",
         "revenue-impact",
         "seasonality-planning",
+        "customer-lifetime-value",
+        "shopping-behavior",
         "renewal-window",
         "renewal-overdue",
     ]
@@ -156,15 +177,23 @@ fn industry_policy(industry: Industry) -> (&'static [&'static str], Option<&'sta
     match industry {
         Industry::Healthcare => (
             HEALTHCARE_TAGS,
-            Some("healthcare compliance: HIPAA, FDA, security audits, training certification"),
+            Some(
+                "healthcare compliance: HIPAA, FDA, security audits, training certification, \
+                 patient data protection",
+            ),
         ),
         Industry::FinancialServices => (
             FINANCIAL_SERVICES_TAGS,
-            Some("financial compliance: SOX, PCI-DSS, audit trail, risk assessment"),
+            Some(
+                "financial compliance: SOX, PCI-DSS, audit trail, risk assessment, data governance",
+            ),
         ),
         Industry::ECommerce => (
             E_COMMERCE_TAGS,
-            Some("e-commerce: revenue impact, seasonality planning"),
+            Some(
+                "e-commerce: revenue impact, seasonality planning, customer lifetime value, \
+                 shopping behavior",
+            ),
         ),
         Industry::Technology | Industry::Manufacturing | Industry::Education | Industry::Other => {
             (&[], None)
@@ -315,38 +344,59 @@ mod tests {
     }
 
     #[test]
-    fn healthcare_adds_hipaa_fda_security_audit_and_training_certification() {
+    fn healthcare_adds_hipaa_fda_security_audit_training_certification_and_patient_data_protection()
+    {
         let v = verdict(
             account(Tier::MidMarket, Industry::Healthcare),
             Severity::High,
         );
         assert_eq!(
             tags(&v)[4..],
-            ["hipaa", "fda", "security-audit", "training-certification"]
+            [
+                "hipaa",
+                "fda",
+                "security-audit",
+                "training-certification",
+                "patient-data-protection"
+            ]
         );
         assert!(v.reason.contains("HIPAA, FDA"), "{}", v.reason);
     }
 
     #[test]
-    fn financial_services_adds_sox_pci_dss_audit_trail_and_risk_assessment() {
+    fn financial_services_adds_sox_pci_dss_audit_trail_risk_assessment_and_data_governance() {
         let v = verdict(
             account(Tier::MidMarket, Industry::FinancialServices),
             Severity::High,
         );
         assert_eq!(
             tags(&v)[4..],
-            ["sox", "pci-dss", "audit-trail", "risk-assessment"]
+            [
+                "sox",
+                "pci-dss",
+                "audit-trail",
+                "risk-assessment",
+                "data-governance"
+            ]
         );
         assert!(v.reason.contains("SOX, PCI-DSS"), "{}", v.reason);
     }
 
     #[test]
-    fn e_commerce_adds_revenue_impact_and_seasonality_planning() {
+    fn e_commerce_adds_revenue_impact_seasonality_planning_lifetime_value_and_shopping_behavior() {
         let v = verdict(
             account(Tier::MidMarket, Industry::ECommerce),
             Severity::High,
         );
-        assert_eq!(tags(&v)[4..], ["revenue-impact", "seasonality-planning"]);
+        assert_eq!(
+            tags(&v)[4..],
+            [
+                "revenue-impact",
+                "seasonality-planning",
+                "customer-lifetime-value",
+                "shopping-behavior"
+            ]
+        );
     }
 
     #[test]
@@ -417,13 +467,16 @@ mod tests {
                 "executive-notification",
                 "revenue-impact",
                 "seasonality-planning",
+                "customer-lifetime-value",
+                "shopping-behavior",
                 "renewal-window"
             ]
         );
         assert_eq!(
             v.reason,
             "enterprise account: 24/7 monitoring, dedicated CSM, executive notification; \
-             e-commerce: revenue impact, seasonality planning; renews in 30 days"
+             e-commerce: revenue impact, seasonality planning, customer lifetime value, \
+             shopping behavior; renews in 30 days"
         );
     }
 
