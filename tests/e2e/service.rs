@@ -827,6 +827,86 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
 }
 
 #[tokio::test]
+async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_answers_every_route_can_give()
+ {
+    let (_dir, app) = sqlite_app().await;
+    let (status, _, doc) = send_as(&app, None, "GET", "/api/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = &doc["paths"];
+    // Query parameters are optional and in the query, not the path (a
+    // client built from the document would otherwise put them in the URL
+    // path and make every one of them required).
+    for (path, method, names) in [
+        (
+            "/api/v1/scores",
+            "get",
+            &["name", "band", "tier", "industry", "cursor", "limit"][..],
+        ),
+        (
+            "/api/v1/actions",
+            "get",
+            &["account_id", "kind", "state", "cursor", "limit"][..],
+        ),
+        ("/api/v1/audit", "get", &["cursor", "limit"][..]),
+        ("/api/v1/events", "post", &["wait"][..]),
+        ("/api/v1/customers/{id}/usage-metrics", "get", &["at"][..]),
+    ] {
+        let parameters = paths[path][method]["parameters"].as_array().unwrap();
+        for name in names {
+            let parameter = parameters
+                .iter()
+                .find(|p| p["name"] == *name)
+                .unwrap_or_else(|| panic!("{method} {path} has no parameter `{name}`"));
+            assert_eq!(parameter["in"], "query", "{method} {path} `{name}`");
+            assert_ne!(parameter["required"], true, "{method} {path} `{name}`");
+        }
+    }
+    // Every operation behind a key names 401 and 503; every one that takes
+    // a JSON body names 400, 413 and 422.
+    let mut keyed = 0;
+    for (path, item) in paths.as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            if operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+            {
+                keyed += 1;
+                for status in ["401", "503"] {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                    assert_eq!(
+                        responses[status]["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path}: {status}"
+                    );
+                }
+            }
+            if operation["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+            {
+                for status in ["400", "413", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                }
+            }
+        }
+    }
+    assert_eq!(keyed, 19);
+    let intervention = &paths["/api/v1/customers/{id}/intervention"]["post"]["responses"];
+    assert!(intervention.get("409").is_some());
+    let ingest = &paths["/api/v1/events"]["post"]["responses"];
+    assert!(
+        ingest["202"]["headers"]
+            .get("Idempotent-Replayed")
+            .is_some()
+    );
+    let upload =
+        &paths["/api/v1/plugins"]["post"]["requestBody"]["content"]["application/wasm"]["schema"];
+    assert_eq!(upload["type"], "string");
+    assert_eq!(upload["format"], "binary");
+}
+
+#[tokio::test]
 async fn concurrent_posts_are_group_committed_each_with_its_audit_entry() {
     let app = app_on(&fresh_postgres().await).await;
     send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;

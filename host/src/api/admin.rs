@@ -14,6 +14,7 @@ use crate::store::{AuditEntry, Role, now_ms};
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AuditQuery {
     /// The `next_cursor` of the previous page (a sequence number).

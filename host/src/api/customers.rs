@@ -311,6 +311,7 @@ pub(super) async fn health_score(
 
 /// `as_of` for usage metrics.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UsageQuery {
     /// The end of the windows (RFC 3339); default: the account's newest
@@ -506,6 +507,7 @@ fn stored_plan(stored: crate::store::SuccessPlan) -> Result<SuccessPlan, ApiErro
     request_body = SuccessPlanBody,
     responses(
         (status = 200, description = "Stored; `version` counts replacements", body = SuccessPlan),
+        (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field has a value the API cannot take", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -633,7 +635,9 @@ fn bucket_end(timing: Timing) -> i64 {
     responses(
         (status = 201, description = "Stored in the outbox", body = Action),
         (status = 200, description = "The same idempotency key was posted before: the first intervention", body = Action),
+        (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The idempotency key was posted before with another body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field has a value the API cannot take", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(super) async fn post_intervention(

@@ -145,7 +145,7 @@ impl IntoResponse for ApiError {
 }
 
 /// `Json<T>` whose rejections are problem+json: 413 over the size limit,
-/// 415 without a JSON content type, 400 for malformed JSON, 422 for JSON of
+/// 400 without a JSON content type or for malformed JSON, 422 for JSON of
 /// the wrong shape (unknown fields, wrong types), each saying where.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

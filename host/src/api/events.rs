@@ -85,6 +85,7 @@ pub struct IngestAnswer {
 
 /// `wait=evaluated` answers only once the events are evaluated.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct IngestQuery {
     /// `committed` (default): answer after the commit; `evaluated`: also
@@ -201,13 +202,15 @@ async fn commit(
     params(IngestQuery),
     request_body(content = EventsBody, description = "One event, or an array of 1 to 1,000"),
     responses(
-        (status = 202, description = "Committed", body = IngestAnswer),
+        (status = 202, description = "Committed", body = IngestAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when every event's idempotency key was posted before with the same body: the first answer, nothing stored again"))),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An idempotency key or event id was used before with another body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An event has a field the API cannot take (the `field` says which)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "With `wait=evaluated`: not evaluated within 10 s (the events are committed); or the database is unreachable, or the host is shutting down", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(super) async fn post_events(
     State(state): State<Arc<AppState>>,
@@ -370,6 +373,7 @@ const TRIGGERS: &[(&str, &[&str])] = &[
     request_body = TriggerBody,
     responses(
         (status = 200, description = "Evaluated", body = TriggerResult),
+        (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trigger", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown account or bad time", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not evaluated within 10 s", body = Problem, content_type = "application/problem+json"),

@@ -2,7 +2,10 @@
 //! request and answer types, so it cannot drift from them.
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, customers, events, plugins, reads};
@@ -37,7 +40,7 @@ use super::{admin, customers, events, plugins, reads};
         plugins::rollback,
         plugins::release,
     ),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &CommonAnswers),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics, this document"),
         (name = "customers", description = "Profiles, scores, usage, success plans, interventions"),
@@ -60,6 +63,92 @@ impl Modify for BearerKeys {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The answers every operation of a kind can give, added where its
+/// annotation does not name them, so that a client built from the document
+/// alone expects them: an operation behind a key can answer 401 (no valid
+/// key) and 503 (the key is checked against the store); one that takes
+/// path or query parameters or a body, 422 (a value it cannot take); one
+/// that takes a JSON body, 400 (not JSON) and 413 (over 1 MiB). A plugin
+/// upload's body is the component's bytes, not a JSON array of numbers.
+struct CommonAnswers;
+
+impl CommonAnswers {
+    fn add(operation: &mut Operation, status: &str, description: &str) {
+        let problem = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content("application/problem+json", problem)
+                        .build(),
+                )
+            });
+    }
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let body = match operation.request_body.as_mut() {
+                    Some(RefOr::T(body)) => Some(&mut body.content),
+                    _ => None,
+                };
+                let json_body = body
+                    .as_ref()
+                    .is_some_and(|content| content.contains_key("application/json"));
+                if let Some(content) = body
+                    && let Some(RefOr::T(wasm)) = content.get_mut("application/wasm")
+                {
+                    wasm.schema = Some(RefOr::T(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                            .into(),
+                    ));
+                }
+                let takes_values = json_body
+                    || operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if keyed {
+                    Self::add(operation, "401", "No valid API key");
+                    Self::add(operation, "503", "The database is unreachable");
+                }
+                if takes_values {
+                    Self::add(
+                        operation,
+                        "422",
+                        "A parameter or field has a value the API cannot take (the `field` says which)",
+                    );
+                }
+                if json_body {
+                    Self::add(
+                        operation,
+                        "400",
+                        "The body is not JSON, or not sent as `application/json`",
+                    );
+                    Self::add(operation, "413", "The body is over 1 MiB");
+                }
+            }
+        }
     }
 }
 

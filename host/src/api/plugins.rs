@@ -315,6 +315,7 @@ pub(super) async fn detail(
     request_body = RollbackBody,
     responses(
         (status = 200, description = "The version now active", body = VersionOut),
+        (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing to roll back to, or the version is quarantined", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -339,6 +340,7 @@ pub(super) async fn rollback(
     request_body = ReleaseBody,
     responses(
         (status = 200, description = "Released", body = VersionOut),
+        (status = 403, description = "The key's role is below operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version is not quarantined", body = Problem, content_type = "application/problem+json"),
     ))]

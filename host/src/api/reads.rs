@@ -24,6 +24,7 @@ const BANDS: &[&str] = &[
 
 /// Filters and paging of the score list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ScoresQuery {
     /// The score (default `health`).
@@ -209,6 +210,7 @@ impl From<IntentRecord> for Action {
 
 /// Filters and paging of the action list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ActionsQuery {
     /// Only this account's.
