@@ -907,6 +907,32 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_a
 }
 
 #[tokio::test]
+async fn a_known_path_with_an_unknown_method_is_a_problem_with_the_allowed_methods() {
+    let (_dir, app) = sqlite_app().await;
+    let (status, headers, bytes) = send_raw(
+        &app,
+        Some(&app.operator),
+        "DELETE",
+        "/api/v1/customers/acme/intervention",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(headers["allow"], "POST");
+    let problem: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["status"], 405);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("DELETE"),
+        "{problem}"
+    );
+    // An unknown path is still a 404.
+    let (status, content_type, _) = send(&app, "DELETE", "/api/v1/nothing-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/problem+json");
+}
+
+#[tokio::test]
 async fn concurrent_posts_are_group_committed_each_with_its_audit_entry() {
     let app = app_on(&fresh_postgres().await).await;
     send(&app, "PUT", "/api/v1/customers/acme", Some(customer())).await;

@@ -37,6 +37,10 @@ pub enum ApiError {
     /// Nothing at this path.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not with this method (the `Allow` header names
+    /// those it has).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The request conflicts with what is stored (an idempotency key or
     /// event id reused with another body).
     #[error("{0}")]
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

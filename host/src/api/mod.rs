@@ -281,6 +281,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/plugins/{name}/rollback", post(plugins::rollback))
         .route("/api/v1/plugins/{name}/release", post(plugins::release))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        // axum answers a known path with an unknown method with an empty
+        // 405; this one is problem+json like every other error (axum still
+        // adds the `Allow` header).
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::MethodNotAllowed(format!(
+                "this endpoint does not take {method}; the Allow header lists what it takes"
+            ))
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,
