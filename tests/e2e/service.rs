@@ -900,6 +900,34 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_a
             .get("Idempotent-Replayed")
             .is_some()
     );
+    // A stored customer is one object naming every field it has, so that
+    // the answers validate against it.
+    let customer = &doc["components"]["schemas"]["Customer"];
+    assert_eq!(customer["type"], "object");
+    assert!(customer.get("allOf").is_none());
+    assert_ne!(customer["additionalProperties"], false);
+    let required = customer["required"].as_array().unwrap();
+    for field in [
+        "id",
+        "name",
+        "tier",
+        "industry",
+        "licensed_seats",
+        "active_users",
+        "arr",
+        "contract_start",
+        "renewal_date",
+        "attributes",
+    ] {
+        assert!(
+            required.iter().any(|r| r == field),
+            "Customer.{field} is not required"
+        );
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["CustomerBody"]["additionalProperties"],
+        false
+    );
     let upload =
         &paths["/api/v1/plugins"]["post"]["requestBody"]["content"]["application/wasm"]["schema"];
     assert_eq!(upload["type"], "string");

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -40,7 +40,7 @@ use super::{admin, customers, events, plugins, reads};
         plugins::rollback,
         plugins::release,
     ),
-    modifiers(&BearerKeys, &CommonAnswers),
+    modifiers(&BearerKeys, &CommonAnswers, &StoredCustomer),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics, this document"),
         (name = "customers", description = "Profiles, scores, usage, success plans, interventions"),
@@ -149,6 +149,40 @@ impl Modify for CommonAnswers {
                 }
             }
         }
+    }
+}
+
+/// A stored customer as one object: the profile's fields, every one of
+/// them given, and the id. Derived, it is the profile (which refuses
+/// unknown fields, as a request body must) and the id in an `allOf`, which
+/// no answer can satisfy: a strict validator would refuse the `id` as a
+/// field the profile does not know.
+struct StoredCustomer;
+
+impl Modify for StoredCustomer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(mut stored))) =
+            components.schemas.get("CustomerBody").cloned()
+        else {
+            return;
+        };
+        stored.additional_properties = None;
+        stored.description =
+            Some("A stored account profile: every field of the profile, and the id.".into());
+        stored.properties.insert(
+            "id".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The account's id."))
+                .into(),
+        );
+        stored.required = stored.properties.keys().cloned().collect();
+        components
+            .schemas
+            .insert("Customer".into(), RefOr::T(Schema::Object(stored)));
     }
 }
 
