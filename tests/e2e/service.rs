@@ -892,6 +892,18 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_a
         }
     }
     assert_eq!(keyed, 19);
+    // 422 where a value can be refused (an account id is checked), not
+    // where none can (a plugin's name is only looked up).
+    assert!(
+        paths["/api/v1/customers/{id}"]["get"]["responses"]
+            .get("422")
+            .is_some()
+    );
+    assert!(
+        paths["/api/v1/plugins/{name}"]["get"]["responses"]
+            .get("422")
+            .is_none()
+    );
     let intervention = &paths["/api/v1/customers/{id}/intervention"]["post"]["responses"];
     assert!(intervention.get("409").is_some());
     let ingest = &paths["/api/v1/events"]["post"]["responses"];

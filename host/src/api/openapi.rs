@@ -2,7 +2,7 @@
 //! request and answer types, so it cannot drift from them.
 
 use axum::Json;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -70,7 +70,8 @@ impl Modify for BearerKeys {
 /// annotation does not name them, so that a client built from the document
 /// alone expects them: an operation behind a key can answer 401 (no valid
 /// key) and 503 (the key is checked against the store); one that takes
-/// path or query parameters or a body, 422 (a value it cannot take); one
+/// query parameters, an account id or a body, 422 (a value it cannot take:
+/// an account id is checked for its characters and length); one
 /// that takes a JSON body, 400 (not JSON) and 413 (over 1 MiB). A plugin
 /// upload's body is the component's bytes, not a JSON array of numbers.
 struct CommonAnswers;
@@ -125,9 +126,11 @@ impl Modify for CommonAnswers {
                             .into(),
                     ));
                 }
-                let takes_values = json_body
-                    || operation.request_body.is_some()
-                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let takes_values = operation.request_body.is_some()
+                    || operation.parameters.iter().flatten().any(|parameter| {
+                        matches!(parameter, RefOr::T(p)
+                            if p.parameter_in == ParameterIn::Query || p.name == "id")
+                    });
                 if keyed {
                     Self::add(operation, "401", "No valid API key");
                     Self::add(operation, "503", "The database is unreachable");
