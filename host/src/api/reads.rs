@@ -29,12 +29,13 @@ const BANDS: &[&str] = &[
 pub(super) struct ScoresQuery {
     /// The score (default `health`).
     name: Option<String>,
-    /// Only this band (`critical`, `declining`, `stable`, `optimal` for
-    /// health).
+    /// Only this band: `critical`, `declining`, `stable` or `optimal` for
+    /// health; `hot`, `warm` or `cold` for lead.
     band: Option<String>,
-    /// Only this tier.
+    /// Only this tier: `enterprise`, `mid-market` or `small-business`.
     tier: Option<String>,
-    /// Only this industry.
+    /// Only this industry: `healthcare`, `financial-services`, `e-commerce`,
+    /// `technology`, `manufacturing`, `education` or `other`.
     industry: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -217,7 +218,8 @@ pub(super) struct ActionsQuery {
     account_id: Option<String>,
     /// Only `pending`, `delivered` or `failed` ones.
     state: Option<String>,
-    /// Only this kind.
+    /// Only this kind: `notify`, `task`, `escalate`, `schedule`, `webhook`
+    /// or `freeze`.
     kind: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
