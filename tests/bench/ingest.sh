@@ -74,7 +74,9 @@ IFS='|' read -r STORED AUDITED BACKLOG < <(psql "$VIGIL_DATABASE_URL" -tAc \
           (SELECT count(*) FROM events e JOIN partitions p ON p.part = e.part WHERE e.seq > p.evaluated_seq)")
 python3 - <<PY
 requests, batch, us = $REQUESTS, $BATCH, $DURATION_US
-acked = requests * batch
+# Only a 2xx answer acknowledges its events; a refused request's do not
+# count.
+acked = (requests - $STATUS_ERRORS) * batch
 print(f"batch {batch} events/request, {$CONNECTIONS} connections, {us/1e6:.1f} s, {$(nproc)} cores")
 print(f"requests answered 202: {requests - $STATUS_ERRORS} (non-2xx: $STATUS_ERRORS, socket errors: $OTHER_ERRORS)")
 print(f"events acknowledged: {acked}; stored: $STORED; ingest audit entries: $AUDITED")
