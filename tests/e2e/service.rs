@@ -861,6 +861,16 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_a
             assert_ne!(parameter["required"], true, "{method} {path} `{name}`");
         }
     }
+    for path in ["/api/v1/scores", "/api/v1/actions", "/api/v1/audit"] {
+        let parameters = paths[path]["get"]["parameters"].as_array().unwrap();
+        let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1, "{path}");
+        assert_eq!(
+            limit["schema"]["maximum"],
+            vigil_host::api::MAX_PAGE,
+            "{path}"
+        );
+    }
     // Every operation behind a key names 401 and 503; every one that takes
     // a JSON body names 400, 413 and 422.
     let mut keyed = 0;

@@ -20,6 +20,8 @@ pub(super) struct AuditQuery {
     /// The `next_cursor` of the previous page (a sequence number).
     cursor: Option<i64>,
     /// Page size, 1 to 500 (default 100).
+    // `MAX_PAGE`: the attribute takes a literal; a test checks they agree.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

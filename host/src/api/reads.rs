@@ -40,6 +40,8 @@ pub(super) struct ScoresQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    // `MAX_PAGE`: the attribute takes a literal; a test checks they agree.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -224,6 +226,8 @@ pub(super) struct ActionsQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
     /// Page size, 1 to 500 (default 100).
+    // `MAX_PAGE`: the attribute takes a literal; a test checks they agree.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
