@@ -40,7 +40,7 @@ use super::{admin, customers, events, plugins, reads};
         plugins::rollback,
         plugins::release,
     ),
-    modifiers(&BearerKeys, &CommonAnswers, &StoredCustomer),
+    modifiers(&BearerKeys, &CommonAnswers, &StoredCustomer, &BinaryUpload),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics, this document"),
         (name = "customers", description = "Profiles, scores, usage, success plans, interventions"),
@@ -72,8 +72,7 @@ impl Modify for BearerKeys {
 /// key) and 503 (the key is checked against the store); one that takes
 /// query parameters, an account id or a body, 422 (a value it cannot take:
 /// an account id is checked for its characters and length); one
-/// that takes a JSON body, 400 (not JSON) and 413 (over 1 MiB). A plugin
-/// upload's body is the component's bytes, not a JSON array of numbers.
+/// that takes a JSON body, 400 (not JSON) and 413 (over 1 MiB).
 struct CommonAnswers;
 
 impl CommonAnswers {
@@ -109,23 +108,8 @@ impl Modify for CommonAnswers {
             .flatten()
             {
                 let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-                let body = match operation.request_body.as_mut() {
-                    Some(RefOr::T(body)) => Some(&mut body.content),
-                    _ => None,
-                };
-                let json_body = body
-                    .as_ref()
-                    .is_some_and(|content| content.contains_key("application/json"));
-                if let Some(content) = body
-                    && let Some(RefOr::T(wasm)) = content.get_mut("application/wasm")
-                {
-                    wasm.schema = Some(RefOr::T(
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-                            .into(),
-                    ));
-                }
+                let json_body = matches!(&operation.request_body,
+                    Some(RefOr::T(body)) if body.content.contains_key("application/json"));
                 let takes_values = operation.request_body.is_some()
                     || operation.parameters.iter().flatten().any(|parameter| {
                         matches!(parameter, RefOr::T(p)
@@ -186,6 +170,31 @@ impl Modify for StoredCustomer {
         components
             .schemas
             .insert("Customer".into(), RefOr::T(Schema::Object(stored)));
+    }
+}
+
+/// A plugin upload's body as the component's bytes: derived from the
+/// handler's `Vec<u8>`, it reads as a JSON array of numbers.
+struct BinaryUpload;
+
+impl Modify for BinaryUpload {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let upload = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/plugins")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut());
+        if let Some(RefOr::T(body)) = upload
+            && let Some(RefOr::T(wasm)) = body.content.get_mut("application/wasm")
+        {
+            wasm.schema = Some(RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                    .into(),
+            ));
+        }
     }
 }
 
