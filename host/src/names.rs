@@ -59,16 +59,17 @@ pub fn timing_name(timing: Timing) -> &'static str {
     }
 }
 
+/// Every timing bucket, soonest first.
+pub const TIMINGS: &[Timing] = &[
+    Timing::Immediate,
+    Timing::ShortTerm,
+    Timing::MediumTerm,
+    Timing::LongTerm,
+];
+
 /// The timing bucket called `name`.
 pub fn parse_timing(name: &str) -> Option<Timing> {
-    [
-        Timing::Immediate,
-        Timing::ShortTerm,
-        Timing::MediumTerm,
-        Timing::LongTerm,
-    ]
-    .into_iter()
-    .find(|t| timing_name(*t) == name)
+    TIMINGS.iter().copied().find(|t| timing_name(*t) == name)
 }
 
 /// The wire name of an intent's kind.
@@ -93,11 +94,12 @@ pub fn channel_name(channel: Channel) -> &'static str {
     }
 }
 
+/// Every notification channel.
+pub const CHANNELS: &[Channel] = &[Channel::Email, Channel::Chat, Channel::Sms, Channel::InApp];
+
 /// The channel called `name`.
 pub fn parse_channel(name: &str) -> Option<Channel> {
-    [Channel::Email, Channel::Chat, Channel::Sms, Channel::InApp]
-        .into_iter()
-        .find(|c| channel_name(*c) == name)
+    CHANNELS.iter().copied().find(|c| channel_name(*c) == name)
 }
 
 /// The wire name of an escalation level.
@@ -109,15 +111,16 @@ pub fn level_name(level: EscalationLevel) -> &'static str {
     }
 }
 
+/// Every escalation level, lowest first.
+pub const LEVELS: &[EscalationLevel] = &[
+    EscalationLevel::L1,
+    EscalationLevel::L2,
+    EscalationLevel::L3,
+];
+
 /// The escalation level called `name`.
 pub fn parse_level(name: &str) -> Option<EscalationLevel> {
-    [
-        EscalationLevel::L1,
-        EscalationLevel::L2,
-        EscalationLevel::L3,
-    ]
-    .into_iter()
-    .find(|l| level_name(*l) == name)
+    LEVELS.iter().copied().find(|l| level_name(*l) == name)
 }
 
 /// The wire name of a severity.

@@ -956,6 +956,298 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_names_the_a
     assert_eq!(upload["format"], "binary");
 }
 
+/// The values the document allows for a field or parameter, without null.
+fn allowed(schema: &Value) -> Vec<String> {
+    schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {schema}"))
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
+}
+
+/// Sends a request and checks its answer: `Ok(status)`, or `Err(field)`
+/// for a 422 naming that field.
+async fn answers(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    body: Option<String>,
+    expected: Result<StatusCode, &str>,
+) {
+    let (status, _, answer) = send(app, method, uri, body).await;
+    match expected {
+        Ok(expected) => assert_eq!(status, expected, "{method} {uri}: {answer}"),
+        Err(field) => {
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {uri}: {answer}"
+            );
+            assert_eq!(answer["field"], field, "{method} {uri}: {answer}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes() {
+    let (_dir, app) = sqlite_app().await;
+    let (status, _, doc) = send_as(&app, None, "GET", "/api/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let schemas = &doc["components"]["schemas"];
+    let parameter = |path: &str, method: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter `{name}`"))["schema"]
+            .clone()
+    };
+    let put = |uri: String, body: String| (uri, "PUT", Some(body));
+    let post = |uri: &str, body: Value| (uri.to_string(), "POST", Some(body.to_string()));
+
+    // A profile's tier and industry: every value the document lists is
+    // stored, and the stored customer lists the same.
+    let tiers = allowed(&schemas["CustomerBody"]["properties"]["tier"]);
+    let industries = allowed(&schemas["CustomerBody"]["properties"]["industry"]);
+    assert_eq!(tiers.len(), 3);
+    assert_eq!(industries.len(), 7);
+    assert_eq!(allowed(&schemas["Customer"]["properties"]["tier"]), tiers);
+    let mut requests = Vec::new();
+    for (i, tier) in tiers.iter().enumerate() {
+        for industry in &industries {
+            requests.push((
+                put(
+                    format!("/api/v1/customers/acct-{i}"),
+                    profile(tier, industry, 10),
+                ),
+                Ok(StatusCode::OK),
+            ));
+        }
+    }
+    let acme = || "/api/v1/customers/acme".to_string();
+    requests.push((put(acme(), profile("gold", "healthcare", 10)), Err("tier")));
+    requests.push((
+        put(acme(), profile("enterprise", "retail", 10)),
+        Err("industry"),
+    ));
+
+    // An account id: the pattern the document gives, at its limits.
+    let id = &doc["paths"]["/api/v1/customers/{id}"]["put"]["parameters"][0];
+    assert_eq!(id["name"], "id");
+    let pattern = id["schema"]["pattern"].as_str().unwrap();
+    assert_eq!(pattern, "^[A-Za-z0-9._:-]{1,128}$");
+    assert_eq!(
+        schemas["EventBody"]["properties"]["account_id"]["pattern"],
+        pattern
+    );
+    assert_eq!(
+        schemas["InterventionBody"]["properties"]["idempotency_key"]["pattern"],
+        pattern
+    );
+    let longest = format!("Aa0._:-{}", "z".repeat(121));
+    assert_eq!(longest.len(), 128);
+    let customer_at = |id: &str| {
+        put(
+            format!("/api/v1/customers/{id}"),
+            profile("enterprise", "healthcare", 10),
+        )
+    };
+    requests.push((customer_at(&longest), Ok(StatusCode::OK)));
+    requests.push((customer_at(&format!("{longest}z")), Err("id")));
+    requests.push((customer_at("a%21b"), Err("id")));
+
+    // The filters of the score and action lists.
+    for (path, names) in [
+        ("/api/v1/scores", &["band", "tier", "industry"][..]),
+        ("/api/v1/actions", &["state", "kind"][..]),
+    ] {
+        for name in names {
+            let values = allowed(&parameter(path, "get", name));
+            assert!(!values.is_empty());
+            for value in values {
+                let uri = format!("{path}?{name}={value}");
+                requests.push(((uri, "GET", None), Ok(StatusCode::OK)));
+            }
+            let uri = format!("{path}?{name}=none-such");
+            requests.push(((uri, "GET", None), Err(*name)));
+        }
+    }
+    assert_eq!(allowed(&parameter("/api/v1/scores", "get", "tier")), tiers);
+
+    // Ingest: `wait`, the kind's pattern and the batch's size.
+    let event = |kind: &str, key: &str| {
+        json!({
+            "account_id": "acct-0",
+            "kind": kind,
+            "occurred_at": "2026-06-01T10:00:00Z",
+            "payload": {"logins": 1},
+            "idempotency_key": key
+        })
+    };
+    let waits = allowed(&parameter("/api/v1/events", "post", "wait"));
+    assert_eq!(waits, ["committed", "evaluated"]);
+    for wait in waits.iter().map(String::as_str).chain(["never"]) {
+        let uri = format!("/api/v1/events?wait={wait}");
+        let expected = if wait == "never" {
+            Err("wait")
+        } else {
+            Ok(StatusCode::ACCEPTED)
+        };
+        requests.push((post(&uri, event("usage.daily", wait)), expected));
+    }
+    assert_eq!(
+        schemas["EventBody"]["properties"]["kind"]["pattern"],
+        "^[a-z0-9._-]{1,128}$"
+    );
+    requests.push((
+        post("/api/v1/events", event("Usage.Daily", "k")),
+        Err("[0].kind"),
+    ));
+    let batch = schemas["EventsBody"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "array")
+        .unwrap();
+    assert_eq!(batch["minItems"], 1);
+    assert_eq!(batch["maxItems"], vigil_host::api::MAX_BATCH);
+    let over: Vec<Value> = (0..=vigil_host::api::MAX_BATCH)
+        .map(|i| event("usage.daily", &format!("b-{i}")))
+        .collect();
+    requests.push((post("/api/v1/events", json!([])), Err("events")));
+    requests.push((post("/api/v1/events", Value::from(over)), Err("events")));
+
+    // An intervention's action, timing, level and channel; its reason's
+    // length in characters (two bytes each here).
+    let intervention = &schemas["InterventionBody"]["properties"];
+    let timing_values = intervention["timing"]["enum"].as_array().unwrap();
+    assert!(
+        timing_values.contains(&Value::Null),
+        "an optional field may be sent as null: {timing_values:?}"
+    );
+    let mut bodies = Vec::new();
+    for action in allowed(&intervention["action"]) {
+        let level = (action == "escalate").then_some("l1");
+        bodies.push(json!({"action": action, "reason": "check in", "level": level}));
+    }
+    assert_eq!(bodies.len(), 4);
+    for timing in allowed(&intervention["timing"]) {
+        bodies.push(json!({"action": "task", "reason": "check in", "timing": timing}));
+    }
+    for level in allowed(&intervention["level"]) {
+        bodies.push(json!({"action": "escalate", "reason": "check in", "level": level}));
+    }
+    for channel in allowed(&intervention["channel"]) {
+        bodies.push(json!({"action": "notify", "reason": "check in", "channel": channel}));
+    }
+    assert_eq!(intervention["reason"]["maxLength"], 2000);
+    bodies.push(json!({"action": "task", "reason": "é".repeat(2000)}));
+    let to_acct_0 = "/api/v1/customers/acct-0/intervention";
+    for body in bodies {
+        requests.push((post(to_acct_0, body), Ok(StatusCode::CREATED)));
+    }
+    for (body, field) in [
+        (json!({"action": "call", "reason": "check in"}), "action"),
+        (
+            json!({"action": "task", "reason": "check in", "timing": "soon"}),
+            "timing",
+        ),
+        (
+            json!({"action": "escalate", "reason": "check in", "level": "l4"}),
+            "level",
+        ),
+        (
+            json!({"action": "notify", "reason": "check in", "channel": "fax"}),
+            "channel",
+        ),
+        (
+            json!({"action": "task", "reason": "é".repeat(2001)}),
+            "reason",
+        ),
+    ] {
+        requests.push((post(to_acct_0, body), Err(field)));
+    }
+
+    // A success plan: every objective status, 1 to 50 objectives.
+    let plan = &schemas["SuccessPlanBody"]["properties"]["objectives"];
+    assert_eq!(plan["minItems"], 1);
+    assert_eq!(plan["maxItems"], 50);
+    let objectives: Vec<Value> = allowed(&schemas["Objective"]["properties"]["status"])
+        .into_iter()
+        .map(|status| json!({"title": "adoption", "status": status}))
+        .collect();
+    assert_eq!(objectives.len(), 4);
+    let plan_of = |objectives: Value| {
+        put(
+            "/api/v1/customers/acct-0/success-plan".into(),
+            json!({ "objectives": objectives }).to_string(),
+        )
+    };
+    requests.push((plan_of(Value::from(objectives)), Ok(StatusCode::OK)));
+    requests.push((
+        plan_of(json!([{"title": "adoption", "status": "done"}])),
+        Err("objectives[0].status"),
+    ));
+
+    // A key's role, and its label's length in characters.
+    let key = &schemas["KeyBody"]["properties"];
+    assert_eq!(key["label"]["maxLength"], 200);
+    for role in allowed(&key["role"]) {
+        let body = json!({"role": role, "label": "é".repeat(200)});
+        requests.push((post("/api/v1/keys", body), Ok(StatusCode::CREATED)));
+    }
+    requests.push((post("/api/v1/keys", json!({"role": "root"})), Err("role")));
+    requests.push((
+        post(
+            "/api/v1/keys",
+            json!({"role": "viewer", "label": "é".repeat(201)}),
+        ),
+        Err("label"),
+    ));
+
+    // The automation triggers: every one the document names is known (the
+    // account id is then what is refused), any other is not found.
+    let triggers = allowed(&parameter(
+        "/api/v1/automation/triggers/{trigger}",
+        "post",
+        "trigger",
+    ));
+    assert_eq!(triggers.len(), 4);
+    for trigger in triggers.iter().map(String::as_str).chain(["none-such"]) {
+        let uri = format!("/api/v1/automation/triggers/{trigger}");
+        let expected = if trigger == "none-such" {
+            Ok(StatusCode::NOT_FOUND)
+        } else {
+            Err("account_id")
+        };
+        requests.push((post(&uri, json!({"account_id": "no such"})), expected));
+    }
+
+    for ((uri, method, body), expected) in requests {
+        answers(&app, method, &uri, body, expected).await;
+    }
+
+    // RFC 3339 times are marked as such, in bodies, answers and the query.
+    for (schema, field) in [
+        ("CustomerBody", "renewal_date"),
+        ("EventBody", "occurred_at"),
+        ("InterventionBody", "due_at"),
+        ("HealthScore", "computed_at"),
+        ("Action", "planned_at"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["format"], "date-time",
+            "{schema}.{field}"
+        );
+    }
+    assert_eq!(
+        parameter("/api/v1/customers/{id}/usage-metrics", "get", "at")["format"],
+        "date-time"
+    );
+}
+
 #[tokio::test]
 async fn a_known_path_with_an_unknown_method_is_a_problem_with_the_allowed_methods() {
     let (_dir, app) = sqlite_app().await;

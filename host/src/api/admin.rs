@@ -31,6 +31,7 @@ pub struct AuditItem {
     /// Its position, from 1.
     pub seq: i64,
     /// When (RFC 3339).
+    #[schema(format = DateTime)]
     pub at: String,
     /// Who: `key:<id>`, `plugin:<name>@<version>`, `host`, `cli`.
     pub actor: String,
@@ -121,8 +122,9 @@ pub(super) async fn list_audit(
 pub struct KeyBody {
     /// `viewer`, `operator` or `admin`.
     pub role: String,
-    /// What the key is for.
+    /// What the key is for, at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub label: String,
 }
 
@@ -136,6 +138,7 @@ pub struct KeyCreated {
     /// The key, for `Authorization: Bearer KEY`.
     pub key: String,
     /// When it was created (RFC 3339).
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -162,7 +165,7 @@ pub(super) async fn create_key(
             ),
         )
     })?;
-    if body.label.len() > 200 {
+    if body.label.chars().count() > 200 {
         return Err(ApiError::invalid("label", "at most 200 characters".into()));
     }
     let (key, record) = state

@@ -49,9 +49,11 @@ pub struct CustomerBody {
     pub arr: u64,
     /// RFC 3339.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub contract_start: Option<String>,
     /// RFC 3339.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub renewal_date: Option<String>,
     /// Custom attributes.
     #[serde(default)]
@@ -247,6 +249,7 @@ pub struct HealthScore {
     /// Change over 7, 30 and 90 days.
     pub trend: Trend,
     /// When it was computed: the evaluation time (RFC 3339).
+    #[schema(format = DateTime)]
     pub computed_at: String,
     /// The scorer.
     pub plugin: PluginInfo,
@@ -316,6 +319,7 @@ pub(super) async fn health_score(
 pub(super) struct UsageQuery {
     /// The end of the windows (RFC 3339); default: the account's newest
     /// event, the time its plugins last evaluated at.
+    #[param(format = DateTime)]
     at: Option<String>,
 }
 
@@ -354,6 +358,7 @@ pub struct UsageMetrics {
     pub account_id: String,
     /// The end of the windows (RFC 3339), null when the account has no
     /// events.
+    #[schema(format = DateTime)]
     pub as_of: Option<String>,
     /// Seats paid for.
     pub licensed_seats: u32,
@@ -436,7 +441,8 @@ pub(super) async fn usage_metrics(
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Objective {
-    /// What the customer wants to achieve.
+    /// What the customer wants to achieve (not all white space).
+    #[schema(min_length = 1)]
     pub title: String,
     /// The metric that measures it, for example `active-users`.
     #[serde(default)]
@@ -446,6 +452,7 @@ pub struct Objective {
     pub target: Option<f64>,
     /// When (RFC 3339).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub due_date: Option<String>,
     /// `planned`, `in-progress`, `achieved` or `at-risk`.
     #[serde(default = "planned")]
@@ -461,12 +468,14 @@ fn planned() -> String {
 #[serde(deny_unknown_fields)]
 pub struct SuccessPlanBody {
     /// The objectives (1 to 50).
+    #[schema(min_items = 1, max_items = 50)]
     pub objectives: Vec<Objective>,
     /// Who owns the plan on the vendor side (a role or a person).
     #[serde(default)]
     pub owner: Option<String>,
     /// When the plan is next reviewed (RFC 3339).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub review_date: Option<String>,
     /// Free notes.
     #[serde(default)]
@@ -483,12 +492,17 @@ pub struct SuccessPlan {
     /// 1 for the first plan, one more per replacement.
     pub version: i64,
     /// When it was last replaced (RFC 3339).
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// Who replaced it (`key:<id>`).
     pub updated_by: String,
 }
 
-const OBJECTIVE_STATES: &[&str] = &["planned", "in-progress", "achieved", "at-risk"];
+/// The states an objective of a success plan can be in.
+pub(super) const OBJECTIVE_STATES: &[&str] = &["planned", "in-progress", "achieved", "at-risk"];
+
+/// The interventions a person can ask for (`InterventionBody::action`).
+pub(super) const INTERVENTIONS: &[&str] = &["notify", "task", "escalate", "schedule"];
 
 fn stored_plan(stored: crate::store::SuccessPlan) -> Result<SuccessPlan, ApiError> {
     Ok(SuccessPlan {
@@ -592,7 +606,8 @@ pub struct InterventionBody {
     #[schema(example = "escalate")]
     pub action: String,
     /// Why: the message, the task's title, the escalation's reason, or
-    /// what to schedule.
+    /// what to schedule; 1 to 2,000 characters, not all white space.
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
     /// `immediate` (default), `short-term`, `medium-term` or `long-term`.
     #[serde(default)]
@@ -610,9 +625,11 @@ pub struct InterventionBody {
     /// When it is due (task, escalate) or happens (schedule), RFC 3339;
     /// default: the end of the timing bucket.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub due_at: Option<String>,
     /// Posting the same key again answers with the first intervention.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -648,7 +665,7 @@ pub(super) async fn post_intervention(
 ) -> Result<(StatusCode, Json<Action>), ApiError> {
     caller.require(Role::Operator)?;
     known_account(&state, &id).await?;
-    if body.reason.trim().is_empty() || body.reason.len() > 2000 {
+    if body.reason.trim().is_empty() || body.reason.chars().count() > 2000 {
         return Err(ApiError::invalid(
             "reason",
             "must be 1 to 2000 characters".into(),

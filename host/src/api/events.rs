@@ -30,14 +30,17 @@ const WAIT_LIMIT: Duration = Duration::from_secs(10);
 pub struct EventBody {
     /// The event's id; generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub id: Option<String>,
     /// The account it belongs to (must exist).
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub account_id: String,
-    /// Dotted kind, for example `usage.daily`.
-    #[schema(example = "usage.daily")]
+    /// Dotted kind, for example `usage.daily`: 1–128 lowercase letters,
+    /// digits, `.`, `-`, `_`.
+    #[schema(example = "usage.daily", pattern = "^[a-z0-9._-]{1,128}$")]
     pub kind: String,
     /// RFC 3339; at most a day ahead.
-    #[schema(example = "2026-06-01T10:00:00Z")]
+    #[schema(example = "2026-06-01T10:00:00Z", format = DateTime)]
     pub occurred_at: String,
     /// A JSON object; numeric fields become metrics (`active_users`,
     /// `logins`, …).
@@ -47,6 +50,7 @@ pub struct EventBody {
     /// Seen again with the same body, the first answer is returned; with
     /// another body, 409.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -82,6 +86,9 @@ pub struct IngestAnswer {
     /// One per posted event, in order.
     pub events: Vec<IngestedEvent>,
 }
+
+/// The values `wait` takes.
+pub(super) const WAITS: &[&str] = &["committed", "evaluated"];
 
 /// `wait=evaluated` answers only once the events are evaluated.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -304,9 +311,11 @@ pub(super) async fn post_events(
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
     /// The account.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub account_id: String,
     /// The evaluation time (RFC 3339); default now.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub at: Option<String>,
 }
 
@@ -337,6 +346,7 @@ pub struct TriggerResult {
     /// The evaluation's event (`automation.<trigger>`).
     pub event_id: String,
     /// The evaluation time (RFC 3339).
+    #[schema(format = DateTime)]
     pub evaluated_at: String,
     /// The trigger's signals (others raised by the same evaluation are
     /// recorded too, but not listed here).
@@ -346,7 +356,7 @@ pub struct TriggerResult {
 }
 
 /// The automation triggers and the signal names each reports.
-const TRIGGERS: &[(&str, &[&str])] = &[
+pub(super) const TRIGGERS: &[(&str, &[&str])] = &[
     ("health-score", &["health."]),
     (
         "usage-decline",

@@ -2,13 +2,17 @@
 //! request and answer types, so it cannot drift from them.
 
 use axum::Json;
-use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::path::{Operation, ParameterIn, Paths};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, customers, events, plugins, reads};
+use super::{MAX_BATCH, admin, customers, events, plugins, reads};
+use crate::names::{
+    CHANNELS, INDUSTRIES, LEVELS, TIERS, TIMINGS, channel_name, level_name, timing_name,
+};
+use crate::store::{IntentState, Role};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,7 +44,9 @@ use super::{admin, customers, events, plugins, reads};
         plugins::rollback,
         plugins::release,
     ),
-    modifiers(&BearerKeys, &CommonAnswers, &StoredCustomer, &BinaryUpload),
+    // `AllowedValues` before `StoredCustomer`, which copies the profile's
+    // schema with its values.
+    modifiers(&BearerKeys, &CommonAnswers, &AllowedValues, &StoredCustomer, &BinaryUpload),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics, this document"),
         (name = "customers", description = "Profiles, scores, usage, success plans, interventions"),
@@ -53,6 +59,20 @@ use super::{admin, customers, events, plugins, reads};
     )
 )]
 struct ApiDoc;
+
+/// Every operation of every path.
+fn operations(paths: &mut Paths) -> impl Iterator<Item = &mut Operation> {
+    paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
 
 struct BearerKeys;
 
@@ -97,47 +117,179 @@ impl CommonAnswers {
 
 impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
+        for operation in operations(&mut openapi.paths) {
+            let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let json_body = matches!(&operation.request_body,
+                Some(RefOr::T(body)) if body.content.contains_key("application/json"));
+            let takes_values = operation.request_body.is_some()
+                || operation.parameters.iter().flatten().any(|parameter| {
+                    matches!(parameter, RefOr::T(p)
+                        if p.parameter_in == ParameterIn::Query || p.name == "id")
+                });
+            if keyed {
+                Self::add(operation, "401", "No valid API key");
+                Self::add(operation, "503", "The database is unreachable");
+            }
+            if takes_values {
+                Self::add(
+                    operation,
+                    "422",
+                    "A parameter or field has a value the API cannot take (the `field` says which)",
+                );
+            }
+            if json_body {
+                Self::add(
+                    operation,
+                    "400",
+                    "The body is not JSON, or not sent as `application/json`",
+                );
+                Self::add(operation, "413", "The body is over 1 MiB");
+            }
+        }
+    }
+}
+
+/// The closed sets of values the API takes and the size of an event
+/// batch, written into the schemas from the constants the handlers check
+/// against, so that a client built from the document refuses what the
+/// server would (the descriptions name the values too, for readers).
+struct AllowedValues;
+
+impl AllowedValues {
+    /// The values of each body field that takes one of a few names:
+    /// (schema, property, values).
+    fn fields() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+        vec![
+            ("CustomerBody", "tier", tier_names()),
+            ("CustomerBody", "industry", industry_names()),
+            (
+                "InterventionBody",
+                "action",
+                customers::INTERVENTIONS.to_vec(),
+            ),
+            (
+                "InterventionBody",
+                "timing",
+                TIMINGS.iter().map(|t| timing_name(*t)).collect(),
+            ),
+            (
+                "InterventionBody",
+                "level",
+                LEVELS.iter().map(|l| level_name(*l)).collect(),
+            ),
+            (
+                "InterventionBody",
+                "channel",
+                CHANNELS.iter().map(|c| channel_name(*c)).collect(),
+            ),
+            ("Objective", "status", customers::OBJECTIVE_STATES.to_vec()),
+            (
+                "KeyBody",
+                "role",
+                Role::ALL.iter().map(|r| r.as_str()).collect(),
+            ),
+        ]
+    }
+
+    /// The values of each parameter that takes one of a few names:
+    /// (path, parameter, values); every path has one operation with it.
+    fn parameters() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+        vec![
+            ("/api/v1/scores", "band", reads::BANDS.to_vec()),
+            ("/api/v1/scores", "tier", tier_names()),
+            ("/api/v1/scores", "industry", industry_names()),
+            (
+                "/api/v1/actions",
+                "state",
+                IntentState::ALL.iter().map(|s| s.as_str()).collect(),
+            ),
+            ("/api/v1/actions", "kind", reads::KINDS.to_vec()),
+            ("/api/v1/events", "wait", events::WAITS.to_vec()),
+            (
+                "/api/v1/automation/triggers/{trigger}",
+                "trigger",
+                events::TRIGGERS.iter().map(|(name, _)| *name).collect(),
+            ),
+        ]
+    }
+
+    /// Restricts a string schema to `values` (and null, where it was
+    /// nullable: an optional field may be sent as null).
+    fn restrict(schema: &mut RefOr<Schema>, values: &[&str]) {
+        if let RefOr::T(Schema::Object(object)) = schema {
+            let mut allowed: Vec<serde_json::Value> =
+                values.iter().map(|v| serde_json::Value::from(*v)).collect();
+            if matches!(&object.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
             {
-                let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-                let json_body = matches!(&operation.request_body,
-                    Some(RefOr::T(body)) if body.content.contains_key("application/json"));
-                let takes_values = operation.request_body.is_some()
-                    || operation.parameters.iter().flatten().any(|parameter| {
-                        matches!(parameter, RefOr::T(p)
-                            if p.parameter_in == ParameterIn::Query || p.name == "id")
-                    });
-                if keyed {
-                    Self::add(operation, "401", "No valid API key");
-                    Self::add(operation, "503", "The database is unreachable");
+                allowed.push(serde_json::Value::Null);
+            }
+            object.enum_values = Some(allowed);
+        }
+    }
+}
+
+impl Modify for AllowedValues {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            for (schema, property, values) in Self::fields() {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema)
+                    && let Some(field) = object.properties.get_mut(property)
+                {
+                    Self::restrict(field, &values);
                 }
-                if takes_values {
-                    Self::add(
-                        operation,
-                        "422",
-                        "A parameter or field has a value the API cannot take (the `field` says which)",
-                    );
+            }
+            // One event or an array of 1 to `MAX_BATCH` of them.
+            if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("EventsBody")
+            {
+                for item in &mut one_of.items {
+                    if let RefOr::T(Schema::Array(batch)) = item {
+                        batch.min_items = Some(1);
+                        batch.max_items = Some(MAX_BATCH);
+                    }
                 }
-                if json_body {
-                    Self::add(
-                        operation,
-                        "400",
-                        "The body is not JSON, or not sent as `application/json`",
-                    );
-                    Self::add(operation, "413", "The body is over 1 MiB");
+            }
+        }
+        for (path, name, values) in Self::parameters() {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && parameter.name == name
+                        && let Some(schema) = parameter.schema.as_mut()
+                    {
+                        Self::restrict(schema, &values);
+                    }
+                }
+            }
+        }
+        // Every account id in a path is checked as an identifier.
+        for operation in operations(&mut openapi.paths) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && parameter.name == "id"
+                    && parameter.parameter_in == ParameterIn::Path
+                    && let Some(RefOr::T(Schema::Object(id))) = parameter.schema.as_mut()
+                {
+                    id.pattern = Some(ID_PATTERN.into());
                 }
             }
         }
     }
 }
+
+fn tier_names() -> Vec<&'static str> {
+    TIERS.iter().map(|(name, _)| *name).collect()
+}
+
+fn industry_names() -> Vec<&'static str> {
+    INDUSTRIES.iter().map(|(name, _)| *name).collect()
+}
+
+/// An identifier as `check_id` takes it; the field attributes spell the
+/// same pattern as a literal, and a test checks the API against it.
+const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
 
 /// A stored customer as one object: the profile's fields, every one of
 /// them given, and the id. Derived, it is the profile (which refuses

@@ -40,10 +40,12 @@ pub struct VersionOut {
     /// Who deployed it first.
     pub deployed_by: String,
     /// When (RFC 3339).
+    #[schema(format = DateTime)]
     pub deployed_at: String,
     /// `file:<name>`, `api`, `standard`.
     pub origin: String,
     /// When it last became active (RFC 3339); null if never.
+    #[schema(format = DateTime)]
     pub activated_at: Option<String>,
     /// This host's statistics of the version since it loaded it.
     pub stats: StatsSnapshot,

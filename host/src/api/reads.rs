@@ -12,7 +12,7 @@ use crate::names::{parse_industry, parse_tier};
 use crate::store::{IntentFilter, IntentRecord, IntentState, Role, ScoreFilter};
 
 /// The score bands a filter may name.
-const BANDS: &[&str] = &[
+pub(super) const BANDS: &[&str] = &[
     "critical",
     "declining",
     "stable",
@@ -61,6 +61,7 @@ pub struct ScoreItem {
     /// The account's industry.
     pub industry: String,
     /// When it was computed (RFC 3339).
+    #[schema(format = DateTime)]
     pub computed_at: String,
     /// Whether its scorer failed since.
     pub stale: bool,
@@ -183,8 +184,10 @@ pub struct Action {
     /// Delivery attempts.
     pub attempts: i32,
     /// When it was planned (RFC 3339).
+    #[schema(format = DateTime)]
     pub planned_at: String,
     /// When it was delivered (RFC 3339).
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
     /// Why delivery failed.
     pub error: Option<String>,
@@ -217,6 +220,7 @@ impl From<IntentRecord> for Action {
 #[serde(deny_unknown_fields)]
 pub(super) struct ActionsQuery {
     /// Only this account's.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     account_id: Option<String>,
     /// Only `pending`, `delivered` or `failed` ones.
     state: Option<String>,
@@ -240,7 +244,8 @@ pub struct ActionPage {
     pub next_cursor: Option<i64>,
 }
 
-const KINDS: &[&str] = &[
+/// The intent kinds an action filter may name.
+pub(super) const KINDS: &[&str] = &[
     "notify", "task", "escalate", "schedule", "webhook", "freeze",
 ];
 

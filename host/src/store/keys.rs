@@ -33,11 +33,12 @@ impl Role {
         }
     }
 
+    /// Every role, lowest first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
     /// The role called `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        [Role::Viewer, Role::Operator, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == name)
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
     }
 }
 

@@ -44,11 +44,12 @@ impl IntentState {
         }
     }
 
+    /// Every state, in the order an intent goes through them.
+    pub const ALL: [IntentState; 3] = [Self::Pending, Self::Delivered, Self::Failed];
+
     /// The state called `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Pending, Self::Delivered, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
