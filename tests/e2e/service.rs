@@ -1027,6 +1027,20 @@ async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes(
         }
     }
     let acme = || "/api/v1/customers/acme".to_string();
+    // Text that must not be all white space says so with a pattern.
+    for (schema, field) in [
+        ("CustomerBody", "name"),
+        ("InterventionBody", "reason"),
+        ("Objective", "title"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["pattern"], "\\S",
+            "{schema}.{field}"
+        );
+    }
+    let blank =
+        json!({"name": " ", "tier": "enterprise", "industry": "other", "licensed_seats": 1});
+    requests.push((put(acme(), blank.to_string()), Err("name")));
     requests.push((put(acme(), profile("gold", "healthcare", 10)), Err("tier")));
     requests.push((
         put(acme(), profile("enterprise", "retail", 10)),
@@ -1054,7 +1068,41 @@ async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes(
             profile("enterprise", "healthcare", 10),
         )
     };
+    assert_eq!(
+        parameter("/api/v1/scores", "get", "name")["pattern"],
+        pattern
+    );
+    assert_eq!(
+        parameter("/api/v1/scores", "get", "cursor")["pattern"],
+        pattern
+    );
+    requests.push((("/api/v1/scores?name=".into(), "GET", None), Err("name")));
     requests.push((customer_at(&longest), Ok(StatusCode::OK)));
+    // Seats are unsigned 32-bit: the document gives that range (an
+    // `int32` would stop at half of it).
+    let seats = &schemas["CustomerBody"]["properties"]["licensed_seats"];
+    assert_eq!(seats["minimum"], 0);
+    assert_eq!(seats["maximum"], u32::MAX);
+    assert_ne!(seats["format"], "int32");
+    requests.push((
+        put(
+            "/api/v1/customers/acct-big".into(),
+            profile("enterprise", "other", u32::MAX),
+        ),
+        Ok(StatusCode::OK),
+    ));
+    // ARR is a signed 64-bit integer, as the document says.
+    let arr = &schemas["CustomerBody"]["properties"]["arr"];
+    assert_eq!(arr["format"], "int64");
+    assert_eq!(arr["maximum"], i64::MAX);
+    for (arr, expected) in [
+        (i64::MAX.unsigned_abs(), Ok(StatusCode::OK)),
+        (i64::MAX.unsigned_abs() + 1, Err("arr")),
+    ] {
+        let body = json!({"name": "Big", "tier": "enterprise", "industry": "other",
+            "licensed_seats": 1, "arr": arr});
+        requests.push((put(acme(), body.to_string()), expected));
+    }
     requests.push((customer_at(&format!("{longest}z")), Err("id")));
     requests.push((customer_at("a%21b"), Err("id")));
 

@@ -30,7 +30,8 @@ use crate::store::{AuditEntry, NewIntent, Role, now_ms};
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerBody {
-    /// Display name.
+    /// Display name (not all white space).
+    #[schema(min_length = 1, pattern = "\\S")]
     pub name: String,
     /// `enterprise`, `mid-market` or `small-business`.
     #[schema(example = "enterprise")]
@@ -40,12 +41,17 @@ pub struct CustomerBody {
     #[schema(example = "healthcare")]
     pub industry: String,
     /// Seats paid for.
+    // As an int64 with u32's range: derived, it would be an int32, whose
+    // range stops at half of what the API takes.
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     pub licensed_seats: u32,
     /// Users active in the last 30 days.
     #[serde(default)]
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     pub active_users: u32,
-    /// Annual recurring revenue.
+    /// Annual recurring revenue, at most 2^63 − 1.
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub arr: u64,
     /// RFC 3339.
     #[serde(default)]
@@ -120,6 +126,18 @@ pub(super) async fn put_customer(
     check_id("id", &id)?;
     if body.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty".into()));
+    }
+    // A signed 64-bit integer, as the document says and as most clients
+    // hold it.
+    if i64::try_from(body.arr).is_err() {
+        return Err(ApiError::invalid(
+            "arr",
+            format!(
+                "{} is over the largest the API takes, {}",
+                body.arr,
+                i64::MAX
+            ),
+        ));
     }
     let account = Account {
         id: id.clone(),
@@ -442,7 +460,7 @@ pub(super) async fn usage_metrics(
 #[serde(deny_unknown_fields)]
 pub struct Objective {
     /// What the customer wants to achieve (not all white space).
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub title: String,
     /// The metric that measures it, for example `active-users`.
     #[serde(default)]
@@ -607,7 +625,7 @@ pub struct InterventionBody {
     pub action: String,
     /// Why: the message, the task's title, the escalation's reason, or
     /// what to schedule; 1 to 2,000 characters, not all white space.
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub reason: String,
     /// `immediate` (default), `short-term`, `medium-term` or `long-term`.
     #[serde(default)]
