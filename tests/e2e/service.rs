@@ -1091,6 +1091,18 @@ async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes(
         ),
         Ok(StatusCode::OK),
     ));
+    // A count is a whole number, with or without a zero fraction, as JSON
+    // Schema's `integer` takes it.
+    for (seats, expected) in [
+        (json!(10.0), Ok(StatusCode::OK)),
+        (json!(10.5), Err("body")),
+        (json!(-1), Err("body")),
+        (json!(4_294_967_296_u64), Err("body")),
+    ] {
+        let body = json!({"name": "Acme", "tier": "enterprise", "industry": "other",
+            "licensed_seats": seats, "active_users": 3.0});
+        requests.push((put(acme(), body.to_string()), expected));
+    }
     // ARR is a signed 64-bit integer, as the document says.
     let arr = &schemas["CustomerBody"]["properties"]["arr"];
     assert_eq!(arr["format"], "int64");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
@@ -43,14 +43,15 @@ pub struct CustomerBody {
     /// Seats paid for.
     // As an int64 with u32's range: derived, it would be an int32, whose
     // range stops at half of what the API takes.
+    #[serde(deserialize_with = "whole_number")]
     #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     pub licensed_seats: u32,
     /// Users active in the last 30 days.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     pub active_users: u32,
     /// Annual recurring revenue, at most 2^63 − 1.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub arr: u64,
     /// RFC 3339.
@@ -64,6 +65,29 @@ pub struct CustomerBody {
     /// Custom attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// A count as JSON Schema's `integer` takes it: a whole number, written
+/// with or without a zero fraction (`68299` or `68299.0`, as a client that
+/// holds numbers as floats sends it), in the field's range.
+fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+            // Whole and in range: the cast loses nothing the check keeps.
+            .map(|f| f as u64)
+    });
+    whole.and_then(|w| T::try_from(w).ok()).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "`{number}` is not a whole number from 0 to the field's largest"
+        ))
+    })
 }
 
 /// A stored account profile.
