@@ -1052,14 +1052,18 @@ async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes(
     assert_eq!(id["name"], "id");
     let pattern = id["schema"]["pattern"].as_str().unwrap();
     assert_eq!(pattern, "^[A-Za-z0-9._:-]{1,128}$");
-    assert_eq!(
-        schemas["EventBody"]["properties"]["account_id"]["pattern"],
-        pattern
-    );
-    assert_eq!(
-        schemas["InterventionBody"]["properties"]["idempotency_key"]["pattern"],
-        pattern
-    );
+    for (schema, field) in [
+        ("EventBody", "id"),
+        ("EventBody", "account_id"),
+        ("EventBody", "idempotency_key"),
+        ("TriggerBody", "account_id"),
+        ("InterventionBody", "idempotency_key"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["pattern"], pattern,
+            "{schema}.{field}"
+        );
+    }
     let longest = format!("Aa0._:-{}", "z".repeat(121));
     assert_eq!(longest.len(), 128);
     let customer_at = |id: &str| {
@@ -1068,14 +1072,17 @@ async fn the_openapi_document_allows_exactly_the_values_and_sizes_the_api_takes(
             profile("enterprise", "healthcare", 10),
         )
     };
-    assert_eq!(
-        parameter("/api/v1/scores", "get", "name")["pattern"],
-        pattern
-    );
-    assert_eq!(
-        parameter("/api/v1/scores", "get", "cursor")["pattern"],
-        pattern
-    );
+    for (path, name) in [
+        ("/api/v1/scores", "name"),
+        ("/api/v1/scores", "cursor"),
+        ("/api/v1/actions", "account_id"),
+    ] {
+        assert_eq!(
+            parameter(path, "get", name)["pattern"],
+            pattern,
+            "{path} {name}"
+        );
+    }
     requests.push((("/api/v1/scores?name=".into(), "GET", None), Err("name")));
     requests.push((customer_at(&longest), Ok(StatusCode::OK)));
     // Seats are unsigned 32-bit: the document gives that range (an

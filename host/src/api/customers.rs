@@ -79,8 +79,9 @@ where
     let whole = number.as_u64().or_else(|| {
         number
             .as_f64()
-            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
-            // Whole and in range: the cast loses nothing the check keeps.
+            // Below 2^64 (`u64::MAX as f64` is 2^64 itself): every whole
+            // f64 in that range is a u64, so the cast is exact.
+            .filter(|f| f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(f))
             .map(|f| f as u64)
     });
     whole.and_then(|w| T::try_from(w).ok()).ok_or_else(|| {
@@ -671,7 +672,6 @@ pub struct InterventionBody {
     pub due_at: Option<String>,
     /// Posting the same key again answers with the first intervention.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub idempotency_key: Option<String>,
 }
 

@@ -30,10 +30,8 @@ const WAIT_LIMIT: Duration = Duration::from_secs(10);
 pub struct EventBody {
     /// The event's id; generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub id: Option<String>,
     /// The account it belongs to (must exist).
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub account_id: String,
     /// Dotted kind, for example `usage.daily`: 1–128 lowercase letters,
     /// digits, `.`, `-`, `_`.
@@ -50,7 +48,6 @@ pub struct EventBody {
     /// Seen again with the same body, the first answer is returned; with
     /// another body, 409.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -311,7 +308,6 @@ pub(super) async fn post_events(
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
     /// The account.
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub account_id: String,
     /// The evaluation time (RFC 3339); default now.
     #[serde(default)]

@@ -410,7 +410,11 @@ pub(crate) fn format_time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Checks an identifier: 1–128 letters, digits, `-`, `_`, `.` or `:`.
+/// What [`check_id`] takes, as the OpenAPI document's `pattern`.
+pub(crate) const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+
+/// Checks an identifier: 1–128 letters, digits, `-`, `_`, `.` or `:`
+/// ([`ID_PATTERN`]).
 pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     let valid = !value.is_empty()
         && value.len() <= 128

@@ -5,10 +5,10 @@ use axum::Json;
 use utoipa::openapi::path::{Operation, ParameterIn, Paths};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{Components, ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{MAX_BATCH, admin, customers, events, plugins, reads};
+use super::{ID_PATTERN, MAX_BATCH, admin, customers, events, plugins, reads};
 use crate::names::{
     CHANNELS, INDUSTRIES, LEVELS, TIERS, TIMINGS, channel_name, level_name, timing_name,
 };
@@ -149,10 +149,11 @@ impl Modify for CommonAnswers {
     }
 }
 
-/// The closed sets of values the API takes and the size of an event
-/// batch, written into the schemas from the constants the handlers check
-/// against, so that a client built from the document refuses what the
-/// server would (the descriptions name the values too, for readers).
+/// The closed sets of values the API takes, the identifiers it checks and
+/// the size of an event batch, written into the schemas from the constants
+/// the handlers check against, so that a client built from the document
+/// refuses what the server would (the descriptions name the values too,
+/// for readers).
 struct AllowedValues;
 
 impl AllowedValues {
@@ -191,6 +192,24 @@ impl AllowedValues {
         ]
     }
 
+    /// The body fields the handlers check with `check_id`: (schema,
+    /// property).
+    const IDENTIFIER_FIELDS: [(&str, &str); 5] = [
+        ("EventBody", "id"),
+        ("EventBody", "account_id"),
+        ("EventBody", "idempotency_key"),
+        ("TriggerBody", "account_id"),
+        ("InterventionBody", "idempotency_key"),
+    ];
+
+    /// The query parameters the handlers check with `check_id`: (path,
+    /// parameter); every path parameter called `id` is one too.
+    const IDENTIFIER_PARAMETERS: [(&str, &str); 3] = [
+        ("/api/v1/scores", "name"),
+        ("/api/v1/scores", "cursor"),
+        ("/api/v1/actions", "account_id"),
+    ];
+
     /// The values of each parameter that takes one of a few names:
     /// (path, parameter, values); every path has one operation with it.
     fn parameters() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
@@ -213,6 +232,42 @@ impl AllowedValues {
         ]
     }
 
+    /// The property `property` of the component schema `schema`.
+    fn field<'a>(
+        components: &'a mut Components,
+        schema: &str,
+        property: &str,
+    ) -> Option<&'a mut RefOr<Schema>> {
+        match components.schemas.get_mut(schema) {
+            Some(RefOr::T(Schema::Object(object))) => object.properties.get_mut(property),
+            _ => None,
+        }
+    }
+
+    /// The parameter `name` of the GET or POST operation of `path`.
+    fn parameter<'a>(
+        openapi: &'a mut utoipa::openapi::OpenApi,
+        path: &str,
+        name: &str,
+    ) -> Option<&'a mut RefOr<Schema>> {
+        let item = openapi.paths.paths.get_mut(path)?;
+        [&mut item.get, &mut item.post]
+            .into_iter()
+            .flatten()
+            .flat_map(|operation| operation.parameters.iter_mut().flatten())
+            .find_map(|parameter| match parameter {
+                RefOr::T(parameter) if parameter.name == name => parameter.schema.as_mut(),
+                _ => None,
+            })
+    }
+
+    /// Gives a string schema the identifier pattern.
+    fn identifier(schema: &mut RefOr<Schema>) {
+        if let RefOr::T(Schema::Object(object)) = schema {
+            object.pattern = Some(ID_PATTERN.into());
+        }
+    }
+
     /// Restricts a string schema to `values` (and null, where it was
     /// nullable: an optional field may be sent as null).
     fn restrict(schema: &mut RefOr<Schema>, values: &[&str]) {
@@ -232,10 +287,13 @@ impl Modify for AllowedValues {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
             for (schema, property, values) in Self::fields() {
-                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema)
-                    && let Some(field) = object.properties.get_mut(property)
-                {
+                if let Some(field) = Self::field(components, schema, property) {
                     Self::restrict(field, &values);
+                }
+            }
+            for (schema, property) in Self::IDENTIFIER_FIELDS {
+                if let Some(field) = Self::field(components, schema, property) {
+                    Self::identifier(field);
                 }
             }
             // One event or an array of 1 to `MAX_BATCH` of them.
@@ -250,18 +308,13 @@ impl Modify for AllowedValues {
             }
         }
         for (path, name, values) in Self::parameters() {
-            let Some(item) = openapi.paths.paths.get_mut(path) else {
-                continue;
-            };
-            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
-                for parameter in operation.parameters.iter_mut().flatten() {
-                    if let RefOr::T(parameter) = parameter
-                        && parameter.name == name
-                        && let Some(schema) = parameter.schema.as_mut()
-                    {
-                        Self::restrict(schema, &values);
-                    }
-                }
+            if let Some(schema) = Self::parameter(openapi, path, name) {
+                Self::restrict(schema, &values);
+            }
+        }
+        for (path, name) in Self::IDENTIFIER_PARAMETERS {
+            if let Some(schema) = Self::parameter(openapi, path, name) {
+                Self::identifier(schema);
             }
         }
         // Every account id in a path is checked as an identifier.
@@ -270,9 +323,9 @@ impl Modify for AllowedValues {
                 if let RefOr::T(parameter) = parameter
                     && parameter.name == "id"
                     && parameter.parameter_in == ParameterIn::Path
-                    && let Some(RefOr::T(Schema::Object(id))) = parameter.schema.as_mut()
+                    && let Some(schema) = parameter.schema.as_mut()
                 {
-                    id.pattern = Some(ID_PATTERN.into());
+                    Self::identifier(schema);
                 }
             }
         }
@@ -286,10 +339,6 @@ fn tier_names() -> Vec<&'static str> {
 fn industry_names() -> Vec<&'static str> {
     INDUSTRIES.iter().map(|(name, _)| *name).collect()
 }
-
-/// An identifier as `check_id` takes it; the field attributes spell the
-/// same pattern as a literal, and a test checks the API against it.
-const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
 
 /// A stored customer as one object: the profile's fields, every one of
 /// them given, and the id. Derived, it is the profile (which refuses

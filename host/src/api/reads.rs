@@ -28,7 +28,6 @@ pub(super) const BANDS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub(super) struct ScoresQuery {
     /// The score (default `health`).
-    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     name: Option<String>,
     /// Only this band: `critical`, `declining`, `stable` or `optimal` for
     /// health; `hot`, `warm` or `cold` for lead.
@@ -39,7 +38,6 @@ pub(super) struct ScoresQuery {
     /// `technology`, `manufacturing`, `education` or `other`.
     industry: Option<String>,
     /// The `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 100).
     // `MAX_PAGE`: the attribute takes a literal; a test checks they agree.
@@ -222,7 +220,6 @@ impl From<IntentRecord> for Action {
 #[serde(deny_unknown_fields)]
 pub(super) struct ActionsQuery {
     /// Only this account's.
-    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     account_id: Option<String>,
     /// Only `pending`, `delivered` or `failed` ones.
     state: Option<String>,
