@@ -1,6 +1,12 @@
 //! Builds the bench components (`xtask/components`, a workspace of its own)
-//! for `wasm32-wasip2` and tells the bench where they are.
+//! without WASI, as the standard plugins are (`wasm32-unknown-unknown`
+//! linked into components, `vigil_wasm_build::Target::NoWasi`), and tells
+//! the bench where they are.
 
 fn main() -> Result<(), String> {
-    vigil_wasm_build::build_components("vigil-bench-components", "VIGIL_BENCH_COMPONENTS")
+    vigil_wasm_build::build_components(
+        vigil_wasm_build::Target::NoWasi,
+        "vigil-bench-components",
+        "VIGIL_BENCH_COMPONENTS",
+    )
 }

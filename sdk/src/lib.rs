@@ -461,6 +461,27 @@ pub mod __private {
         Ok(())
     }
 
+    /// Called first by every export the macros generate. In a plugin built
+    /// without WASI (`wasm32-unknown-unknown` linked into a component, as
+    /// the standard plugins are) it installs, once, a panic hook that logs
+    /// the panic's message at error level through the `host.log` import,
+    /// since there is no stderr to print it to; the host quotes that line
+    /// in the trap's reason. On WASI the standard library's own hook
+    /// prints it to stderr, which the host quotes instead; natively it
+    /// does nothing.
+    #[inline]
+    pub fn enter() {
+        #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
+        {
+            static PANIC_HOOK: std::sync::Once = std::sync::Once::new();
+            PANIC_HOOK.call_once(|| {
+                std::panic::set_hook(Box::new(|info| {
+                    crate::env::log(crate::LogLevel::Error, &info.to_string());
+                }));
+            });
+        }
+    }
+
     /// A declared history window: metric, days, offset days.
     pub type Declared = (&'static str, u32, u32);
 

@@ -7,7 +7,9 @@ use vigil_host::history::MetricHistory;
 use vigil_host::runtime::bindings::types::{Industry, Tier};
 use vigil_host::runtime::{Limits, Outcome, Runtime};
 
-use crate::support::{account, component, context, input, load, runtime, standard};
+use crate::support::{
+    account, component, component_without_wasi, context, input, load, runtime, standard,
+};
 
 fn healthy_call_still_succeeds(runtime: &Runtime) {
     let scorer = load(runtime, standard("health-score")).unwrap();
@@ -79,6 +81,50 @@ fn unbounded_memory_growth_is_capped() {
     let invocation = plugin.score(input(&mut history), &ctx);
     assert_eq!(invocation.record.outcome, Outcome::MemoryLimit);
     healthy_call_still_succeeds(&runtime);
+}
+
+#[test]
+fn a_panic_in_a_plugin_built_without_wasi_keeps_its_message_through_the_log_import() {
+    let runtime = runtime();
+    let bytes = component_without_wasi("panicker");
+    let report = runtime.inspect(&bytes);
+    assert!(
+        report
+            .imports
+            .iter()
+            .all(|i| i.starts_with("vigil:plugin/")),
+        "built without WASI: {:?}",
+        report.imports
+    );
+    let plugin = load(&runtime, &bytes).unwrap();
+    let mut history = MetricHistory::default();
+    let fine = context(
+        account("fine", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    let boom = context(
+        account("boom", Tier::MidMarket, Industry::Technology, 10, 5),
+        "test",
+    );
+    // A good call first, so the panic is not the instance's first call.
+    assert_eq!(
+        plugin.score(input(&mut history), &fine).record.outcome,
+        Outcome::Ok
+    );
+    let invocation = plugin.score(input(&mut history), &boom);
+    match &invocation.record.outcome {
+        Outcome::Trap { reason } => {
+            assert!(
+                reason.contains("guest log: panicked at")
+                    && reason.contains("account boom is not supported"),
+                "panic message kept: {reason}"
+            )
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let invocation = plugin.score(input(&mut history), &fine);
+    assert_eq!(invocation.record.outcome, Outcome::Ok);
+    assert_eq!(invocation.output.unwrap().value, 50.0);
 }
 
 #[test]

@@ -114,6 +114,23 @@ fn inspecting_a_refused_component_still_lists_its_imports() {
 }
 
 #[test]
+fn the_standard_plugins_import_only_the_contract() {
+    let runtime = runtime();
+    for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
+        let report = runtime.inspect(bytes);
+        assert!(report.loads(), "{name}: {:?}", report.refused);
+        assert!(
+            report
+                .imports
+                .iter()
+                .all(|i| i.starts_with("vigil:plugin/")),
+            "{name} is built without WASI: {:?}",
+            report.imports
+        );
+    }
+}
+
+#[test]
 fn every_standard_plugin_loads_with_the_kind_it_declares() {
     let runtime = runtime();
     for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {

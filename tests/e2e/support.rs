@@ -24,6 +24,14 @@ pub fn component(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The bytes of a test component built without WASI (`tests/build.rs`
+/// builds `panicker` that way too).
+pub fn component_without_wasi(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("VIGIL_TEST_COMPONENTS_NO_WASI"))
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The bytes of a standard plugin.
 pub fn standard(name: &str) -> &'static [u8] {
     STANDARD_PLUGINS

@@ -2139,6 +2139,7 @@ impl Plugin {
             }
             state.log_bytes_left = self.limits.log_bytes;
             state.log_lines_dropped = 0;
+            state.forget_error_log();
             state.limiter.exceeded = false;
             lend(&mut state.histories, histories);
         }
@@ -2261,6 +2262,7 @@ impl Plugin {
             state.reseed(input.seed);
             state.log_bytes_left = self.limits.log_bytes;
             state.log_lines_dropped = 0;
+            state.forget_error_log();
             state.limiter.exceeded = false;
             state.subject = 0;
             lend(&mut state.histories, std::slice::from_mut(input.history));
@@ -2429,6 +2431,7 @@ pub(super) fn begin_item(
     state.subject = item.context;
     state.log_bytes_left = log_bytes;
     state.log_lines_dropped = 0;
+    state.forget_error_log();
     state.batch.next = index + 1;
     state.batch.began = Some(now);
     Ok(())
@@ -2499,11 +2502,13 @@ fn classify_trap(error: &wasmtime::Error, state: &PluginState) -> Outcome {
         Some(Trap::Interrupt) => Outcome::Timeout,
         _ if state.limiter.exceeded => Outcome::MemoryLimit,
         _ => {
+            // A `std` guest on WASI writes a panic's message to stderr;
+            // one built without WASI has the SDK's panic hook log it.
             let stderr = state.stderr_tail();
-            let reason = if stderr.is_empty() {
-                format!("{error:#}")
-            } else {
-                format!("{error:#}; guest stderr: {stderr}")
+            let reason = match &state.last_error_log {
+                _ if !stderr.is_empty() => format!("{error:#}; guest stderr: {stderr}"),
+                Some(line) => format!("{error:#}; guest log: {line}"),
+                None => format!("{error:#}"),
             };
             Outcome::Trap { reason }
         }

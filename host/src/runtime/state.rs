@@ -365,6 +365,11 @@ pub(crate) struct PluginState {
     pub(crate) now: i64,
     pub(crate) log_bytes_left: usize,
     pub(crate) log_lines_dropped: u32,
+    /// The tail of the last error-level line the call or item in progress
+    /// logged, dropped or not: a plugin built without WASI has no stderr,
+    /// and the SDK's panic hook logs a panic's message at that level, so a
+    /// trap's reason can still say what the guest said.
+    pub(crate) last_error_log: Option<String>,
 }
 
 impl PluginState {
@@ -409,6 +414,7 @@ impl PluginState {
             now: 0,
             log_bytes_left: 0,
             log_lines_dropped: 0,
+            last_error_log: None,
         }
     }
 
@@ -430,14 +436,24 @@ impl PluginState {
     /// The tail of what the guest wrote to stderr (a panic message).
     pub(crate) fn stderr_tail(&self) -> String {
         let bytes = self.stderr.pipe.contents();
-        let text = String::from_utf8_lossy(&bytes);
-        let text = text.trim();
-        let start = text.len().saturating_sub(512);
-        let start = (start..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(text.len());
-        text[start..].to_string()
+        tail(&String::from_utf8_lossy(&bytes)).to_string()
     }
+
+    /// Forgets the last error line, for a new call or item.
+    pub(crate) fn forget_error_log(&mut self) {
+        self.last_error_log = None;
+    }
+}
+
+/// The last 512 bytes of `text`, trimmed, from a character boundary: what
+/// a trap's reason quotes of the guest's stderr or error log.
+fn tail(text: &str) -> &str {
+    let text = text.trim();
+    let start = text.len().saturating_sub(512);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    &text[start..]
 }
 
 impl WasiView for PluginState {
@@ -451,6 +467,9 @@ impl WasiView for PluginState {
 
 impl PluginState {
     fn log_line(&mut self, level: LogLevel, message: &str) {
+        if matches!(level, LogLevel::Error) {
+            self.last_error_log = Some(tail(message).to_string());
+        }
         if message.len() > self.log_bytes_left {
             self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
             return;

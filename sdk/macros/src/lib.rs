@@ -564,6 +564,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
 
             impl exports::vigil::plugin::meta::Guest for VigilPlugin {
                 fn describe() -> ::vigil_sdk::PluginInfo {
+                    ::vigil_sdk::__private::enter();
                     #describe
                 }
             }
@@ -630,6 +631,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
             quote! {
                 impl exports::vigil::plugin::#interface::Guest for VigilPlugin {
                     fn #export(contexts: #types::PackedContexts, windows: #windows) -> #packed {
+                        #private::enter();
                         let mut unpacker = #private::Unpacker::new(&contexts);
                         let mut packer = #packer;
                         #private::start_items(DECLARED_WINDOWS, windows);
@@ -652,6 +654,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                         windows: #windows,
                         items: #types::PackedCheckItems,
                     ) -> #types::PackedVerdicts {
+                        #private::enter();
                         let mut unpacker = #private::Unpacker::new(&contexts);
                         let mut items = #private::CheckItems::new(items);
                         let mut packer = #private::VerdictPacker::new(items.len(), DECLARED_TAGS);
@@ -685,6 +688,7 @@ fn batch_export(kind: &FnKind, call: &TokenStream2) -> TokenStream2 {
                         windows: #windows,
                         items: ::std::vec::Vec<exports::vigil::plugin::planning::PlanItem>,
                     ) -> ::std::vec::Vec<#result> {
+                        #private::enter();
                         let mut unpacker = #private::Unpacker::new(&contexts);
                         #private::start_items(DECLARED_WINDOWS, windows);
                         let results = items
