@@ -68,6 +68,47 @@ fn a_scaffolded_plugin_of_every_kind_passes_its_test_builds_to_wasm_and_loads() 
 }
 
 #[test]
+fn a_scaffolded_plugin_builds_without_wasi_with_its_cargo_config_and_imports_only_the_contract() {
+    let parent = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe.ancestors().nth(3).unwrap().join("scaffold-tests");
+    let root = scaffold(
+        parent.path(),
+        "my-plain",
+        "trigger",
+        &workspace().join("sdk"),
+    )
+    .unwrap();
+    // The crate's `.cargo/config.toml` names the linker: no `--config`.
+    cargo(
+        &root,
+        &[
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+        ],
+        &target_dir,
+    );
+    let bytes =
+        std::fs::read(target_dir.join("wasm32-unknown-unknown/release/my_plain.wasm")).unwrap();
+    let runtime = runtime();
+    let report = runtime.inspect(&bytes);
+    assert!(report.loads(), "{:?}", report.refused);
+    assert!(
+        report
+            .imports
+            .iter()
+            .all(|i| i.starts_with("vigil:plugin/")),
+        "{:?}",
+        report.imports
+    );
+    let plugin = load(&runtime, &bytes).unwrap();
+    assert_eq!(plugin.kind(), PluginKind::Trigger);
+}
+
+#[test]
 fn scaffolding_refuses_bad_names_unknown_kinds_and_existing_directories() {
     let parent = tempfile::tempdir().unwrap();
     let sdk = workspace().join("sdk");
