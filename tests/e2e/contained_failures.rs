@@ -8,7 +8,8 @@ use vigil_host::runtime::bindings::types::{Industry, Tier};
 use vigil_host::runtime::{Limits, Outcome, Runtime};
 
 use crate::support::{
-    account, component, component_without_wasi, context, input, load, runtime, standard,
+    account, assert_imports_only_the_contract, component, component_without_wasi, context, input,
+    load, runtime, standard,
 };
 
 fn healthy_call_still_succeeds(runtime: &Runtime) {
@@ -87,15 +88,7 @@ fn unbounded_memory_growth_is_capped() {
 fn a_panic_in_a_plugin_built_without_wasi_keeps_its_message_through_the_log_import() {
     let runtime = runtime();
     let bytes = component_without_wasi("panicker");
-    let report = runtime.inspect(&bytes);
-    assert!(
-        report
-            .imports
-            .iter()
-            .all(|i| i.starts_with("vigil:plugin/")),
-        "built without WASI: {:?}",
-        report.imports
-    );
+    assert_imports_only_the_contract(&runtime.inspect(&bytes), "panicker");
     let plugin = load(&runtime, &bytes).unwrap();
     let mut history = MetricHistory::default();
     let fine = context(

@@ -2,7 +2,7 @@
 
 use vigil_host::runtime::LoadError;
 
-use crate::support::{component, load, runtime, standard};
+use crate::support::{assert_imports_only_the_contract, component, load, runtime, standard};
 
 /// The refused imports of a component, as (import, reason).
 fn refused_imports(name: &str) -> Vec<(String, String)> {
@@ -117,16 +117,7 @@ fn inspecting_a_refused_component_still_lists_its_imports() {
 fn the_standard_plugins_import_only_the_contract() {
     let runtime = runtime();
     for (name, bytes) in vigil_host::standard::STANDARD_PLUGINS {
-        let report = runtime.inspect(bytes);
-        assert!(report.loads(), "{name}: {:?}", report.refused);
-        assert!(
-            report
-                .imports
-                .iter()
-                .all(|i| i.starts_with("vigil:plugin/")),
-            "{name} is built without WASI: {:?}",
-            report.imports
-        );
+        assert_imports_only_the_contract(&runtime.inspect(bytes), name);
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::Command;
 use vigil_host::runtime::bindings::types::PluginKind;
 use vigil_host::scaffold::{KINDS, ScaffoldError, scaffold};
 
-use crate::support::{load, runtime};
+use crate::support::{assert_imports_only_the_contract, load, runtime};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,16 +94,7 @@ fn a_scaffolded_plugin_builds_without_wasi_with_its_cargo_config_and_imports_onl
     let bytes =
         std::fs::read(target_dir.join("wasm32-unknown-unknown/release/my_plain.wasm")).unwrap();
     let runtime = runtime();
-    let report = runtime.inspect(&bytes);
-    assert!(report.loads(), "{:?}", report.refused);
-    assert!(
-        report
-            .imports
-            .iter()
-            .all(|i| i.starts_with("vigil:plugin/")),
-        "{:?}",
-        report.imports
-    );
+    assert_imports_only_the_contract(&runtime.inspect(&bytes), "my-plain");
     let plugin = load(&runtime, &bytes).unwrap();
     assert_eq!(plugin.kind(), PluginKind::Trigger);
 }

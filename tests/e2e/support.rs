@@ -7,7 +7,9 @@ use std::sync::Arc;
 use vigil_host::history::{DAY_MS, MetricHistory};
 use vigil_host::pipeline::{AccountState, Pipeline, PluginSet};
 use vigil_host::runtime::bindings::types::{Account, Context, Event, Industry, Tier};
-use vigil_host::runtime::{CallInput, InstanceMode, Limits, LoadError, Plugin, Runtime};
+use vigil_host::runtime::{
+    CallInput, ComponentReport, InstanceMode, Limits, LoadError, Plugin, Runtime,
+};
 use vigil_host::standard::STANDARD_PLUGINS;
 
 /// 2026-06-01T00:00:00Z.
@@ -30,6 +32,20 @@ pub fn component_without_wasi(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("VIGIL_TEST_COMPONENTS_NO_WASI"))
         .join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Asserts that a component loads and imports nothing but the vigil
+/// contract (no `wasi:*`), as one built without WASI does; `what` names it.
+pub fn assert_imports_only_the_contract(report: &ComponentReport, what: &str) {
+    assert!(report.loads(), "{what}: {:?}", report.refused);
+    assert!(
+        report
+            .imports
+            .iter()
+            .all(|i| i.starts_with("vigil:plugin/")),
+        "{what} imports only the contract: {:?}",
+        report.imports
+    );
 }
 
 /// The bytes of a standard plugin.

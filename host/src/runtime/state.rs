@@ -339,7 +339,10 @@ impl BatchState {
 
 /// The store data of one plugin instance.
 pub(crate) struct PluginState {
-    wasi: WasiCtx,
+    /// The WASI context, built at the guest's first WASI call: a component
+    /// built without WASI (the standard plugins) never makes one, so its
+    /// instances skip building it.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(crate) limiter: InstanceLimiter,
     pub(crate) clock: EvaluationClock,
@@ -380,31 +383,14 @@ impl PluginState {
         memory_bytes: usize,
         draws_randomness: bool,
     ) -> Self {
-        let clock = EvaluationClock::default();
-        let rng = InvocationRng::new();
-        let stderr = CountedStderr::new(STDERR_CAPTURE_BYTES);
-        // No preopens, no environment, no arguments, no network, no stdin:
-        // the builder grants nothing unless asked.
-        let wasi = WasiCtx::builder()
-            .wall_clock(clock.clone())
-            .monotonic_clock(clock.clone())
-            .secure_random(rng.clone())
-            .insecure_random(rng.clone())
-            .insecure_random_seed(0)
-            .max_random_size(MAX_RANDOM_BYTES)
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         Self {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: InstanceLimiter::new(memory_bytes),
-            clock,
-            rng,
+            clock: EvaluationClock::default(),
+            rng: InvocationRng::new(),
             draws_randomness,
-            stderr,
+            stderr: CountedStderr::new(STDERR_CAPTURE_BYTES),
             plugin,
             config,
             windows,
@@ -456,11 +442,42 @@ fn tail(text: &str) -> &str {
     &text[start..]
 }
 
+/// The WASI world of a plugin: no preopens, no environment, no arguments,
+/// no network, no stdin (the builder grants nothing unless asked); the
+/// clocks read the evaluation time, randomness comes from the invocation's
+/// seed, stderr goes to the instance's capture.
+fn deterministic_wasi(
+    clock: &EvaluationClock,
+    rng: &InvocationRng,
+    stderr: &CountedStderr,
+) -> WasiCtx {
+    WasiCtx::builder()
+        .wall_clock(clock.clone())
+        .monotonic_clock(clock.clone())
+        .secure_random(rng.clone())
+        .insecure_random(rng.clone())
+        .insecure_random_seed(0)
+        .max_random_size(MAX_RANDOM_BYTES)
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let Self {
+            wasi,
+            table,
+            clock,
+            rng,
+            stderr,
+            ..
+        } = self;
         WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
+            ctx: wasi.get_or_insert_with(|| deterministic_wasi(clock, rng, stderr)),
+            table,
         }
     }
 }
@@ -569,6 +586,23 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn a_plugin_state_builds_its_wasi_world_at_the_first_wasi_call_and_keeps_it() {
+        let mut state = PluginState::new(
+            Arc::from("test@0.1.0"),
+            Arc::new(BTreeMap::new()),
+            Arc::new(DeclaredWindows::new(Vec::new())),
+            1 << 20,
+            false,
+        );
+        // A component built without WASI never asks: nothing is built.
+        assert!(state.wasi.is_none());
+        let first: *const WasiCtx = state.ctx().ctx;
+        assert!(state.wasi.is_some());
+        let second: *const WasiCtx = state.ctx().ctx;
+        assert_eq!(first, second, "built once, then kept");
+    }
 
     #[test]
     fn the_stderr_count_is_what_the_capture_holds_through_either_stream() {
