@@ -24,7 +24,10 @@
 //! The same function compiles natively, so plugin rules are unit tested with
 //! `cargo test` and the helpers of [`testing`]; built with
 //! `cargo build --target wasm32-wasip2 --release` it becomes a component the
-//! host loads.
+//! host loads, and built for `wasm32-unknown-unknown` with the linker
+//! `wasm-component-ld`, a component without WASI that imports only the
+//! contract and instantiates faster (the SDK's README, "Building without
+//! WASI").
 
 use std::borrow::Cow;
 
