@@ -3,7 +3,8 @@
 //! without WASI (`wasm32-unknown-unknown` linked into components,
 //! `vigil_wasm_build::Target::NoWasi`): none of them reads a clock or draws
 //! randomness, and a component that imports only the contract instantiates
-//! in about half the time.
+//! in 0.69–0.73x the time, and loads in 0.7x (BENCHMARKS.md, "What was made
+//! faster", 2026-12-07).
 //!
 //! The nested cargo uses its own target directory beside the outer one, so
 //! the two never wait on each other's lock.
