@@ -56,16 +56,15 @@ impl Target {
 
     /// Cargo's options for the target: the triple, and for
     /// `wasm32-unknown-unknown` the linker that makes a component of it.
-    fn cargo_args(self) -> &'static [&'static str] {
-        match self {
-            Target::WasiP2 => &["--target", "wasm32-wasip2"],
-            Target::NoWasi => &[
-                "--target",
-                "wasm32-unknown-unknown",
+    fn cargo_args(self) -> Vec<&'static str> {
+        let mut args = vec!["--target", self.triple()];
+        if self == Target::NoWasi {
+            args.extend([
                 "--config",
                 "target.wasm32-unknown-unknown.linker=\"wasm-component-ld\"",
-            ],
+            ]);
         }
+        args
     }
 }
 
