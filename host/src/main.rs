@@ -700,6 +700,20 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
         if let Some(fuel) = report.fuel_budget {
             println!("  fuel budget {fuel} per call");
         }
+        if let (Some(memories), Some(initial)) = (report.memories, report.initial_memory_bytes) {
+            let cap = runtime.limits().memory_bytes;
+            let what = if memories == 1 {
+                "1 memory".to_string()
+            } else {
+                format!("{memories} memories, the largest")
+            };
+            // Memories are sized in 64 KiB pages, so KiB are exact.
+            println!(
+                "  memory    {what} starting at {} KiB (capped at {} KiB an instance)",
+                initial >> 10,
+                cap >> 10
+            );
+        }
         println!("  imports");
         for import in &report.imports {
             println!("    {import}");

@@ -40,28 +40,20 @@ pub mod testing;
 /// The allocator of plugins built for Wasm (feature `fast-alloc`, on by
 /// default): freed blocks of up to [`small_blocks::MAX_SMALL`] bytes kept
 /// on free lists per size ([`small_blocks::SmallBlocks`]), in front of talc
-/// instead of wasi-libc's dlmalloc. A plugin's guest code allocates for
-/// every string and list it builds and the host's results are lifted
-/// from: in the bench rule set, dlmalloc's `malloc` and `free` were a third
-/// of the time spent in Wasm code, and talc's still a quarter of its
-/// instructions (BENCHMARKS.md, "What was made faster"). A plugin that
-/// sets its own `#[global_allocator]` turns the feature off
+/// instead of wasi-libc's dlmalloc, with talc's first heap in the
+/// instance's initial memory (see the module). A plugin's guest code
+/// allocates for every string and list it builds and the host's results
+/// are lifted from: in the bench rule set, dlmalloc's `malloc` and `free`
+/// were a third of the time spent in Wasm code, and talc's still a quarter
+/// of its instructions (BENCHMARKS.md, "What was made faster"). A plugin
+/// that sets its own `#[global_allocator]` turns the feature off
 /// (`default-features = false`).
 #[cfg(all(
     feature = "fast-alloc",
-    target_family = "wasm",
+    target_arch = "wasm32",
     not(target_feature = "atomics")
 ))]
-pub mod allocator {
-    use crate::small_blocks::SmallBlocks;
-
-    /// The global allocator: small blocks from their free lists, the rest
-    /// from talc, growing the instance's memory as it needs (within the
-    /// host's memory cap, like any other growth).
-    #[global_allocator]
-    static ALLOCATOR: SmallBlocks<talc::wasm::WasmDynamicTalc> =
-        SmallBlocks::new(talc::wasm::new_wasm_dynamic_allocator());
-}
+pub mod allocator;
 
 /// Bindings generated from the vigil WIT contract (`wit/v0.6.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use vigil_host::history::DAY_MS;
 use vigil_host::pipeline::{AccountState, Disposition, Pipeline, PipelineError, PluginSet};
-use vigil_host::runtime::bindings::types::{EscalationLevel, Industry, IntentKind, Tier};
-use vigil_host::runtime::{InstanceMode, Outcome, Plugin, Runtime};
+use vigil_host::runtime::bindings::types::{
+    Account, EscalationLevel, Event, Industry, IntentKind, Tier,
+};
+use vigil_host::runtime::{InstanceMode, Limits, Outcome, Plugin, Runtime};
 
 use crate::support::{
     NOW, account, component, event, run_events, runtime, standard, standard_pipeline, usage_history,
@@ -21,10 +23,9 @@ fn plugin(runtime: &Runtime, bytes: &[u8]) -> Arc<Plugin> {
     )
 }
 
-#[test]
-fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() {
-    let runtime = runtime();
-    let pipeline = standard_pipeline(&runtime, InstanceMode::Warm);
+/// An enterprise account in financial services whose usage and logins
+/// collapse over weeks, then a payment 75 days overdue.
+fn collapsing_enterprise_account() -> (Account, Vec<Event>) {
     let customer = account(
         "acme",
         Tier::Enterprise,
@@ -40,6 +41,14 @@ fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() 
         NOW,
         serde_json::json!({"payment_days_overdue": 75}),
     ));
+    (customer, events)
+}
+
+#[test]
+fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() {
+    let runtime = runtime();
+    let pipeline = standard_pipeline(&runtime, InstanceMode::Warm);
+    let (customer, events) = collapsing_enterprise_account();
     let (state, evaluations) = run_events(&pipeline, customer, &events);
 
     let health = &state.scores["health"];
@@ -62,6 +71,42 @@ fn a_collapsing_enterprise_account_ends_critical_with_a_leadership_escalation() 
             .iter()
             .all(|r| r.outcome == Outcome::Ok && r.fuel_used > 0 && r.plugin.digest.len() == 64)
     );
+}
+
+#[test]
+fn the_standard_plugins_run_on_fresh_instances_within_the_memory_they_start_with() {
+    // The SDK's allocator starts with a heap in the plugin's initial
+    // memory, so a call on a fresh instance (a replay) does not grow it:
+    // with the cap at the initial memory, any growth would be refused and
+    // the call would end at the memory limit.
+    let inspecting = runtime();
+    let initial = vigil_host::standard::STANDARD_PLUGINS
+        .iter()
+        .map(|(name, bytes)| {
+            let report = inspecting.inspect(bytes);
+            assert_eq!(report.memories, Some(1), "{name}");
+            report.initial_memory_bytes.unwrap()
+        })
+        .max()
+        .unwrap();
+    let runtime = Runtime::new(Limits {
+        memory_bytes: usize::try_from(initial).unwrap(),
+        ..Limits::default()
+    })
+    .unwrap();
+    let pipeline = standard_pipeline(&runtime, InstanceMode::Fresh);
+    let (customer, events) = collapsing_enterprise_account();
+    let (state, evaluations) = run_events(&pipeline, customer, &events);
+
+    let records: Vec<_> = evaluations.iter().flat_map(|e| &e.invocations).collect();
+    for record in &records {
+        assert_eq!(record.outcome, Outcome::Ok, "{record:?}");
+    }
+    for kind in ["score", "evaluate", "check", "plan"] {
+        assert!(records.iter().any(|r| r.call == kind), "a {kind} call ran");
+    }
+    assert_eq!(state.scores["health"].card.band, "critical");
+    assert!(evaluations.iter().any(|e| !e.intents.is_empty()));
 }
 
 #[test]

@@ -2543,6 +2543,13 @@ pub struct ComponentReport {
     pub scores: Vec<DeclaredScore>,
     /// The fuel budget a call would get.
     pub fuel_budget: Option<u64>,
+    /// The linear memories an instance of it creates (the host's memory
+    /// cap is on their sum), if it compiles.
+    pub memories: Option<u32>,
+    /// The bytes the largest of those memories starts with, before the
+    /// plugin grows it: its stack, its data and, for a plugin built with
+    /// the SDK, the heap its allocator starts with.
+    pub initial_memory_bytes: Option<u64>,
     /// Why the host would refuse it, if it would.
     pub refused: Option<String>,
 }
@@ -2553,6 +2560,9 @@ impl ComponentReport {
         self.refused.is_none()
     }
 }
+
+/// The size of a Wasm page (the unit memories are sized in).
+const WASM_PAGE_BYTES: u64 = 64 << 10;
 
 pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
     let mut report = ComponentReport {
@@ -2567,6 +2577,8 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
         policy_tags: Vec::new(),
         scores: Vec::new(),
         fuel_budget: None,
+        memories: None,
+        initial_memory_bytes: None,
         refused: None,
     };
     let component = match runtime.cache().get_or_compile(runtime.engine(), bytes) {
@@ -2576,6 +2588,14 @@ pub(super) fn inspect(runtime: &Runtime, bytes: &[u8]) -> ComponentReport {
             return report;
         }
     };
+    // None only for a component that imports core modules or instances,
+    // which the host refuses anyway.
+    if let Some(required) = component.resources_required() {
+        report.memories = Some(required.num_memories);
+        report.initial_memory_bytes = required
+            .max_initial_memory_size
+            .map(|pages| pages.saturating_mul(WASM_PAGE_BYTES));
+    }
     let analysis = analyze(runtime.engine(), &component);
     report.imports = analysis.imports;
     report.exports = analysis.exports;

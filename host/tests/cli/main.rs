@@ -36,6 +36,12 @@ fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
         "{stdout}"
     );
     assert!(stdout.contains("vigil:plugin/history@0.6.0"), "{stdout}");
+    // The memory an instance starts with, against the default cap.
+    assert!(
+        stdout.contains("memory    1 memory starting at ")
+            && stdout.contains(" KiB (capped at 65536 KiB an instance)"),
+        "{stdout}"
+    );
     // A scorer lists the score it declares: its bands and factors.
     assert!(stdout.contains("score         health"), "{stdout}");
     assert!(
