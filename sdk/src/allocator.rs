@@ -44,8 +44,11 @@ static mut INITIAL_HEAP: [MaybeUninit<u8>; INITIAL_HEAP_BYTES] =
 /// talc's source of memory: [`INITIAL_HEAP`] first, then pages grown at
 /// the end of the instance's memory, each growth extending the heap the
 /// one before made when they are adjacent (as talc's `WasmGrowAndExtend`).
+///
+/// Private: the global allocator below is its one value, since two would
+/// both hand talc the same [`INITIAL_HEAP`].
 #[derive(Debug)]
-pub struct InitialHeapThenGrow {
+struct InitialHeapThenGrow {
     /// Whether [`INITIAL_HEAP`] has been claimed.
     claimed_initial: bool,
     /// The end of the last heap grown, which the next growth extends.
@@ -54,17 +57,11 @@ pub struct InitialHeapThenGrow {
 
 impl InitialHeapThenGrow {
     /// A source whose initial heap is not claimed yet.
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Self {
             claimed_initial: false,
             grown_end: None,
         }
-    }
-}
-
-impl Default for InitialHeapThenGrow {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -84,16 +81,25 @@ unsafe impl talc::source::Source for InitialHeapThenGrow {
                 return Ok(());
             }
         }
-        // Enough for the block, its chunk's metadata and its alignment.
-        let needed = layout.size() + layout.align() + 2 * CHUNK_UNIT;
+        // Enough for the block, its chunk's metadata and its alignment; a
+        // block too large for the address space is refused here rather
+        // than wrapping round to a small growth.
+        let needed = layout
+            .size()
+            .checked_add(layout.align() + 2 * CHUNK_UNIT)
+            .ok_or(())?;
         let pages = needed.div_ceil(PAGE_BYTES);
         let previous_pages = core::arch::wasm32::memory_grow::<0>(pages);
         if previous_pages == usize::MAX {
             return Err(());
         }
-        let grown_base = (previous_pages * PAGE_BYTES) as *mut u8;
+        // The grown pages lie within the 4 GiB a wasm32 memory can hold,
+        // but their end may be that limit itself, which does not fit in a
+        // pointer: talc takes a saturated end, as its own sources do.
+        let grown_start = previous_pages * PAGE_BYTES;
         let grown_bytes = pages * PAGE_BYTES;
-        let grown_end = grown_base.wrapping_add(grown_bytes);
+        let grown_base = grown_start as *mut u8;
+        let grown_end = grown_start.saturating_add(grown_bytes) as *mut u8;
         if let Some(end) = talc.source.grown_end.take()
             && end.as_ptr() == grown_base
         {
