@@ -464,33 +464,61 @@ pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
 
 /// p50 and p99 of instantiating each bench component from its
 /// pre-instantiated component (new store, instance, exports; not the
-/// teardown), in µs.
+/// teardown), in µs, the components taking turns ([`in_turns`]).
 pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let (_runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Fresh)?;
-    let mut rows = Vec::new();
-    for (name, plugin) in COMPONENTS.iter().zip(&plugins) {
-        // Warm the pool's slots and the caches first.
-        for _ in 0..100 {
-            plugin
-                .instantiate_once()
-                .map_err(|e| anyhow!("{name}: {e}"))?;
+    let instantiate = |at: usize| {
+        let (name, plugin) = COMPONENTS
+            .get(at)
+            .zip(plugins.get(at))
+            .ok_or_else(|| anyhow!("no bench component {at}"))?;
+        plugin
+            .instantiate_once()
+            .map_err(|e| anyhow!("{name}: {e}"))
+    };
+    // Warm the pool's slots and the caches first.
+    in_turns(plugins.len(), 100, instantiate)?;
+    let times = in_turns(plugins.len(), samples.max(1), instantiate)?;
+    Ok(COMPONENTS
+        .iter()
+        .zip(times)
+        .map(|(name, times)| {
+            let (p50, p99) = p50_p99_micros(times);
+            ((*name).to_string(), p50, p99)
+        })
+        .collect())
+}
+
+/// Times `samples` calls of `time(k)` for each of `count` subjects, the
+/// subjects taking turns (one call each, round after round) rather than
+/// one subject's calls after another's: on these VMs a slower spell
+/// (1.4–1.9x every instantiation's time, whatever the component, from a
+/// few milliseconds to seconds) would otherwise fall on one subject's
+/// samples alone and, covering half of them, move its p50 (BENCHMARKS.md,
+/// "Runs by VM", 2026-12-07 from 11:06). Taking turns spreads such a
+/// spell over every subject alike.
+fn in_turns(
+    count: usize,
+    samples: usize,
+    mut time: impl FnMut(usize) -> anyhow::Result<Duration>,
+) -> anyhow::Result<Vec<Vec<Duration>>> {
+    let mut times: Vec<Vec<Duration>> = (0..count).map(|_| Vec::with_capacity(samples)).collect();
+    for _ in 0..samples {
+        for (at, times) in times.iter_mut().enumerate() {
+            times.push(time(at)?);
         }
-        let mut times: Vec<Duration> = Vec::with_capacity(samples);
-        for _ in 0..samples.max(1) {
-            times.push(
-                plugin
-                    .instantiate_once()
-                    .map_err(|e| anyhow!("{name}: {e}"))?,
-            );
-        }
-        times.sort();
-        let at = |q: f64| {
-            let index = ((times.len() as f64 - 1.0) * q).round() as usize;
-            times.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e6)
-        };
-        rows.push(((*name).to_string(), at(0.50), at(0.99)));
     }
-    Ok(rows)
+    Ok(times)
+}
+
+/// The p50 and p99 of `times`, in µs (0 for no times).
+fn p50_p99_micros(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let at = |q: f64| {
+        let index = ((times.len() as f64 - 1.0) * q).round() as usize;
+        times.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    (at(0.50), at(0.99))
 }
 
 fn machine() -> String {
@@ -682,7 +710,7 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     let instantiation = instantiation(options.samples)?;
     let _ = writeln!(
         out,
-        "\nInstantiation from InstancePre (new store + instance + exports, not the teardown), {} samples each",
+        "\nInstantiation from InstancePre (new store + instance + exports, not the teardown), {} samples each, the components taking turns",
         options.samples
     );
     let _ = writeln!(
@@ -733,7 +761,11 @@ pub fn run(options: Options) -> anyhow::Result<String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{Measured, ratio_spread, speed_by_round, time_change_by_round};
+    use anyhow::anyhow;
+
+    use super::{
+        Measured, in_turns, p50_p99_micros, ratio_spread, speed_by_round, time_change_by_round,
+    };
 
     fn measured(millis: &[u64]) -> Measured {
         let rounds: Vec<Duration> = millis.iter().map(|m| Duration::from_millis(*m)).collect();
@@ -772,6 +804,46 @@ mod tests {
         assert!((high - 20.0).abs() < 1e-9, "{high}");
         // A row against itself changes nothing.
         assert_eq!(time_change_by_round(&base, &base), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn a_slow_spell_falls_on_every_subject_alike_when_they_take_turns() {
+        // Three subjects, ten samples each: every call takes 2 µs but for a
+        // spell over the 12 calls from the 9th, which take 4 µs. One
+        // subject after another, the spell would be the first subject's
+        // last 2 samples and all 10 of the second's, whose p50 would be
+        // 4 µs; in turns it is 4 samples of each, and every p50 stays 2 µs.
+        let mut call = 0;
+        let times = in_turns(3, 10, |_| {
+            call += 1;
+            let slow = (9..21).contains(&call);
+            Ok(Duration::from_micros(if slow { 4 } else { 2 }))
+        })
+        .unwrap();
+        assert_eq!(call, 30);
+        for times in times {
+            assert_eq!(times.len(), 10);
+            assert_eq!(times.iter().filter(|t| t.as_micros() == 4).count(), 4);
+            assert_eq!(p50_p99_micros(times), (2.0, 4.0));
+        }
+    }
+
+    #[test]
+    fn a_failed_sample_ends_the_timing_with_its_error() {
+        let error = in_turns(2, 5, |at| {
+            if at == 1 {
+                Err(anyhow!("component 1 failed"))
+            } else {
+                Ok(Duration::from_micros(1))
+            }
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "component 1 failed");
+    }
+
+    #[test]
+    fn percentiles_of_no_times_are_zero() {
+        assert_eq!(p50_p99_micros(Vec::new()), (0.0, 0.0));
     }
 
     #[test]
