@@ -13,9 +13,9 @@
 #   tests/bench/health_score.sh [SECONDS] [RATES...]     (default: 20 1000 2500 5000)
 #
 # Prints, per rate: the rate achieved, p50/p90/p99/p99.9 latency, the
-# status codes, the CPU seconds the server and PostgreSQL used, and how
-# many reads the server answered from its latest-score cache and how many
-# from the store.
+# status codes, the CPU seconds the server and PostgreSQL used and those
+# the hypervisor took from the VM (steal), and how many reads the server
+# answered from its latest-score cache and how many from the store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-20}
@@ -95,6 +95,9 @@ echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # PostgreSQL process.
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "/proc/$pid/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+# CPU seconds the hypervisor took from this VM so far (steal, both cores):
+# a VM starved by its host answers late whatever the server does.
+steal() { awk -v tick="$(getconf CLK_TCK)" '$1 == "cpu" {print $9 / tick}' /proc/stat; }
 # Health-score reads the server answered from FROM (cache or store), by its
 # metrics.
 reads_from() {
@@ -102,7 +105,7 @@ reads_from() {
     awk -v series="vigil_health_score_reads_total{from=\"$1\"}" '$1 == series {n += $2} END {printf "%d\n", n}'
 }
 for RATE in $RATES; do
-  VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu)
+  VIGIL_BEFORE=$(cpu_of "$SERVER"); PG_BEFORE=$(pg_cpu); STEAL_BEFORE=$(steal)
   CACHE_BEFORE=$(reads_from cache); STORE_BEFORE=$(reads_from store)
   rm -f "$WORK"/oha-*.json "$WORK"/oha-*.db
   for P in $(seq 0 $((PROCESSES - 1))); do
@@ -118,10 +121,11 @@ for RATE in $RATES; do
   LOAD=()
   VIGIL_CPU=$(awk -v a="$(cpu_of "$SERVER")" -v b="$VIGIL_BEFORE" 'BEGIN {print a - b}')
   PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$PG_BEFORE" 'BEGIN {print a - b}')
+  STEAL=$(awk -v a="$(steal)" -v b="$STEAL_BEFORE" 'BEGIN {print a - b}')
   FROM_CACHE=$(( $(reads_from cache) - CACHE_BEFORE )); FROM_STORE=$(( $(reads_from store) - STORE_BEFORE ))
-  python3 - "$RATE" "$WORK" "$PROCESSES" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" "$FROM_CACHE" "$FROM_STORE" <<'PY'
-import collections, glob, json, sqlite3, sys
-rate, work, processes, vigil_cpu, pg_cpu, seconds, from_cache, from_store = sys.argv[1:9]
+  python3 - "$RATE" "$WORK" "$PROCESSES" "$VIGIL_CPU" "$PG_CPU" "$SECONDS_" "$FROM_CACHE" "$FROM_STORE" "$STEAL" <<'PY'
+import collections, glob, json, os, sqlite3, sys
+rate, work, processes, vigil_cpu, pg_cpu, seconds, from_cache, from_store, steal = sys.argv[1:10]
 runs = [json.load(open(path)) for path in sorted(glob.glob(f"{work}/oha-*.json"))]
 # Each request's latency as oha counts it with --latency-correction: from
 # when it should have been sent to its answer.
@@ -148,7 +152,8 @@ errors = ", ".join(f"{kind}: {count}" for kind, count in errors.items()) or "no 
 achieved = sum(run["summary"]["requestsPerSec"] for run in runs)
 print(f"  target {int(rate):,} req/s: achieved {achieved:,.0f} req/s ({processes} oha {'process' if processes == '1' else 'processes'}); "
       f"latency p50 {ms(50)}, p90 {ms(90)}, p99 {ms(99)}, p99.9 {ms(99.9)}; "
-      f"{codes}; {errors} ({cut_off} cut off at the end); CPU of {seconds} s: vigil {float(vigil_cpu):.1f} s, PostgreSQL {float(pg_cpu):.1f} s; "
+      f"{codes}; {errors} ({cut_off} cut off at the end); CPU of {seconds} s: vigil {float(vigil_cpu):.1f} s, PostgreSQL {float(pg_cpu):.1f} s, "
+      f"taken by the hypervisor (steal) {float(steal):.1f} s of {os.cpu_count() * int(seconds)}; "
       f"answered from the cache {int(from_cache):,}, from the store {int(from_store):,}")
 PY
 done
