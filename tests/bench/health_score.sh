@@ -95,7 +95,7 @@ echo "GET health-score, ${SECONDS_} s per rate, $(nproc) cores, PostgreSQL"
 # PostgreSQL process.
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 pg_cpu() { for pid in $(pgrep -x postgres); do awk '{print ($14 + $15) / 100}' "/proc/$pid/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
-# CPU seconds the hypervisor took from this VM so far (steal, both cores):
+# CPU seconds the hypervisor took from this VM so far (steal, all cores):
 # a VM starved by its host answers late whatever the server does.
 steal() { awk -v tick="$(getconf CLK_TCK)" '$1 == "cpu" {print $9 / tick}' /proc/stat; }
 # Health-score reads the server answered from FROM (cache or store), by its

@@ -84,8 +84,8 @@ print(f"events acknowledged: {acked}; stored: $STORED; ingest audit entries: $AU
 print(f"durable ingest: {acked / (us / 1e6):,.0f} events/s; request latency p50 $P50 ms, p99 $P99 ms")
 print(f"not yet evaluated at the end: $BACKLOG events")
 # The evaluator runs beside ingest on the same cores and writes to the same
-# database (the run starts with no events), so the CPU an event below is
-# shared with this much evaluation.
+# database (the run starts with no events), so the CPU seconds printed
+# next are spent on this much evaluation as well as on ingest.
 print(f"evaluated while ingest ran: {$STORED - $BACKLOG} events ({($STORED - $BACKLOG) / (us / 1e6):,.0f} events/s)")
 vigil, pg, busy = $VIGIL_CPU1 - $VIGIL_CPU0, $PG_CPU1 - $PG_CPU0, $ALL_CPU1 - $ALL_CPU0
 print(f"CPU seconds over the run: vigil {vigil:.1f}, PostgreSQL {pg:.1f}, everything {busy:.1f} (wrk and the rest {busy - vigil - pg:.1f}) of {$(nproc) * us / 1e6:.1f}; taken by the hypervisor (steal) {$STEAL1 - $STEAL0:.1f}")
