@@ -172,7 +172,7 @@ enum PluginCommand {
     New {
         /// The plugin's name: lowercase letters, digits and dashes.
         name: String,
-        /// scorer, trigger, condition, action or playbook.
+        /// scorer, trigger, condition, action, playbook or ruleset.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(scaffold::KINDS))]
         kind: String,
         /// Where to create it (default: the current directory).

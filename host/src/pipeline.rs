@@ -1,11 +1,16 @@
 //! The evaluation pipeline: an event for an account runs through scorers,
 //! triggers, the host's dedup and cooldown policy, conditions and actions,
-//! and comes out as intents plus one record per plugin invocation.
+//! and comes out as intents plus one record per plugin invocation. A
+//! ruleset (contract 0.7) is a scorer, a trigger and a condition in one
+//! call: it runs with the scorers, its signals are raised after every
+//! trigger's and playbook's, and its verdict on each of its signals counts
+//! as one more condition's.
 //!
 //! Fail policy: a failing scorer leaves the account's last good score in
 //! place, flagged stale (fail open); a failing trigger emits no signal; a
 //! failing condition means the signal does not apply and a failing action
-//! plans nothing (fail closed).
+//! plans nothing (fail closed). A failing ruleset does both: its scores
+//! are kept stale and it raises nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use crate::runtime::bindings::types::{
 };
 use crate::runtime::{
     Batch, BatchContexts, CallInput, CheckItem, Invocation, InvocationRecord, ItemInput, PlanItem,
-    Plugin, ScoreCard, Signal, Text, Verdict,
+    Plugin, Ruling, ScoreCard, Signal, Text, Verdict,
 };
 
 /// Intent keys older than this are forgotten (keys carry the day, so a
@@ -188,7 +193,7 @@ pub enum Disposition {
 /// A signal and what became of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalRecord {
-    /// The trigger or playbook that raised it.
+    /// The trigger, playbook or ruleset that raised it.
     pub plugin: PluginRef,
     /// The signal.
     pub signal: Signal,
@@ -216,8 +221,8 @@ pub struct Evaluation {
     pub account_id: String,
     /// The evaluation time.
     pub now: i64,
-    /// Scores, one per scorer that ran: fresh, or the last good one
-    /// flagged stale when the scorer failed.
+    /// Scores, one per scorer that ran (a ruleset's, one per card): fresh,
+    /// or the last good one flagged stale when the scorer failed.
     pub scores: Vec<ScoreState>,
     /// Signals raised, and what became of them.
     pub signals: Vec<SignalRecord>,
@@ -236,6 +241,7 @@ pub struct PluginSet {
     conditions: Vec<Arc<Plugin>>,
     actions: Vec<Arc<Plugin>>,
     playbooks: Vec<Arc<Plugin>>,
+    rulesets: Vec<Arc<Plugin>>,
     /// Whether any plugin draws randomness, so that an evaluation's seed is
     /// worth working out.
     draws_randomness: bool,
@@ -252,6 +258,7 @@ impl PluginSet {
                 PluginKind::Condition => set.conditions.push(plugin),
                 PluginKind::Action => set.actions.push(plugin),
                 PluginKind::Playbook => set.playbooks.push(plugin),
+                PluginKind::Ruleset => set.rulesets.push(plugin),
             }
         }
         for group in [
@@ -260,6 +267,7 @@ impl PluginSet {
             &mut set.conditions,
             &mut set.actions,
             &mut set.playbooks,
+            &mut set.rulesets,
         ] {
             group.sort_by(|a, b| a.name().cmp(b.name()).then(a.digest().cmp(b.digest())));
         }
@@ -268,10 +276,11 @@ impl PluginSet {
         set
     }
 
-    /// Every plugin, scorers first.
+    /// Every plugin, scorers first, then rulesets.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.scorers
             .iter()
+            .chain(&self.rulesets)
             .chain(&self.triggers)
             .chain(&self.conditions)
             .chain(&self.actions)
@@ -349,14 +358,19 @@ impl Prepared<'_> {
     }
 }
 
-/// What one trigger or playbook raised for one event.
+/// What one trigger, playbook or ruleset raised for one event.
 struct Raised {
     /// Its position among the pipeline's sources.
     source: usize,
-    /// The record of the `evaluate` call.
-    record: InvocationRecord,
+    /// The record of the `evaluate` call; none for a ruleset, whose `rule`
+    /// call was recorded with the scores.
+    record: Option<InvocationRecord>,
     /// The signals (none if the call failed).
     signals: Vec<Signal>,
+    /// A ruleset's verdict on each signal, one for one; empty for a
+    /// trigger or playbook. A verdict is moved out (to `own_ruled`) when
+    /// its signal is checked with the batch.
+    verdicts: Vec<Verdict>,
 }
 
 /// How a raised signal is settled.
@@ -498,35 +512,75 @@ fn record_score(
     history: &mut MetricHistory,
     invocation: Invocation<ScoreCard>,
 ) {
-    let now = item.evaluation.now;
     match record(&mut item.evaluation, invocation) {
-        Some(card) => {
-            history.record(&card.name, now, card.value);
-            let score = ScoreState {
-                card: Arc::new(card),
-                plugin: PluginRef::from(scorer.as_ref()),
-                computed_at: now,
-                stale: false,
-            };
-            // The name is copied for the key only the first time the
-            // account gets this score: after that the entry is replaced.
-            match item.state.scores.get_mut(score.card.name.as_str()) {
-                Some(kept) => *kept = score.clone(),
-                None => {
-                    item.state
-                        .scores
-                        .insert(score.card.name.to_string(), score.clone());
-                }
+        Some(card) => keep_score(scorer, item, history, card),
+        None => keep_stale(scorer, item),
+    }
+}
+
+/// Keeps a ruleset's cards as [`record_score`] keeps a scorer's (on
+/// failure, its last good scores, flagged stale), and gives back its
+/// signals and its verdicts on them (none on failure).
+fn record_ruling(
+    ruleset: &Arc<Plugin>,
+    item: &mut Prepared<'_>,
+    history: &mut MetricHistory,
+    invocation: Invocation<Ruling>,
+) -> (Vec<Signal>, Vec<Verdict>) {
+    match record(&mut item.evaluation, invocation) {
+        Some(Ruling {
+            cards,
+            signals,
+            verdicts,
+        }) => {
+            for card in cards {
+                keep_score(ruleset, item, history, card);
             }
-            item.evaluation.scores.push(score);
+            (signals, verdicts)
         }
         None => {
-            for score in item.state.scores.values_mut() {
-                if *score.plugin.name == *scorer.name() {
-                    score.stale = true;
-                    item.evaluation.scores.push(score.clone());
-                }
-            }
+            keep_stale(ruleset, item);
+            (Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// Keeps a fresh card of `plugin` in the account's scores and history, and
+/// in the evaluation's scores.
+fn keep_score(
+    plugin: &Arc<Plugin>,
+    item: &mut Prepared<'_>,
+    history: &mut MetricHistory,
+    card: ScoreCard,
+) {
+    let now = item.evaluation.now;
+    history.record(&card.name, now, card.value);
+    let score = ScoreState {
+        card: Arc::new(card),
+        plugin: PluginRef::from(plugin.as_ref()),
+        computed_at: now,
+        stale: false,
+    };
+    // The name is copied for the key only the first time the account gets
+    // this score: after that the entry is replaced.
+    match item.state.scores.get_mut(score.card.name.as_str()) {
+        Some(kept) => *kept = score.clone(),
+        None => {
+            item.state
+                .scores
+                .insert(score.card.name.to_string(), score.clone());
+        }
+    }
+    item.evaluation.scores.push(score);
+}
+
+/// Flags the account's scores from `plugin`, which failed, stale (its last
+/// good ones), into the evaluation's scores too.
+fn keep_stale(plugin: &Arc<Plugin>, item: &mut Prepared<'_>) {
+    for score in item.state.scores.values_mut() {
+        if *score.plugin.name == *plugin.name() {
+            score.stale = true;
+            item.evaluation.scores.push(score.clone());
         }
     }
 }
@@ -576,15 +630,25 @@ struct PlannerBatch<'p> {
 }
 
 /// The policy tags of the combined verdict, when every condition's answer
-/// applies; `None` when one does not or failed. Merged as `conclude`
-/// merges them.
-fn combined_tags<'v>(answers: impl Iterator<Item = &'v Invocation<Verdict>>) -> Option<Vec<Text>> {
+/// (`None` for one that failed) applies; `None` when one does not or
+/// failed. Merged as `conclude` merges them.
+fn combined_tags<'v>(answers: impl Iterator<Item = Option<&'v Verdict>>) -> Option<Vec<Text>> {
     let mut tags = TagSet::default();
     for answer in answers {
-        let verdict = answer.output.as_ref().filter(|verdict| verdict.applies)?;
+        let verdict = answer.filter(|verdict| verdict.applies)?;
         tags.extend(verdict.policy_tags.clone());
     }
     Some(tags.into_vec())
+}
+
+/// What is left in a ruleset's verdict's place while it is moved out to
+/// be settled with its checked signal: allocating nothing.
+fn moved_verdict() -> Verdict {
+    Verdict {
+        applies: false,
+        reason: Text::const_new(""),
+        policy_tags: Vec::new(),
+    }
 }
 
 /// What is left in a signal's place while it is moved into a check item:
@@ -716,7 +780,9 @@ impl Pipeline {
         // own check). An event that raises nothing keeps the spare room
         // until its evaluation is dropped: some hundred bytes.
         let sources_count = plugins.triggers.len() + plugins.playbooks.len();
-        let usual_records = plugins.scorers.len() + sources_count * (plugins.conditions.len() + 2);
+        let usual_records = plugins.scorers.len()
+            + plugins.rulesets.len() * (plugins.conditions.len() + 2)
+            + sources_count * (plugins.conditions.len() + 2);
         for item in items.iter_mut() {
             item.evaluation.invocations.reserve(usual_records);
         }
@@ -738,6 +804,32 @@ impl Pipeline {
                 record_score(scorer, item, history, invocation);
             }
         }
+        // Rulesets run with the scorers, on the same contexts: their cards
+        // are kept as a scorer's, their signals and verdicts raised after
+        // every trigger's and playbook's, below.
+        let mut ruled: Vec<Vec<Raised>> = items.iter().map(|_| Vec::new()).collect();
+        let first_ruleset = plugins.triggers.len() + plugins.playbooks.len();
+        for (ruleset_at, ruleset) in plugins.rulesets.iter().enumerate() {
+            let chosen = subscribed(ruleset, contexts);
+            let invocations =
+                call_subset(ruleset, items, &scored, &mut histories, &chosen, |batch| {
+                    ruleset.rule_batch(batch)
+                });
+            for (at, invocation) in chosen.into_iter().zip(invocations) {
+                let (Some(item), Some(history), Some(ruled)) =
+                    (items.get_mut(at), histories.get_mut(at), ruled.get_mut(at))
+                else {
+                    continue;
+                };
+                let (signals, verdicts) = record_ruling(ruleset, item, history, invocation);
+                ruled.push(Raised {
+                    source: first_ruleset + ruleset_at,
+                    record: None,
+                    signals,
+                    verdicts,
+                });
+            }
+        }
         // The stages after see the same contexts but for the scores: their
         // packing is made from the scorers' (when one was made), only the
         // scores packed anew.
@@ -749,7 +841,10 @@ impl Pipeline {
         let shared = BatchContexts::rescored(contexts, scored);
 
         // Triggers' signals go to every condition and action; a playbook's
-        // are also checked by, and planned by, the playbook itself.
+        // are also checked by, and planned by, the playbook itself; a
+        // ruleset's are checked by every condition and by its own verdicts
+        // (the sources from `first_ruleset` on), and planned by every
+        // action.
         let sources: Vec<(&Arc<Plugin>, Option<&Arc<Plugin>>)> = plugins
             .triggers
             .iter()
@@ -760,9 +855,10 @@ impl Pipeline {
                     .iter()
                     .map(|playbook| (playbook, Some(playbook))),
             )
+            .chain(plugins.rulesets.iter().map(|ruleset| (ruleset, None)))
             .collect();
         let mut raised: Vec<Vec<Raised>> = items.iter().map(|_| Vec::new()).collect();
-        for (source_at, (source, _)) in sources.iter().enumerate() {
+        for (source_at, (source, _)) in sources.iter().enumerate().take(first_ruleset) {
             let chosen = subscribed(source, contexts);
             let invocations =
                 call_subset(source, items, &shared, &mut histories, &chosen, |batch| {
@@ -772,11 +868,15 @@ impl Pipeline {
                 if let Some(raised) = raised.get_mut(at) {
                     raised.push(Raised {
                         source: source_at,
-                        record: invocation.record,
+                        record: Some(invocation.record),
                         signals: invocation.output.unwrap_or_default(),
+                        verdicts: Vec::new(),
                     });
                 }
             }
+        }
+        for (raised, ruled) in raised.iter_mut().zip(ruled) {
+            raised.extend(ruled);
         }
 
         // Which signals reach the conditions now: those not on cooldown
@@ -824,20 +924,33 @@ impl Pipeline {
             }
         }
         // The signals to check move into the check items (in the order of
-        // their fates) and come back out to be settled: not copied.
+        // their fates) and come back out to be settled: not copied. A
+        // ruleset's verdict on each moves beside it (`own_ruled`, by check
+        // item; `None` for another source's signal).
         let mut to_check: Vec<CheckItem> = Vec::with_capacity(checked_source.len());
+        let mut own_ruled: Vec<Option<Verdict>> = Vec::new();
         let mut fate_of = fates.iter();
         for (at, raised) in raised.iter_mut().enumerate() {
             for raised in raised.iter_mut() {
                 if sources.get(raised.source).is_none() {
                     continue;
                 }
+                let mut verdicts = raised.verdicts.iter_mut();
                 for signal in &mut raised.signals {
+                    let verdict = verdicts.next();
                     if let Some(Fate::Checked { .. }) = fate_of.next() {
                         to_check.push(CheckItem {
                             context: u32::try_from(at).unwrap_or(u32::MAX),
                             signal: std::mem::replace(signal, moved_signal()),
                         });
+                        let verdict = verdict.map(|v| std::mem::replace(v, moved_verdict()));
+                        if verdict.is_some() || !own_ruled.is_empty() {
+                            // Filled in only once a ruleset's verdict
+                            // comes, so a set without rulesets allocates
+                            // nothing for it.
+                            own_ruled.resize(to_check.len() - 1, None);
+                            own_ruled.push(verdict);
+                        }
                     }
                 }
             }
@@ -912,7 +1025,9 @@ impl Pipeline {
                         .get(source_at)
                         .and_then(|answers| answers.get(k))
                         .and_then(Option::as_ref)
-                }));
+                }))
+                .map(|answer| answer.output.as_ref())
+                .chain(own_ruled.get(k).and_then(Option::as_ref).map(Some));
             let acting = planners_of(&plugins, playbook);
             // The tags are copied for the plans only when some action plans.
             if acting.is_empty() {
@@ -998,8 +1113,14 @@ impl Pipeline {
                 let Some(&(source, playbook)) = sources.get(raised.source) else {
                     continue;
                 };
-                item.evaluation.invocations.push(raised.record);
+                if let Some(record) = raised.record {
+                    item.evaluation.invocations.push(record);
+                }
+                let mut ruled_verdicts = raised.verdicts.into_iter();
                 for signal in raised.signals {
+                    // A ruleset's verdict on this signal (moved out to
+                    // `own_ruled` if the signal was checked with the batch).
+                    let own = ruled_verdicts.next();
                     // Every signal has a fate; were one missing, settling
                     // the signal alone asks every condition itself.
                     match fates.next().unwrap_or(Fate::Alone) {
@@ -1010,6 +1131,7 @@ impl Pipeline {
                             source,
                             playbook,
                             signal,
+                            own,
                             &mut item.evaluation,
                         ),
                         Fate::Suppressed { until } => item
@@ -1058,6 +1180,7 @@ impl Pipeline {
                                         )
                                     })
                                 };
+                            let own = own_ruled.get_mut(k).and_then(Option::take);
                             self.conclude(
                                 &plugins,
                                 item.state,
@@ -1066,6 +1189,7 @@ impl Pipeline {
                                 playbook,
                                 signal,
                                 &mut checks,
+                                own,
                                 &mut plan,
                                 &mut item.evaluation,
                             );
@@ -1091,7 +1215,8 @@ impl Pipeline {
     }
 
     /// Applies cooldown, conditions and actions to one signal. A playbook's
-    /// signals are also checked by, and planned by, the playbook itself.
+    /// signals are also checked by, and planned by, the playbook itself; a
+    /// ruleset's come with its own verdict (`own`).
     #[allow(clippy::too_many_arguments)]
     fn act_on(
         &self,
@@ -1101,6 +1226,7 @@ impl Pipeline {
         source: &Arc<Plugin>,
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
+        own: Option<Verdict>,
         evaluation: &mut Evaluation,
     ) {
         if let Some(until) = on_cooldown(state, source, &signal, call.now) {
@@ -1134,14 +1260,17 @@ impl Pipeline {
             playbook,
             signal,
             &mut checks,
+            own,
             &mut plan,
             evaluation,
         );
     }
 
     /// Settles a signal that is not on cooldown, given the conditions'
-    /// answers (in order, taken out of `checks`): whether it applies, the
-    /// actions' intents, its cooldown and its record.
+    /// answers (in order, taken out of `checks`) and, for a ruleset's
+    /// signal, the ruleset's own verdict after them (`own`, recorded with
+    /// its `rule` call): whether it applies, the actions' intents, its
+    /// cooldown and its record.
     #[allow(clippy::too_many_arguments)]
     fn conclude(
         &self,
@@ -1152,6 +1281,7 @@ impl Pipeline {
         playbook: Option<&Arc<Plugin>>,
         signal: Signal,
         checks: &mut Vec<(&Arc<Plugin>, Invocation<Verdict>)>,
+        own: Option<Verdict>,
         plan: &mut Planner<'_>,
         evaluation: &mut Evaluation,
     ) {
@@ -1192,6 +1322,20 @@ impl Pipeline {
                         ),
                     );
                 }
+            }
+        }
+        if let Some(Verdict {
+            applies: own_applies,
+            reason,
+            policy_tags,
+        }) = own
+        {
+            if !own_applies {
+                applies = false;
+                push_reason(&mut reasons, format_args!("{}: {reason}", source.name()));
+            }
+            if applies {
+                tags.extend_from(policy_tags, TagsOf::of(source));
             }
         }
         let ordered_tags = tags.into_vec();

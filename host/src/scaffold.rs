@@ -15,7 +15,9 @@ pub enum ScaffoldError {
     )]
     InvalidName(String),
     /// The kind is unknown.
-    #[error("unknown plugin kind `{0}`; expected scorer, trigger, condition, action or playbook")]
+    #[error(
+        "unknown plugin kind `{0}`; expected scorer, trigger, condition, action, playbook or ruleset"
+    )]
     UnknownKind(String),
     /// The target directory exists.
     #[error("{0} already exists; choose another name or directory")]
@@ -30,8 +32,15 @@ pub enum ScaffoldError {
     },
 }
 
-/// The five plugin kinds, as named on the command line.
-pub const KINDS: &[&str] = &["scorer", "trigger", "condition", "action", "playbook"];
+/// The six plugin kinds, as named on the command line.
+pub const KINDS: &[&str] = &[
+    "scorer",
+    "trigger",
+    "condition",
+    "action",
+    "playbook",
+    "ruleset",
+];
 
 /// Writes a new plugin crate called `name` of `kind` into `parent/name`,
 /// depending on the SDK at `sdk`.
@@ -56,6 +65,7 @@ pub fn scaffold(
         "condition" => CONDITION,
         "action" => ACTION,
         "playbook" => PLAYBOOK,
+        "ruleset" => RULESET,
         other => return Err(ScaffoldError::UnknownKind(other.to_string())),
     };
     let root = parent.join(name);
@@ -320,6 +330,69 @@ mod tests {
         let verdict = <Playbook as vigil_sdk::Playbook>::check(&ctx, &signals[0]).unwrap();
         let intents = <Playbook as vigil_sdk::Playbook>::plan(&ctx, &signals[0], &verdict).unwrap();
         assert_eq!(intents.len(), 1);
+    }
+}
+"#;
+
+const RULESET: &str = r#"//! {{name}}: a vigil ruleset.
+
+use vigil_sdk::prelude::*;
+
+/// Seat usage scored, a signal raised when it is low, and the signal
+/// checked against the account's tier, in one plugin call an event.
+pub struct Rules;
+
+#[vigil_sdk::ruleset(
+    name = "{{name}}",
+    description = "Seat usage scored, raised and checked in one call.",
+    score = "seat-usage",
+    factors = ["usage"],
+    tags = ["self-service-first"]
+)]
+impl vigil_sdk::Ruleset for Rules {
+    fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError> {
+        let usage = ratio(ctx.account.active_users, ctx.account.licensed_seats);
+        Ok(ScoreCardBuilder::new("seat-usage")
+            .factor("usage", 1.0, usage, usage * 100.0, "active users / licensed seats")
+            .build(health_band))
+    }
+
+    /// The score just computed is among `ctx.scores`.
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
+        match ctx.scores.iter().find(|score| score.name == "seat-usage") {
+            Some(score) if score.value < 30.0 => {
+                let reason = format!("{:.0} % of seats in use", score.value);
+                Ok(vec![SignalBuilder::new(ctx, "usage.low", Severity::Medium, reason).build()])
+            }
+            _ => Ok(vec![]),
+        }
+    }
+
+    fn check(ctx: &Context<'_>, _signal: &Signal) -> Result<Verdict, PluginError> {
+        let small = ctx.account.tier == Tier::SmallBusiness;
+        Ok(Verdict {
+            applies: true,
+            reason: "low seat usage".into(),
+            policy_tags: if small { vec!["self-service-first".into()] } else { vec![] },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_sdk::testing::{AccountBuilder, ContextBuilder, rule};
+
+    #[test]
+    fn a_small_business_using_a_fifth_of_its_seats_gets_a_self_service_signal() {
+        let account = AccountBuilder::new("acme").tier(Tier::SmallBusiness).seats(100, 20).build();
+        let ctx = ContextBuilder::new(account).build();
+        let (card, checked) = rule::<Rules>(&ctx).unwrap();
+        assert_eq!(card.value, 20.0);
+        assert_eq!(checked.len(), 1);
+        let (signal, verdict) = &checked[0];
+        assert_eq!(signal.name, "usage.low");
+        assert_eq!(verdict.policy_tags, ["self-service-first"]);
     }
 }
 "#;

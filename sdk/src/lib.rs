@@ -55,20 +55,20 @@ pub mod testing;
 ))]
 pub mod allocator;
 
-/// Bindings generated from the vigil WIT contract (`wit/v0.6.0`): the shared
+/// Bindings generated from the vigil WIT contract (`wit/v0.7.0`): the shared
 /// types and the host imports. Plugin exports are generated in the plugin
 /// crate by the attribute macros.
 pub mod wit {
     #![allow(missing_docs, unsafe_code, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/v0.6.0",
+        path: "../wit/v0.7.0",
         inline: "
             package vigil:sdk;
             world imports {
-                import vigil:plugin/types@0.6.0;
-                import vigil:plugin/host@0.6.0;
-                import vigil:plugin/history@0.6.0;
-                import vigil:plugin/batching@0.6.0;
+                import vigil:plugin/types@0.7.0;
+                import vigil:plugin/host@0.7.0;
+                import vigil:plugin/history@0.7.0;
+                import vigil:plugin/batching@0.7.0;
             }
         ",
         world: "vigil:sdk/imports",
@@ -112,8 +112,8 @@ pub struct Factor {
 /// `Cow<'static, str>`.
 ///
 /// A scorer declares its score once (`score`, `bands` and `factors` on
-/// [`scorer`]): the host receives each card's score, band and factors as
-/// positions among the declared ones (contract 0.6), so a card whose name,
+/// [`scorer`] or [`ruleset`]): the host receives each card's score, band
+/// and factors as positions among the declared ones (since contract 0.6), so a card whose name,
 /// band or factor is not declared is an error for its item (`internal:
 /// ... is not declared`). Each factor's note travels as it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +143,7 @@ pub type Tag = std::borrow::Cow<'static, str>;
 /// contract's `verdict`, with its policy tags as [`Tag`]s.
 ///
 /// A condition may only return tags it declares (`tags = [...]` on
-/// [`condition`] or [`playbook`]): the host receives each verdict's tags
+/// [`condition`], [`playbook`] or [`ruleset`]): the host receives each verdict's tags
 /// as bits of the declared list (since contract 0.5), so they come back in the
 /// declared order, each once, whatever order the verdict listed them in;
 /// a verdict with a tag that is not declared is an error for its item
@@ -227,6 +227,34 @@ pub use vigil_sdk_macros::action;
 /// (`tags` included).
 pub use vigil_sdk_macros::playbook;
 
+/// Exports a type implementing [`Ruleset`] as a ruleset plugin (contract
+/// 0.7): put it on the `impl Ruleset for T` block. Same options as
+/// [`scorer`] (`score` required, `bands`, `factors`) and `tags`, as on
+/// [`condition`].
+///
+/// A ruleset runs a scorer's, triggers' and a condition's rules in one
+/// plugin call an event: for each event the glue calls
+/// [`Ruleset::score`], then [`Ruleset::evaluate`] and [`Ruleset::check`]
+/// for each signal, with the card just computed among `ctx.scores` (as a
+/// scorer's card is among a trigger's scores), and sends the host the
+/// card, the signals and the verdicts together. Every call into a plugin
+/// has a fixed cost whatever its rules; the bench's rules as one
+/// ruleset, in place of a scorer, three triggers and a condition (called
+/// for each signal), run 0.66x the instructions an event and 0.70–0.78x
+/// the time (BENCHMARKS.md). The host takes the card as a scorer's, the
+/// signals as a trigger's (every other condition checks them too and every
+/// action plans them) and each verdict as one more condition's. An error
+/// from `score` or `evaluate` fails the event's whole ruling: the host
+/// keeps the last good score, flagged stale, and raises nothing; an error
+/// from `check` on a signal is a verdict that the signal does not apply
+/// (`check failed (...): ...`), as a failing condition's is.
+///
+/// The windows a ruleset declares are computed before its call, so its
+/// own score of this evaluation is not in them (a separate trigger's
+/// windows of that score would include it): read the card from
+/// `ctx.scores`, and a score's history with an offset of a day or more.
+pub use vigil_sdk_macros::ruleset;
+
 /// An industry playbook: a trigger, a condition and an action in one plugin.
 pub trait Playbook {
     /// Turns the event, scores and history into signals.
@@ -241,14 +269,28 @@ pub trait Playbook {
     ) -> Result<Vec<Intent>, PluginError>;
 }
 
+/// A ruleset (contract 0.7): a scorer's, triggers' and a condition's
+/// rules, run in one plugin call an event (see [`ruleset`]).
+pub trait Ruleset {
+    /// Computes the account's score: a card of the declared score.
+    fn score(ctx: &Context<'_>) -> Result<ScoreCard, PluginError>;
+    /// Turns the event, the score just computed (in `ctx.scores`) and the
+    /// history into signals.
+    fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError>;
+    /// Decides whether one of those signals applies in this account's
+    /// context (the score just computed in `ctx.scores`). An error means
+    /// the signal does not apply.
+    fn check(ctx: &Context<'_>, signal: &Signal) -> Result<Verdict, PluginError>;
+}
+
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
         Account, Channel, Context, DAY_MS, EscalationLevel, Event, Factor, HEALTH_BANDS, HOUR_MS,
         Industry, Intent, IntentBuilder, IntentKind, LEAD_BANDS, LogLevel, MetricWindow, Playbook,
-        PluginError, Rag, ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder, Tag, Tier,
-        Timestamp, Timing, Verdict, config, health_band, lead_band, log, ratio, short_number,
-        window,
+        PluginError, Rag, Ruleset, ScoreCard, ScoreCardBuilder, Severity, Signal, SignalBuilder,
+        Tag, Tier, Timestamp, Timing, Verdict, config, health_band, lead_band, log, ratio,
+        short_number, window,
     };
 }
 
@@ -271,8 +313,9 @@ pub mod __private {
     }
 
     use crate::wit::vigil::plugin::types::{
-        PackedCheckItems, PackedContexts, PackedFactor, PackedScoreCard, PackedScoreCards,
-        PackedSignal, PackedSignals, PackedVerdict, PackedVerdicts, Span,
+        PackedCheckItems, PackedContexts, PackedFactor, PackedRuling, PackedRulings,
+        PackedScoreCard, PackedScoreCards, PackedSignal, PackedSignals, PackedVerdict,
+        PackedVerdicts, Span,
     };
     use crate::{
         Account, Attribute, Context, Event, Industry, MetricWindow, PluginError, ScoreCard,
@@ -318,6 +361,27 @@ pub mod __private {
                 self.current = Some(at);
             }
             Ok(&self.ctx)
+        }
+
+        /// The context last unpacked, with `card` added to its scores (a
+        /// ruleset's rules after its score see the card as a trigger sees
+        /// a scorer's). The next [`Unpacker::context`] unpacks afresh.
+        pub fn scored(&mut self, card: &ScoreCard) -> &Context<'a> {
+            // Its scores are no longer the packed context's alone.
+            self.current = None;
+            let borrowed = |name: &Cow<'static, str>| -> Cow<'a, str> {
+                match name {
+                    Cow::Borrowed(name) => Cow::Borrowed(name),
+                    Cow::Owned(name) => Cow::Owned(name.clone()),
+                }
+            };
+            self.ctx.scores.push(ScoreSummary {
+                name: borrowed(&card.name),
+                value: card.value,
+                band: borrowed(&card.band),
+                rag: card.rag,
+            });
+            &self.ctx
         }
     }
 
@@ -569,44 +633,8 @@ pub mod __private {
             let packed = &mut self.packed;
             let first = packed.factors.len();
             let text = packed.text.len();
-            let result = result.and_then(|card| {
-                if !same_name(declared.name, &card.name) {
-                    return Err(undeclared("score", &card.name, "score"));
-                }
-                let band = find_name(declared.bands, &card.band, 0)
-                    .ok_or_else(|| undeclared("band", &card.band, "bands"))?;
-                // Where the factor after the last one found would be: a
-                // scorer usually lists its factors in the declared order.
-                let mut next = 0;
-                // The factors listed so far, by position (at most 64 are
-                // declared): the contract lists each at most once.
-                let mut listed = 0u64;
-                for factor in &card.factors {
-                    let at = find_name(declared.factors, &factor.name, next)
-                        .ok_or_else(|| undeclared("factor", &factor.name, "factors"))?;
-                    let bit = 1u64.checked_shl(position(at)).unwrap_or(0);
-                    if listed & bit != 0 {
-                        return Err(listed_twice(&factor.name));
-                    }
-                    listed |= bit;
-                    next = at + 1;
-                    packed.factors.push(PackedFactor {
-                        factor: position(at),
-                        weight: factor.weight,
-                        raw: factor.raw,
-                        value: factor.value,
-                        contribution: factor.contribution,
-                        note: push_text(&mut packed.text, &factor.note),
-                    });
-                }
-                Ok(PackedScoreCard {
-                    score: 0,
-                    value: card.value,
-                    band: position(band),
-                    rag: card.rag,
-                    factors: span(first, card.factors.len()),
-                })
-            });
+            let result = result
+                .and_then(|card| pack_card(&mut packed.text, &mut packed.factors, declared, &card));
             if result.is_err() {
                 // An item that fails leaves nothing of its card behind.
                 packed.factors.truncate(first);
@@ -617,6 +645,154 @@ pub mod __private {
 
         /// The packed results.
         pub fn finish(self) -> PackedScoreCards {
+            self.packed
+        }
+    }
+
+    /// Packs `card` of the declared score `declared`: its score, band and
+    /// factors as positions among the declared ones, its factors into
+    /// `factors` and their notes into `text`. A name not declared, or a
+    /// factor listed twice, is the item's error (what was packed of the
+    /// card is left for the caller to take back).
+    fn pack_card(
+        text: &mut String,
+        factors: &mut Vec<PackedFactor>,
+        declared: &DeclaredScore,
+        card: &ScoreCard,
+    ) -> Result<PackedScoreCard, PluginError> {
+        if !same_name(declared.name, &card.name) {
+            return Err(undeclared("score", &card.name, "score"));
+        }
+        let band = find_name(declared.bands, &card.band, 0)
+            .ok_or_else(|| undeclared("band", &card.band, "bands"))?;
+        let first = factors.len();
+        // Where the factor after the last one found would be: a scorer
+        // usually lists its factors in the declared order.
+        let mut next = 0;
+        // The factors listed so far, by position (at most 64 are
+        // declared): the contract lists each at most once.
+        let mut listed = 0u64;
+        for factor in &card.factors {
+            let at = find_name(declared.factors, &factor.name, next)
+                .ok_or_else(|| undeclared("factor", &factor.name, "factors"))?;
+            let bit = 1u64.checked_shl(position(at)).unwrap_or(0);
+            if listed & bit != 0 {
+                return Err(listed_twice(&factor.name));
+            }
+            listed |= bit;
+            next = at + 1;
+            factors.push(PackedFactor {
+                factor: position(at),
+                weight: factor.weight,
+                raw: factor.raw,
+                value: factor.value,
+                contribution: factor.contribution,
+                note: push_text(text, &factor.note),
+            });
+        }
+        Ok(PackedScoreCard {
+            score: 0,
+            value: card.value,
+            band: position(band),
+            rag: card.rag,
+            factors: span(first, card.factors.len()),
+        })
+    }
+
+    /// What a ruleset's rules give for one event: its card, its signals
+    /// and its verdict on each.
+    pub type Ruled = (ScoreCard, Vec<Signal>, Vec<Verdict>);
+
+    /// The verdict that stands for a ruleset's `check` failing on a
+    /// signal: the signal does not apply (a failing condition is fail
+    /// closed too), and the reason says why, so the card and the event's
+    /// other signals stand.
+    pub fn failed_check(error: &PluginError) -> Verdict {
+        let (kind, message) = match error {
+            PluginError::InvalidInput(message) => ("invalid-input", message),
+            PluginError::InvalidConfig(message) => ("invalid-config", message),
+            PluginError::InsufficientData(message) => ("insufficient-data", message),
+            PluginError::Internal(message) => ("internal", message),
+        };
+        Verdict {
+            applies: false,
+            reason: format!("check failed ({kind}): {message}"),
+            policy_tags: Vec::new(),
+        }
+    }
+
+    /// Packs a batch's rulings as `rule` returns them (contract 0.7): each
+    /// event's card as [`CardPacker`] packs one, its signals as
+    /// [`SignalPacker`] does and its verdicts as [`VerdictPacker`] does.
+    pub struct RulingPacker {
+        packed: PackedRulings,
+        score: &'static DeclaredScore,
+        tags: &'static [&'static str],
+    }
+
+    impl RulingPacker {
+        /// A packer for `len` results of a ruleset that declares the score
+        /// `score` and the policy tags `tags`.
+        pub fn new(
+            len: usize,
+            score: &'static DeclaredScore,
+            tags: &'static [&'static str],
+        ) -> Self {
+            Self {
+                packed: PackedRulings {
+                    text: String::with_capacity(text_capacity(len)),
+                    results: Vec::with_capacity(len),
+                    cards: Vec::with_capacity(len),
+                    factors: Vec::with_capacity(len.saturating_mul(8)),
+                    signals: Vec::new(),
+                    verdicts: Vec::new(),
+                },
+                score,
+                tags,
+            }
+        }
+
+        /// Adds the next context's result.
+        pub fn push(&mut self, result: Result<Ruled, PluginError>) {
+            let packed = &mut self.packed;
+            let marks = (
+                packed.text.len(),
+                packed.cards.len(),
+                packed.factors.len(),
+                packed.signals.len(),
+                packed.verdicts.len(),
+            );
+            let result = result.and_then(|(card, signals, verdicts)| {
+                let card = pack_card(&mut packed.text, &mut packed.factors, self.score, &card)?;
+                packed.cards.push(card);
+                for (signal, verdict) in signals.iter().zip(&verdicts) {
+                    let signal = pack_signal(&mut packed.text, signal);
+                    packed.signals.push(signal);
+                    let verdict = PackedVerdict {
+                        applies: verdict.applies,
+                        reason: push_text(&mut packed.text, &verdict.reason),
+                        policy_tags: tag_bits(self.tags, &verdict.policy_tags)?,
+                    };
+                    packed.verdicts.push(verdict);
+                }
+                Ok(PackedRuling {
+                    cards: span(marks.1, 1),
+                    signals: span(marks.3, packed.signals.len() - marks.3),
+                })
+            });
+            if result.is_err() {
+                // An item that fails leaves nothing of its ruling behind.
+                packed.text.truncate(marks.0);
+                packed.cards.truncate(marks.1);
+                packed.factors.truncate(marks.2);
+                packed.signals.truncate(marks.3);
+                packed.verdicts.truncate(marks.4);
+            }
+            packed.results.push(result);
+        }
+
+        /// The packed results.
+        pub fn finish(self) -> PackedRulings {
             self.packed
         }
     }
@@ -646,7 +822,7 @@ pub mod __private {
     #[inline(never)]
     fn undeclared(what: &str, name: &str, option: &str) -> PluginError {
         PluginError::Internal(format!(
-            "{what} `{name}` is not declared: add it to the `{option}` of #[vigil_sdk::scorer]"
+            "{what} `{name}` is not declared: add it to the `{option}` of #[vigil_sdk::scorer] or #[vigil_sdk::ruleset]"
         ))
     }
 
@@ -790,7 +966,7 @@ pub mod __private {
     #[inline(never)]
     fn undeclared_tag(tag: &str) -> PluginError {
         PluginError::Internal(format!(
-            "policy tag `{tag}` is not declared: add it to the `tags` of #[vigil_sdk::condition] or #[vigil_sdk::playbook]"
+            "policy tag `{tag}` is not declared: add it to the `tags` of #[vigil_sdk::condition], #[vigil_sdk::playbook] or #[vigil_sdk::ruleset]"
         ))
     }
 
@@ -1004,6 +1180,127 @@ pub mod __private {
                 other => panic!("expected the undeclared tag refused, got {other:?}"),
             }
         }
+        fn signal(name: &str) -> Signal {
+            Signal {
+                name: name.into(),
+                severity: crate::Severity::High,
+                reason: "why".into(),
+                dedup_key: name.into(),
+                cooldown_secs: 0,
+            }
+        }
+
+        fn verdict(applies: bool, tags: &[&'static str]) -> Verdict {
+            Verdict {
+                applies,
+                reason: if applies { "yes" } else { "no" }.into(),
+                policy_tags: tags.iter().map(|tag| Tag::Borrowed(*tag)).collect(),
+            }
+        }
+
+        #[test]
+        fn a_ruling_packs_its_card_its_signals_and_a_verdict_on_each_one_for_one() {
+            const TAGS: &[&str] = &["sox", "hipaa"];
+            let mut packer = RulingPacker::new(2, &HEALTH, TAGS);
+            packer.push(Ok((
+                card("stable", &[("usage", "half")]),
+                vec![signal("a"), signal("b")],
+                vec![verdict(true, &["hipaa"]), verdict(false, &[])],
+            )));
+            packer.push(Ok((
+                card("optimal", &[]),
+                vec![signal("c")],
+                vec![verdict(true, &["sox"])],
+            )));
+            let packed = packer.finish();
+            let spans: Vec<(u32, u32, u32, u32)> = packed
+                .results
+                .iter()
+                .map(|result| match result {
+                    Ok(ruling) => (
+                        ruling.cards.start,
+                        ruling.cards.len,
+                        ruling.signals.start,
+                        ruling.signals.len,
+                    ),
+                    Err(error) => panic!("{error:?}"),
+                })
+                .collect();
+            assert_eq!(spans, [(0, 1, 0, 2), (1, 1, 2, 1)]);
+            assert_eq!(packed.cards.len(), 2);
+            assert_eq!((packed.cards[0].band, packed.cards[1].band), (2, 3));
+            assert_eq!(packed.factors.len(), 1);
+            let signals: Vec<&str> = packed
+                .signals
+                .iter()
+                .map(|s| text_at(&packed.text, s.name).unwrap())
+                .collect();
+            assert_eq!(signals, ["a", "b", "c"]);
+            let verdicts: Vec<(bool, u64, &str)> = packed
+                .verdicts
+                .iter()
+                .map(|v| {
+                    (
+                        v.applies,
+                        v.policy_tags,
+                        text_at(&packed.text, v.reason).unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                verdicts,
+                [(true, 0b10, "yes"), (false, 0, "no"), (true, 0b01, "yes")]
+            );
+        }
+
+        #[test]
+        fn a_failed_check_is_a_verdict_that_the_signal_does_not_apply_saying_why() {
+            let verdict = failed_check(&PluginError::InsufficientData("no tier".into()));
+            assert!(!verdict.applies);
+            assert_eq!(verdict.reason, "check failed (insufficient-data): no tier");
+            assert!(verdict.policy_tags.is_empty());
+        }
+
+        #[test]
+        fn a_ruling_that_fails_anywhere_is_its_items_error_and_leaves_nothing_packed() {
+            let mut packer = RulingPacker::new(4, &HEALTH, &["sox"]);
+            packer.push(Ok((card("hot", &[]), vec![], vec![])));
+            // The card and the first signal pack before the second
+            // verdict's tag is found undeclared.
+            packer.push(Ok((
+                card("stable", &[("usage", "gone")]),
+                vec![signal("a"), signal("b")],
+                vec![verdict(true, &["sox"]), verdict(true, &["hipaa"])],
+            )));
+            packer.push(Err(PluginError::InsufficientData("no data".into())));
+            packer.push(Ok((
+                card("stable", &[]),
+                vec![signal("kept")],
+                vec![verdict(true, &[])],
+            )));
+            let packed = packer.finish();
+            assert!(
+                matches!(&packed.results[0], Err(PluginError::Internal(m)) if m.contains("band `hot`"))
+            );
+            assert!(
+                matches!(&packed.results[1], Err(PluginError::Internal(m)) if m.contains("`hipaa` is not declared"))
+            );
+            assert!(matches!(
+                &packed.results[2],
+                Err(PluginError::InsufficientData(_))
+            ));
+            assert_eq!((packed.cards.len(), packed.factors.len()), (1, 0));
+            assert_eq!((packed.signals.len(), packed.verdicts.len()), (1, 1));
+            assert_eq!(packed.text, "keptwhykeptyes");
+            let Ok(last) = &packed.results[3] else {
+                panic!("{:?}", packed.results[3]);
+            };
+            assert_eq!(
+                (last.cards.start, last.signals.start, last.signals.len),
+                (0, 0, 1)
+            );
+        }
+
         /// A batch of one context, with `text` and the spans given.
         fn batch(text: &str, account_id: Span, attributes: Span) -> PackedContexts {
             let at = |start: u32, len: u32| Span { start, len };
@@ -1137,6 +1434,25 @@ pub mod __private {
             assert_eq!(ctx.account.renewal_date, Some(99));
             assert!(ctx.account.attributes.is_empty());
             assert!(ctx.scores.is_empty());
+        }
+
+        #[test]
+        fn a_scored_context_holds_the_card_among_its_scores_until_it_is_unpacked_again() {
+            let packed = batch(TEXT, Span { start: 0, len: 4 }, Span { start: 0, len: 1 });
+            let mut unpacker = Unpacker::new(&packed);
+            assert_eq!(unpacker.context(0).map(|ctx| ctx.scores.len()), Ok(1));
+            let ctx = unpacker.scored(&card("stable", &[]));
+            let scores: Vec<(&str, f64, &str)> = ctx
+                .scores
+                .iter()
+                .map(|s| (&*s.name, s.value, &*s.band))
+                .collect();
+            assert_eq!(
+                scores,
+                [("health", 71.5, "good"), ("health", 60.0, "stable")]
+            );
+            // The same context asked for again is unpacked afresh.
+            assert_eq!(unpacker.context(0).map(|ctx| ctx.scores.len()), Ok(1));
         }
 
         #[test]

@@ -19,8 +19,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::{
-    Account, Attribute, Context, Event, Industry, LogLevel, MetricWindow, ScoreCard, ScoreSummary,
-    Tier, Timestamp,
+    Account, Attribute, Context, Event, Industry, LogLevel, MetricWindow, PluginError, Ruleset,
+    ScoreCard, ScoreSummary, Signal, Tier, Timestamp, Verdict,
 };
 
 /// Milliseconds in a day.
@@ -258,6 +258,33 @@ impl History {
             }
         });
     }
+}
+
+/// Runs a [`Ruleset`] natively on `ctx` as the SDK's glue runs it in Wasm:
+/// its score, then its signals with the card among `ctx.scores`, then its
+/// verdict on each. Returns the card and each signal with its verdict. An
+/// error from `score` or `evaluate` fails the whole ruling, as it fails
+/// the event's in the host; an error from `check` is a verdict that the
+/// signal does not apply, as in the host.
+pub fn rule<R: Ruleset>(
+    ctx: &Context<'_>,
+) -> Result<(ScoreCard, Vec<(Signal, Verdict)>), PluginError> {
+    let card = R::score(ctx)?;
+    let mut scored = ctx.clone();
+    scored.scores.push(ScoreSummary {
+        name: Cow::Owned(card.name.to_string()),
+        value: card.value,
+        band: Cow::Owned(card.band.to_string()),
+        rag: card.rag,
+    });
+    let signals = R::evaluate(&scored)?;
+    let mut checked = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let verdict = R::check(&scored, &signal)
+            .unwrap_or_else(|error| crate::__private::failed_check(&error));
+        checked.push((signal, verdict));
+    }
+    Ok((card, checked))
 }
 
 /// The log lines the plugin wrote on this thread since the last install.

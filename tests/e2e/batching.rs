@@ -206,7 +206,7 @@ fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
 fn a_plugin_error_on_one_item_of_a_packed_batch_is_recorded_for_that_item_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.6.0");
+    assert_eq!(plugin.contract(), "0.7.0");
     let pipeline = Pipeline::new(PluginSet::new([std::sync::Arc::new(plugin)]));
     let ids = ["first", "seatless", "third"];
     let mut states: Vec<AccountState> = ids
@@ -606,7 +606,7 @@ fn a_contract_0_6_scorer_that_declares_no_score_a_score_twice_or_one_without_ban
 fn a_plugin_built_with_the_sdk_declares_its_windows_and_reports_them_when_inspected() {
     let runtime = runtime();
     let plugin = load(&runtime, standard("health-score")).unwrap();
-    assert_eq!(plugin.contract(), "0.6.0");
+    assert_eq!(plugin.contract(), "0.7.0");
     let declared: Vec<(&str, u32, u32)> = plugin
         .windows()
         .iter()
@@ -631,7 +631,7 @@ fn a_plugin_built_with_the_sdk_declares_its_windows_and_reports_them_when_inspec
 fn the_standard_condition_declares_every_policy_tag_its_verdicts_carry() {
     let runtime = runtime();
     let condition = load(&runtime, standard("tier-conditions")).unwrap();
-    assert_eq!(condition.contract(), "0.6.0");
+    assert_eq!(condition.contract(), "0.7.0");
     let declared: Vec<String> = condition
         .policy_tags()
         .iter()
@@ -747,7 +747,7 @@ fn an_sdk_built_playbook_gets_its_declared_tags_back_in_the_declared_order_and_a
  {
     let runtime = runtime();
     let plugin = load(&runtime, &component("audit-playbook")).unwrap();
-    assert_eq!(plugin.contract(), "0.6.0");
+    assert_eq!(plugin.contract(), "0.7.0");
     assert_eq!(plugin.policy_tags(), ["sox", "audit-trail"]);
     let bank = |id| (id, Tier::MidMarket, Industry::FinancialServices);
     let evaluations = one_event_each_in_a_batch(

@@ -27,6 +27,10 @@ const RELEASED: &[(&str, &str)] = &[
         "v0.6.0/vigil-plugin.wit",
         "4a6ad7f44a622f6c52909dac0d595a40d2f8b8637ecd28675644293241ce3db5",
     ),
+    (
+        "v0.7.0/vigil-plugin.wit",
+        "fb0694c5776af6911396d8cdf217e13065469682093fd2fd9aed65095361adfa",
+    ),
 ];
 
 #[test]

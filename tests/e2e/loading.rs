@@ -63,7 +63,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
     let report = runtime().inspect(standard("health-score"));
     assert!(report.loads(), "{:?}", report.refused);
     assert_eq!(report.world.as_deref(), Some("scorer"));
-    assert_eq!(report.contract.as_deref(), Some("0.6.0"));
+    assert_eq!(report.contract.as_deref(), Some("0.7.0"));
     // The card's names are declared once, as contract 0.6 has it.
     assert_eq!(report.scores.len(), 1);
     assert_eq!(report.scores[0].name, "health");
@@ -88,7 +88,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .imports
             .iter()
-            .any(|i| i == "vigil:plugin/history@0.6.0"),
+            .any(|i| i == "vigil:plugin/history@0.7.0"),
         "{:?}",
         report.imports
     );
@@ -96,7 +96,7 @@ fn inspecting_a_standard_plugin_reports_world_contract_describe_and_imports() {
         report
             .exports
             .iter()
-            .any(|e| e == "vigil:plugin/scoring@0.6.0")
+            .any(|e| e == "vigil:plugin/scoring@0.7.0")
     );
 }
 

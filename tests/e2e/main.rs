@@ -13,6 +13,7 @@ mod lifecycle;
 mod loading;
 mod lowering;
 mod pipeline;
+mod rulesets;
 mod scaffold;
 mod service;
 mod standard_plugins;

@@ -36,7 +36,7 @@ fn cargo(dir: &Path, args: &[&str], target_dir: &Path) {
 #[test]
 fn a_scaffolded_plugin_of_every_kind_passes_its_test_builds_to_wasm_and_loads() {
     let parent = tempfile::tempdir().unwrap();
-    // One target directory for all five, inside the one this test binary was
+    // One target directory for all six, inside the one this test binary was
     // built in (`<target>/debug/deps/e2e-…`), so the SDK is compiled once.
     let exe = std::env::current_exe().unwrap();
     let target_dir = exe.ancestors().nth(3).unwrap().join("scaffold-tests");
@@ -48,6 +48,7 @@ fn a_scaffolded_plugin_of_every_kind_passes_its_test_builds_to_wasm_and_loads() 
         PluginKind::Condition,
         PluginKind::Action,
         PluginKind::Playbook,
+        PluginKind::Ruleset,
     ]) {
         let name = format!("my-{kind}");
         let root = scaffold(parent.path(), &name, kind, &sdk).unwrap();

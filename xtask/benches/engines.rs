@@ -1,7 +1,8 @@
 //! Criterion benches of the bench rule set: each engine over one small
-//! portfolio (throughput in events), vigil's instance and interruption
-//! modes and its three triggers as one plugin, and instantiation from a
-//! pre-instantiated component.
+//! portfolio (throughput in events; vigil as five plugins and as one
+//! ruleset), vigil's instance and interruption modes and its three
+//! triggers as one plugin, and instantiation from a pre-instantiated
+//! component.
 
 // A bench that cannot set up has nothing to measure: failing loudly is right.
 #![allow(clippy::expect_used)]
@@ -47,6 +48,7 @@ fn engines(c: &mut Criterion) {
         .expect("vigil starts")
         .batched(xtask::bench::BATCH),
     ));
+
     for (name, interruption) in [
         ("vigil fuel only", Interruption::Fuel),
         ("vigil epoch only", Interruption::Epoch),

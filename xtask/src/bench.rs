@@ -10,7 +10,10 @@ use vigil_host::demo::{GeneratedAccount, generate_portfolio};
 use vigil_host::history::PayloadNumbers;
 use vigil_host::runtime::{InstanceMode, Interruption};
 
-use crate::engines::{COMPONENTS, Contender, FactsHost, Native, Rhai, Vigil, Zen, bench_plugins};
+use crate::engines::{
+    COMPONENTS, Contender, FactsHost, Native, RULESET_COMPONENTS, Rhai, Vigil, Zen, bench_plugins,
+    bench_plugins_of,
+};
 use crate::rules::Outcome;
 
 /// The design's targets (design.md, "Performance targets").
@@ -53,15 +56,31 @@ impl Default for Options {
 /// batched runs.
 pub const BATCH: usize = 256;
 
-/// The four engines of the comparison: native first, then vigil (warm
+/// Where vigil as five plugins stands among [`contenders`].
+pub const VIGIL_PLUGINS: usize = 1;
+
+/// Where vigil as one ruleset stands among [`contenders`].
+pub const VIGIL_RULESET: usize = 2;
+
+/// The engines of the comparison: native first, then vigil twice (warm
 /// instances, fuel and epoch: the defaults; `BATCH` accounts' events per
-/// pipeline call), rhai and zen-engine.
+/// pipeline call) — the rules as five plugins, a scorer, three triggers and
+/// a condition (contract 0.6's way), and as one ruleset (contract 0.7) —
+/// then rhai and zen-engine.
 pub fn contenders() -> anyhow::Result<Vec<Box<dyn Contender>>> {
     Ok(vec![
         Box::new(FactsHost::new("native Rust", Native)),
         Box::new(
             Vigil::new(
-                "vigil (Wasm plugins)",
+                "vigil, 5 plugins",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
+        Box::new(
+            Vigil::ruleset(
+                "vigil, 1 ruleset",
                 Interruption::FuelAndEpoch,
                 InstanceMode::Warm,
             )?
@@ -252,6 +271,14 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             )?
             .batched(BATCH),
         ),
+        "vigil-ruleset" => Box::new(
+            Vigil::ruleset(
+                "vigil, rules as 1 ruleset",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
         "rhai" => Box::new(FactsHost::new("rhai", Rhai::new()?)),
         "zen" => Box::new(FactsHost::new("zen-engine", Zen::new()?)),
         stage if stage.starts_with("vigil-first-") => {
@@ -291,7 +318,7 @@ pub fn profile(engine: &str, accounts: usize, seed: u64, rounds: usize) -> anyho
             return Ok(out);
         }
         other => bail!(
-            "unknown engine `{other}`: native, vigil, vigil-single, vigil-fresh, vigil-one-trigger, vigil-first-N, rhai, zen, stages, calls or instantiate"
+            "unknown engine `{other}`: native, vigil, vigil-single, vigil-fresh, vigil-one-trigger, vigil-ruleset, vigil-first-N, rhai, zen, stages, calls or instantiate"
         ),
     };
     profile_one(contender, accounts, seed, rounds)
@@ -464,11 +491,18 @@ pub fn call_costs(calls: usize) -> anyhow::Result<Vec<CallCost>> {
 
 /// p50 and p99 of instantiating each bench component from its
 /// pre-instantiated component (new store, instance, exports; not the
-/// teardown), in µs, the components taking turns ([`in_turns`]).
+/// teardown), in µs, the components taking turns ([`in_turns`]): the five
+/// plugins and the ruleset.
 pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    let (_runtime, plugins) = bench_plugins(Interruption::FuelAndEpoch, InstanceMode::Fresh)?;
+    let names: Vec<&str> = COMPONENTS
+        .iter()
+        .chain(RULESET_COMPONENTS)
+        .copied()
+        .collect();
+    let (_runtime, plugins) =
+        bench_plugins_of(&names, Interruption::FuelAndEpoch, InstanceMode::Fresh)?;
     let instantiate = |at: usize| {
-        let (name, plugin) = COMPONENTS
+        let (name, plugin) = names
             .get(at)
             .zip(plugins.get(at))
             .ok_or_else(|| anyhow!("no bench component {at}"))?;
@@ -479,7 +513,7 @@ pub fn instantiation(samples: usize) -> anyhow::Result<Vec<(String, f64, f64)>> 
     // Warm the pool's slots and the caches first.
     in_turns(plugins.len(), 100, instantiate)?;
     let times = in_turns(plugins.len(), samples.max(1), instantiate)?;
-    Ok(COMPONENTS
+    Ok(names
         .iter()
         .zip(times)
         .map(|(name, times)| {
@@ -573,16 +607,22 @@ pub fn run(options: Options) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         out,
-        "Agreement: the 4 engines give the same score (within {:e}), band, signals and verdicts on all {} events.\n",
+        "Agreement: the {} engines give the same score (within {:e}), band, signals and verdicts on all {} events.\n",
+        contenders.len(),
         crate::rules::SCORE_TOLERANCE,
         thousands(checked as f64)
     );
 
+    let mut ruled = Vigil::ruleset("tally", Interruption::FuelAndEpoch, InstanceMode::Warm)?;
+    outcomes(&mut ruled, &portfolio)?;
+    let (ruled_events, ruled_calls, ruled_fuel) = ruled.tally();
     let _ = writeln!(
         out,
-        "vigil per event: {:.2} plugin calls (1 score, 3 evaluate, the rest check: one per signal), {:.0} fuel\n",
+        "vigil per event: as 5 plugins {:.2} plugin calls (1 score, 3 evaluate, the rest check: one per signal), {:.0} fuel; as 1 ruleset {:.2} calls (rule), {:.0} fuel\n",
         calls as f64 / events.max(1) as f64,
-        fuel as f64 / events.max(1) as f64
+        fuel as f64 / events.max(1) as f64,
+        ruled_calls as f64 / ruled_events.max(1) as f64,
+        ruled_fuel as f64 / ruled_events.max(1) as f64
     );
     let measured = measure(&mut contenders, &portfolio, options.rounds)?;
     let native = measured
@@ -590,13 +630,17 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         .map_or(1.0, Measured::ns_per_event)
         .max(1e-9);
     let vigil = measured
-        .get(1)
+        .get(VIGIL_PLUGINS)
+        .map_or(0.0, Measured::events_per_sec)
+        .max(1e-9);
+    let ruleset = measured
+        .get(VIGIL_RULESET)
         .map_or(0.0, Measured::events_per_sec)
         .max(1e-9);
     let _ = writeln!(
         out,
         "{:<30} {:>12} {:>10} {:>14} {:>12}",
-        "engine", "events/s", "ns/event", "x native time", "vigil speed"
+        "engine", "events/s", "ns/event", "x native time", "5 plugins' speed"
     );
     for m in &measured {
         let _ = writeln!(
@@ -610,26 +654,33 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         );
     }
 
-    // The ratios the targets are about, taken within each round.
-    let by_round = |name: &str| -> (f64, f64, f64) {
-        match (measured.get(1), measured.iter().find(|m| m.name == name)) {
+    // The ratios the targets are about, taken within each round, for
+    // vigil at `at` among the engines.
+    let by_round = |at: usize, name: &str| -> (f64, f64, f64) {
+        match (measured.get(at), measured.iter().find(|m| m.name == name)) {
             (Some(vigil), Some(other)) => ratio_spread(&speed_by_round(vigil, other)),
             _ => (0.0, 0.0, 0.0),
         }
     };
-    let _ = writeln!(
-        out,
-        "\nvigil speed within each round (the engines run back to back in a round, so drift between rounds cancels)"
-    );
-    let _ = writeln!(out, "  {:<28} {:>8} {:>18}", "over", "median", "range");
-    // Every engine but vigil itself (the second).
-    for (_, m) in measured.iter().enumerate().filter(|(at, _)| *at != 1) {
-        let (middle, low, high) = by_round(&m.name);
+    for at in [VIGIL_PLUGINS, VIGIL_RULESET] {
+        let Some(this) = measured.get(at) else {
+            continue;
+        };
         let _ = writeln!(
             out,
-            "  {:<28} {:>7.2}x {:>8.2}x – {:.2}x",
-            m.name, middle, low, high
+            "\n{} speed within each round (the engines run back to back in a round, so drift between rounds cancels)",
+            this.name
         );
+        let _ = writeln!(out, "  {:<28} {:>8} {:>18}", "over", "median", "range");
+        // Every engine but this one.
+        for m in measured.iter().filter(|m| m.name != this.name) {
+            let (middle, low, high) = by_round(at, &m.name);
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>7.2}x {:>8.2}x – {:.2}x",
+                m.name, middle, low, high
+            );
+        }
     }
 
     let warm = |name: &str, interruption: Interruption| -> anyhow::Result<Box<dyn Contender>> {
@@ -656,6 +707,14 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         Box::new(
             Vigil::one_trigger(
                 "3 triggers as 1 plugin",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Warm,
+            )?
+            .batched(BATCH),
+        ),
+        Box::new(
+            Vigil::ruleset(
+                "1 ruleset (contract 0.7)",
                 Interruption::FuelAndEpoch,
                 InstanceMode::Warm,
             )?
@@ -722,32 +781,37 @@ pub fn run(options: Options) -> anyhow::Result<String> {
         let _ = writeln!(out, "  {name:<28} {p50:>10.2} {p99:>10.2}");
     }
 
-    let (over_rhai, _, _) = by_round("rhai");
-    let (over_zen, _, _) = by_round("zen-engine");
     let worst_p50 = instantiation
         .iter()
         .map(|(_, p50, _)| *p50)
         .fold(0.0, f64::max);
     let _ = writeln!(out, "\nTargets (design.md)");
-    let _ = writeln!(
-        out,
-        "  pipeline >= {} events/s per core: {} events/s, {}",
-        thousands(targets::PIPELINE_EVENTS_PER_SEC),
-        thousands(vigil),
-        verdict(vigil >= targets::PIPELINE_EVENTS_PER_SEC)
-    );
-    let _ = writeln!(
-        out,
-        "  >= {:.0}x rhai: {over_rhai:.2}x (median within rounds), {}",
-        targets::OVER_RHAI,
-        verdict(over_rhai >= targets::OVER_RHAI)
-    );
-    let _ = writeln!(
-        out,
-        "  >= {:.0}x zen-engine: {over_zen:.2}x (median within rounds), {}",
-        targets::OVER_ZEN,
-        verdict(over_zen >= targets::OVER_ZEN)
-    );
+    for (at, rate, how) in [
+        (VIGIL_PLUGINS, vigil, "as 5 plugins"),
+        (VIGIL_RULESET, ruleset, "as 1 ruleset"),
+    ] {
+        let (over_rhai, _, _) = by_round(at, "rhai");
+        let (over_zen, _, _) = by_round(at, "zen-engine");
+        let _ = writeln!(
+            out,
+            "  pipeline >= {} events/s per core, {how}: {} events/s, {}",
+            thousands(targets::PIPELINE_EVENTS_PER_SEC),
+            thousands(rate),
+            verdict(rate >= targets::PIPELINE_EVENTS_PER_SEC)
+        );
+        let _ = writeln!(
+            out,
+            "  >= {:.0}x rhai, {how}: {over_rhai:.2}x (median within rounds), {}",
+            targets::OVER_RHAI,
+            verdict(over_rhai >= targets::OVER_RHAI)
+        );
+        let _ = writeln!(
+            out,
+            "  >= {:.0}x zen-engine, {how}: {over_zen:.2}x (median within rounds), {}",
+            targets::OVER_ZEN,
+            verdict(over_zen >= targets::OVER_ZEN)
+        );
+    }
     let _ = writeln!(
         out,
         "  instantiation p50 <= {:.0} µs: {worst_p50:.2} µs (slowest component), {}",

@@ -39,6 +39,11 @@ pub const COMPONENTS: &[&str] = &[
 /// to measure what an item costs.
 pub const ONE_TRIGGER_COMPONENTS: &[&str] = &["bench-health", "bench-signals", "bench-tier"];
 
+/// The same rules as one contract 0.7 ruleset (`bench-ruleset`): one plugin
+/// item an event, where the five plugins take five and a check item for
+/// each signal.
+pub const RULESET_COMPONENTS: &[&str] = &["bench-ruleset"];
+
 /// The bytes of a bench component.
 pub fn component(name: &str) -> anyhow::Result<Vec<u8>> {
     let path = std::path::Path::new(env!("VIGIL_BENCH_COMPONENTS"))
@@ -494,6 +499,17 @@ impl Vigil {
         mode: InstanceMode,
     ) -> anyhow::Result<Self> {
         let (runtime, plugins) = bench_plugins_of(ONE_TRIGGER_COMPONENTS, interruption, mode)?;
+        Ok(Self::running(name.into(), runtime, plugins))
+    }
+
+    /// The rule set as one ruleset ([`RULESET_COMPONENTS`]): the same
+    /// decisions from one plugin item an event.
+    pub fn ruleset(
+        name: impl Into<String>,
+        interruption: Interruption,
+        mode: InstanceMode,
+    ) -> anyhow::Result<Self> {
+        let (runtime, plugins) = bench_plugins_of(RULESET_COMPONENTS, interruption, mode)?;
         Ok(Self::running(name.into(), runtime, plugins))
     }
 

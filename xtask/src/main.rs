@@ -37,7 +37,8 @@ enum Task {
     /// valgrind --tool=callgrind): no check, no table.
     Profile {
         /// `native`, `vigil` (batched), `vigil-single` (one event per call), `vigil-fresh`,
-        /// `vigil-one-trigger` (the three triggers as one plugin), `vigil-first-N` (the pipeline
+        /// `vigil-one-trigger` (the three triggers as one plugin), `vigil-ruleset` (the rules
+        /// as one contract 0.7 ruleset), `vigil-first-N` (the pipeline
         /// with the first N bench plugins), `rhai` or `zen`; or `stages`
         /// (the pipeline with 0, 1, … 5 of the bench plugins), `calls` (one
         /// warm call into each bench component, `--accounts` × 100 times) or

@@ -101,6 +101,46 @@ fn the_three_triggers_as_one_plugin_decide_alike_in_two_calls_fewer_an_event() {
 }
 
 #[test]
+fn the_rules_as_one_ruleset_decide_alike_in_one_call_an_event() {
+    let portfolio = generate_portfolio(40, 7);
+    let mut engines: Vec<Box<dyn Contender>> = vec![
+        Box::new(FactsHost::new("native", Native)),
+        Box::new(
+            Vigil::ruleset("ruleset", Interruption::FuelAndEpoch, InstanceMode::Warm)
+                .unwrap()
+                .batched(5),
+        ),
+        Box::new(
+            Vigil::ruleset(
+                "ruleset alone",
+                Interruption::FuelAndEpoch,
+                InstanceMode::Fresh,
+            )
+            .unwrap(),
+        ),
+    ];
+    check_agreement(&mut engines, &portfolio).unwrap();
+
+    // One record an event: the ruling's, whatever it raised and checked.
+    let mut ruleset =
+        Vigil::ruleset("ruleset", Interruption::FuelAndEpoch, InstanceMode::Warm).unwrap();
+    let mut five = Vigil::new("five", Interruption::FuelAndEpoch, InstanceMode::Warm).unwrap();
+    assert_eq!(
+        outcomes(&mut ruleset, &portfolio).unwrap(),
+        outcomes(&mut five, &portfolio).unwrap()
+    );
+    let ((events, calls, fuel), (same_events, five_calls, _)) = (ruleset.tally(), five.tally());
+    assert_eq!(events, same_events);
+    assert!(events > 0);
+    assert_eq!(calls, events);
+    assert!(
+        five_calls > 5 * events,
+        "{five_calls} calls for {events} events"
+    );
+    assert!(fuel > 0);
+}
+
+#[test]
 fn calls_record_fuel_only_when_the_runtime_counts_it() {
     let portfolio = generate_portfolio(2, 3);
     for (interruption, burns) in [

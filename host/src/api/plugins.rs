@@ -29,7 +29,7 @@ pub struct VersionOut {
     pub version: String,
     /// SHA-256 of the component.
     pub digest: String,
-    /// scorer, trigger, condition, action or playbook.
+    /// scorer, trigger, condition, action, playbook or ruleset.
     pub kind: String,
     /// Bytes.
     pub size: i64,

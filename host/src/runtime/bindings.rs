@@ -5,7 +5,8 @@
 //! for `vigil:plugin@0.4.0` (windows sent with the batch, results packed),
 //! `v0_5` for `vigil:plugin@0.5.0` (policy tags declared, named by bit),
 //! `v0_6` for `vigil:plugin@0.6.0` (scores declared: a card's name, band
-//! and factors by position).
+//! and factors by position), `v0_7` for `vigil:plugin@0.7.0` (0.6 and the
+//! `ruleset` kind).
 //!
 //! In each, one host-side world includes every plugin world, so a single set
 //! of import traits and export handles serves all kinds; which exports a
@@ -27,7 +28,15 @@
 //! `plugin-info` (which adds the declared scores) and the packed score
 //! cards (score, band and factors by position): its `score` returns its
 //! own, lifted and unpacked with the declared scores; its other exports
-//! are called as 0.5's.
+//! are called as 0.5's. Version 0.7's records are 0.6's in structure but
+//! for `plugin-info`, whose `plugin-kind` adds `ruleset`; its exports are
+//! called as 0.6's, and a ruleset's `rule` returns its own
+//! `packed-rulings`, lifted by wasmtime and unpacked with the declared
+//! scores and tags.
+//!
+//! The host's `types` are 0.1's but for the plugin's kind and info, which
+//! are the host's own (`super::results`): 0.7's kinds are one more than
+//! 0.1's, and every version's `plugin-info` is converted into them.
 //!
 //! What plugins return (score cards, signals, verdicts) the host keeps in
 //! types of its own (`super::results`): results of 0.1 to 0.3 are
@@ -155,9 +164,37 @@ pub mod v0_6 {
     pub use exports::vigil::plugin::meta;
 }
 
+/// Contract 0.7.0: 0.6 with the `ruleset` kind, whose `rule` scores,
+/// raises and checks in one call.
+pub mod v0_7 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.7.0",
+        inline: "
+            package vigil:host;
+            world plugin {
+                include vigil:plugin/scorer@0.7.0;
+                include vigil:plugin/playbook@0.7.0;
+                include vigil:plugin/ruleset@0.7.0;
+            }
+        ",
+        world: "vigil:host/plugin",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+
+    pub use exports::vigil::plugin::meta;
+}
+
+/// The contract's types as the host uses them: contract 0.1's records
+/// (every later version keeps them in structure) but for the plugin kinds
+/// and the plugin info, which are the host's own, so that 0.7's `ruleset`
+/// is a kind like the others.
+pub mod types {
+    pub use super::v0_1::vigil::plugin::types::*;
+    pub use crate::runtime::results::{PluginInfo, PluginKind};
+}
+
 pub use v0_1::vigil::plugin::history::MetricWindow;
 pub use v0_1::vigil::plugin::host::LogLevel;
-pub use v0_1::vigil::plugin::types;
 pub use v0_2::exports::vigil::plugin::conditioning::CheckItem;
 pub use v0_2::exports::vigil::plugin::planning::PlanItem;
 pub use v0_3::vigil::plugin::types::WindowSpec;

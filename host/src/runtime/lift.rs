@@ -1,7 +1,9 @@
-//! Contract 0.4's, 0.5's and 0.6's packed results lifted out of a guest by
-//! the host itself (0.5's score cards and signals are 0.4's, its verdicts
+//! Contract 0.4's to 0.7's packed results lifted out of a guest by the
+//! host itself (0.5's score cards and signals are 0.4's, its verdicts
 //! name their tags by bit; 0.6's cards name their score, band and factors
-//! by position, its signals and verdicts are 0.5's).
+//! by position, its signals and verdicts are 0.5's; 0.7's rulings hold
+//! 0.6's cards and factors, 0.4's signals and 0.5's verdicts, and are
+//! lifted into those versions' types, [`Rulings`]).
 //!
 //! wasmtime's derived lifting of a record finds each field's offset at run
 //! time (`CanonicalAbiInfo::next_field32_size`, a call across crates for
@@ -27,6 +29,7 @@ use wasmtime::component::{ComponentType, Lift};
 use super::bindings::v0_4::vigil::plugin::types as v4;
 use super::bindings::v0_5::vigil::plugin::types as v5;
 use super::bindings::v0_6::vigil::plugin::types as v6;
+use super::bindings::v0_7::vigil::plugin::types as v7;
 use super::lower::{BYTE, LIST, STRING, U32, U64, field, layout, record_size, same_component_type};
 
 /// An export's packed results (`T`, contract 0.4 and later), lifted by the
@@ -129,6 +132,30 @@ layout! {
 }
 
 layout! {
+    /// Field offsets of contract 0.7's `packed-rulings`.
+    RULINGS: RulingsLayout for v7::PackedRulings {
+        text: STRING,
+        results: LIST,
+        cards: LIST,
+        factors: LIST,
+        signals: LIST,
+        verdicts: LIST,
+    }
+}
+
+layout! {
+    /// Field offsets of contract 0.7's `packed-ruling`.
+    RULING: RulingLayout for v7::PackedRuling { cards: SPAN_ABI, signals: SPAN_ABI }
+}
+
+// 0.7's cards, factors, signals and verdicts are 0.6's, 0.4's and 0.5's
+// record for record: lifted at those records' offsets.
+const _: () = assert!(DECLARED_CARD.size == <v7::PackedScoreCard as ComponentType>::SIZE32);
+const _: () = assert!(DECLARED_FACTOR.size == <v7::PackedFactor as ComponentType>::SIZE32);
+const _: () = assert!(SIGNAL.size == <v7::PackedSignal as ComponentType>::SIZE32);
+const _: () = assert!(TAGGED_VERDICT.size == <v7::PackedVerdict as ComponentType>::SIZE32);
+
+layout! {
     /// Field offsets of `packed-signals`.
     SIGNALS: SignalsLayout for v4::PackedSignals { text: STRING, results: LIST, signals: LIST }
 }
@@ -165,12 +192,14 @@ type DeclaredCard = Result<v6::PackedScoreCard, v6::PluginError>;
 type SpanResult = Result<v4::Span, v4::PluginError>;
 type Verdict = Result<v4::PackedVerdict, v4::PluginError>;
 type TaggedVerdict = Result<v5::PackedVerdict, v5::PluginError>;
+type RulingResult = Result<v7::PackedRuling, v7::PluginError>;
 
 const _: () = assert!(payload_offset(<Card as ComponentType>::ABI) == 8);
 const _: () = assert!(payload_offset(<DeclaredCard as ComponentType>::ABI) == 8);
 const _: () = assert!(payload_offset(<SpanResult as ComponentType>::ABI) == 4);
 const _: () = assert!(payload_offset(<Verdict as ComponentType>::ABI) == 4);
 const _: () = assert!(payload_offset(<TaggedVerdict as ComponentType>::ABI) == 8);
+const _: () = assert!(payload_offset(<RulingResult as ComponentType>::ABI) == 4);
 
 /// The four bytes at `at` of `bytes`, as a little-endian `u32`.
 #[inline]
@@ -281,8 +310,20 @@ fn lift_list<'a, T: Element>(
     cx: &mut LiftContext<'a>,
     record: &[u8],
     at: usize,
-    mut lift: impl FnMut(&mut LiftContext<'a>, &[u8]) -> wasmtime::Result<T>,
+    lift: impl FnMut(&mut LiftContext<'a>, &[u8]) -> wasmtime::Result<T>,
 ) -> wasmtime::Result<Vec<T>> {
+    lift_list_into::<T, T>(cx, record, at, lift)
+}
+
+/// Lifts the `list<T>` at `at` of `record` into `U`s (an earlier
+/// version's record of the same structure), each element's bytes by
+/// `lift`.
+fn lift_list_into<'a, T: Element, U>(
+    cx: &mut LiftContext<'a>,
+    record: &[u8],
+    at: usize,
+    mut lift: impl FnMut(&mut LiftContext<'a>, &[u8]) -> wasmtime::Result<U>,
+) -> wasmtime::Result<Vec<U>> {
     let (bytes, len) = list_bytes::<T>(cx, record, at)?;
     let mut list = Vec::with_capacity(len);
     for element in bytes.chunks_exact(T::SIZE) {
@@ -490,27 +531,12 @@ lifted!(v6::PackedScoreCards, |cx, ty, record| {
             bytes,
             payload_offset(<DeclaredCard as ComponentType>::ABI),
             &mut |cx| error.get(cx),
-            |card| {
-                Ok(v6::PackedScoreCard {
-                    score: u32_at(card, DECLARED_CARD.score)?,
-                    value: f64_at(card, DECLARED_CARD.value)?,
-                    band: u32_at(card, DECLARED_CARD.band)?,
-                    rag: v6_rag_at(card, DECLARED_CARD.rag)?,
-                    factors: v6_span_at(card, DECLARED_CARD.factors)?,
-                })
-            },
+            declared_card_at,
         )
     })?;
     let factors =
         lift_list::<v6::PackedFactor>(cx, record, DECLARED_CARDS.factors, |_, factor| {
-            Ok(v6::PackedFactor {
-                factor: u32_at(factor, DECLARED_FACTOR.factor)?,
-                weight: f64_at(factor, DECLARED_FACTOR.weight)?,
-                raw: f64_at(factor, DECLARED_FACTOR.raw)?,
-                value: f64_at(factor, DECLARED_FACTOR.value)?,
-                contribution: f64_at(factor, DECLARED_FACTOR.contribution)?,
-                note: v6_span_at(factor, DECLARED_FACTOR.note)?,
-            })
+            declared_factor_at(factor)
         })?;
     Ok(v6::PackedScoreCards {
         text,
@@ -528,15 +554,8 @@ lifted!(v4::PackedSignals, |cx, ty, record| {
             span_at(span, 0)
         })
     })?;
-    let signals = lift_list::<v4::PackedSignal>(cx, record, SIGNALS.signals, |_, signal| {
-        Ok(v4::PackedSignal {
-            name: span_at(signal, SIGNAL.name)?,
-            severity: severity_at(signal, SIGNAL.severity)?,
-            reason: span_at(signal, SIGNAL.reason)?,
-            dedup_key: span_at(signal, SIGNAL.dedup_key)?,
-            cooldown_secs: u32_at(signal, SIGNAL.cooldown_secs)?,
-        })
-    })?;
+    let signals =
+        lift_list::<v4::PackedSignal>(cx, record, SIGNALS.signals, |_, signal| signal_at(signal))?;
     Ok(v4::PackedSignals {
         text,
         results,
@@ -570,17 +589,218 @@ lifted!(v5::PackedVerdicts, |cx, ty, record| {
     let mut error = ErrorType::of(ty, 1);
     let results = lift_list::<TaggedVerdict>(cx, record, TAGGED_VERDICTS.results, |cx, bytes| {
         let payload = payload_offset(<TaggedVerdict as ComponentType>::ABI);
-        lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |verdict| {
-            let reason = span_at(verdict, TAGGED_VERDICT.reason)?;
-            Ok(v5::PackedVerdict {
-                applies: byte_at(verdict, TAGGED_VERDICT.applies)? != 0,
-                reason: v5::Span {
-                    start: reason.start,
-                    len: reason.len,
-                },
-                policy_tags: u64_at(verdict, TAGGED_VERDICT.policy_tags)?,
-            })
-        })
+        lift_result(
+            cx,
+            bytes,
+            payload,
+            &mut |cx| error.get(cx),
+            tagged_verdict_at,
+        )
     })?;
     Ok(v5::PackedVerdicts { text, results })
 });
+
+/// A contract 0.7 ruleset's `packed-rulings`, lifted into the records of
+/// the versions its parts come from (0.6's cards and factors, 0.4's
+/// signals, 0.5's verdicts), which `unpack` reads.
+#[derive(Debug)]
+pub(crate) struct Rulings {
+    /// `text`.
+    pub(crate) text: String,
+    /// `results`.
+    pub(crate) results: Vec<RulingResult>,
+    /// `cards`.
+    pub(crate) cards: Vec<v6::PackedScoreCard>,
+    /// `factors`.
+    pub(crate) factors: Vec<v6::PackedFactor>,
+    /// `signals`.
+    pub(crate) signals: Vec<v4::PackedSignal>,
+    /// `verdicts`.
+    pub(crate) verdicts: Vec<v5::PackedVerdict>,
+}
+
+same_component_type!(Lifted<Rulings> => v7::PackedRulings);
+
+/// A 0.6 card from `bytes`, a card's record (0.6's and 0.7's alike).
+fn declared_card_at(card: &[u8]) -> wasmtime::Result<v6::PackedScoreCard> {
+    Ok(v6::PackedScoreCard {
+        score: u32_at(card, DECLARED_CARD.score)?,
+        value: f64_at(card, DECLARED_CARD.value)?,
+        band: u32_at(card, DECLARED_CARD.band)?,
+        rag: v6_rag_at(card, DECLARED_CARD.rag)?,
+        factors: v6_span_at(card, DECLARED_CARD.factors)?,
+    })
+}
+
+/// A 0.6 factor from `bytes`, a factor's record (0.6's and 0.7's alike).
+fn declared_factor_at(factor: &[u8]) -> wasmtime::Result<v6::PackedFactor> {
+    Ok(v6::PackedFactor {
+        factor: u32_at(factor, DECLARED_FACTOR.factor)?,
+        weight: f64_at(factor, DECLARED_FACTOR.weight)?,
+        raw: f64_at(factor, DECLARED_FACTOR.raw)?,
+        value: f64_at(factor, DECLARED_FACTOR.value)?,
+        contribution: f64_at(factor, DECLARED_FACTOR.contribution)?,
+        note: v6_span_at(factor, DECLARED_FACTOR.note)?,
+    })
+}
+
+/// A 0.4 signal from `bytes`, a signal's record (0.4's to 0.7's alike).
+fn signal_at(signal: &[u8]) -> wasmtime::Result<v4::PackedSignal> {
+    Ok(v4::PackedSignal {
+        name: span_at(signal, SIGNAL.name)?,
+        severity: severity_at(signal, SIGNAL.severity)?,
+        reason: span_at(signal, SIGNAL.reason)?,
+        dedup_key: span_at(signal, SIGNAL.dedup_key)?,
+        cooldown_secs: u32_at(signal, SIGNAL.cooldown_secs)?,
+    })
+}
+
+/// A 0.5 verdict from `bytes`, a verdict's record (0.5's to 0.7's alike).
+fn tagged_verdict_at(verdict: &[u8]) -> wasmtime::Result<v5::PackedVerdict> {
+    let reason = span_at(verdict, TAGGED_VERDICT.reason)?;
+    Ok(v5::PackedVerdict {
+        applies: byte_at(verdict, TAGGED_VERDICT.applies)? != 0,
+        reason: v5::Span {
+            start: reason.start,
+            len: reason.len,
+        },
+        policy_tags: u64_at(verdict, TAGGED_VERDICT.policy_tags)?,
+    })
+}
+
+/// A 0.7 span from the 0.4 span at `at` of `bytes` (the same record).
+#[inline]
+fn v7_span_at(bytes: &[u8], at: usize) -> wasmtime::Result<v7::Span> {
+    let span = span_at(bytes, at)?;
+    Ok(v7::Span {
+        start: span.start,
+        len: span.len,
+    })
+}
+
+// SAFETY: the bytes are read as wasmtime's derived lifting of
+// `packed-rulings` reads them (the layouts are checked against it at
+// compile time), every list bounds-checked against the guest's memory.
+#[allow(unsafe_code)]
+unsafe impl Lift for Lifted<Rulings> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        // Never taken (a record of six lists is returned through memory):
+        // wasmtime's lifting, converted.
+        let rulings = v7::PackedRulings::linear_lift_from_flat(cx, ty, src)?;
+        let span = |span: v7::Span| v4::Span {
+            start: span.start,
+            len: span.len,
+        };
+        let rag = |rag: v7::Rag| match rag {
+            v7::Rag::Red => v6::Rag::Red,
+            v7::Rag::Yellow => v6::Rag::Yellow,
+            v7::Rag::Green => v6::Rag::Green,
+        };
+        let v6_span = |s: v7::Span| v6::Span {
+            start: s.start,
+            len: s.len,
+        };
+        Ok(Lifted(Rulings {
+            text: rulings.text,
+            results: rulings.results,
+            cards: rulings
+                .cards
+                .into_iter()
+                .map(|card| v6::PackedScoreCard {
+                    score: card.score,
+                    value: card.value,
+                    band: card.band,
+                    rag: rag(card.rag),
+                    factors: v6_span(card.factors),
+                })
+                .collect(),
+            factors: rulings
+                .factors
+                .into_iter()
+                .map(|factor| v6::PackedFactor {
+                    factor: factor.factor,
+                    weight: factor.weight,
+                    raw: factor.raw,
+                    value: factor.value,
+                    contribution: factor.contribution,
+                    note: v6_span(factor.note),
+                })
+                .collect(),
+            signals: rulings
+                .signals
+                .into_iter()
+                .map(|signal| v4::PackedSignal {
+                    name: span(signal.name),
+                    severity: match signal.severity {
+                        v7::Severity::Info => v4::Severity::Info,
+                        v7::Severity::Low => v4::Severity::Low,
+                        v7::Severity::Medium => v4::Severity::Medium,
+                        v7::Severity::High => v4::Severity::High,
+                        v7::Severity::Critical => v4::Severity::Critical,
+                    },
+                    reason: span(signal.reason),
+                    dedup_key: span(signal.dedup_key),
+                    cooldown_secs: signal.cooldown_secs,
+                })
+                .collect(),
+            verdicts: rulings
+                .verdicts
+                .into_iter()
+                .map(|verdict| v5::PackedVerdict {
+                    applies: verdict.applies,
+                    reason: v5::Span {
+                        start: verdict.reason.start,
+                        len: verdict.reason.len,
+                    },
+                    policy_tags: verdict.policy_tags,
+                })
+                .collect(),
+        }))
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        record: &[u8],
+    ) -> wasmtime::Result<Self> {
+        let text = text_at(cx, record, RULINGS.text)?;
+        let mut error = ErrorType::of(ty, 1);
+        let results = lift_list::<RulingResult>(cx, record, RULINGS.results, |cx, bytes| {
+            let payload = payload_offset(<RulingResult as ComponentType>::ABI);
+            lift_result(cx, bytes, payload, &mut |cx| error.get(cx), |ruling| {
+                Ok(v7::PackedRuling {
+                    cards: v7_span_at(ruling, RULING.cards)?,
+                    signals: v7_span_at(ruling, RULING.signals)?,
+                })
+            })
+        })?;
+        let cards =
+            lift_list_into::<v7::PackedScoreCard, _>(cx, record, RULINGS.cards, |_, card| {
+                declared_card_at(card)
+            })?;
+        let factors =
+            lift_list_into::<v7::PackedFactor, _>(cx, record, RULINGS.factors, |_, factor| {
+                declared_factor_at(factor)
+            })?;
+        let signals =
+            lift_list_into::<v7::PackedSignal, _>(cx, record, RULINGS.signals, |_, signal| {
+                signal_at(signal)
+            })?;
+        let verdicts =
+            lift_list_into::<v7::PackedVerdict, _>(cx, record, RULINGS.verdicts, |_, verdict| {
+                tagged_verdict_at(verdict)
+            })?;
+        Ok(Lifted(Rulings {
+            text,
+            results,
+            cards,
+            factors,
+            signals,
+            verdicts,
+        }))
+    }
+}

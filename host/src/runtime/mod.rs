@@ -34,7 +34,9 @@ pub use plugin::{
     ItemInput, MAX_DECLARED_POLICY_TAGS, MAX_DECLARED_WINDOWS, MAX_WINDOW_METRIC_BYTES, Outcome,
     Plugin, PluginNames, PluginRef, kind_name,
 };
-pub use results::{CheckItem, DeclaredScore, Factor, PlanItem, ScoreCard, Signal, Text, Verdict};
+pub use results::{
+    CheckItem, DeclaredScore, Factor, PlanItem, Ruling, ScoreCard, Signal, Text, Verdict,
+};
 use state::PluginState;
 
 /// How often the epoch advances; the deadline is counted in these ticks.
@@ -105,11 +107,13 @@ const ALLOWED_VIGIL: &[&str] = &[
 ];
 
 /// The contract versions this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &[
+    "0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0",
+];
 
 /// The contract version the SDK builds against and `vigil plugin new`
 /// scaffolds.
-pub const LATEST_CONTRACT: &str = "0.6.0";
+pub const LATEST_CONTRACT: &str = "0.7.0";
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,7 +132,7 @@ pub enum LoadError {
     },
     /// The component exports no vigil world.
     #[error(
-        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.6.0` (or `@0.5.0`, `@0.4.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook)",
+        "component targets no vigil world: it exports [{}]; a vigil plugin exports `vigil:plugin/meta@0.7.0` (or `@0.6.0`, `@0.5.0`, `@0.4.0`, `@0.3.0`, `@0.2.0`, `@0.1.0`) and one of `scoring`, `triggering`, `conditioning`, `planning` (or the last three for a playbook, or `ruling` for a 0.7 ruleset)",
         exports.join(", ")
     )]
     NoVigilWorld {
@@ -401,6 +405,7 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.instance("vigil:plugin/types@0.4.0")?;
     linker.instance("vigil:plugin/types@0.5.0")?;
     linker.instance("vigil:plugin/types@0.6.0")?;
+    linker.instance("vigil:plugin/types@0.7.0")?;
     bindings::v0_1::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
@@ -422,6 +427,10 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         |state| state,
     )?;
     bindings::v0_6::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
+        linker,
+        |state| state,
+    )?;
+    bindings::v0_7::vigil::plugin::host::add_to_linker::<_, HasSelf<PluginState>>(
         linker,
         |state| state,
     )?;
@@ -457,7 +466,7 @@ fn link_contracts(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     batching.func_wrap("end", |store, (): ()| plugin::end_items(store))?;
     // 0.4 and later send every item's windows with the batch; `begin` only
     // moves to the next item.
-    for version in ["0.4.0", "0.5.0", "0.6.0"] {
+    for version in ["0.4.0", "0.5.0", "0.6.0", "0.7.0"] {
         let mut batching = linker.instance(&format!("vigil:plugin/batching@{version}"))?;
         batching.func_wrap("begin", |store, (index,): (u32,)| {
             plugin::begin_item(store, index)
@@ -568,6 +577,7 @@ mod tests {
             "vigil:plugin/batching@0.4.0",
             "vigil:plugin/batching@0.5.0",
             "vigil:plugin/batching@0.6.0",
+            "vigil:plugin/batching@0.7.0",
         ] {
             assert_eq!(check_import(name), Ok(()), "{name}");
         }

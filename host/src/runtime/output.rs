@@ -2,7 +2,7 @@
 //! plugin returns is used before it passes these checks.
 
 use super::bindings::types::{Intent, IntentKind, PluginInfo};
-use super::results::{Factor, ScoreCard, Signal, Verdict};
+use super::results::{Factor, Ruling, ScoreCard, Signal, Verdict};
 
 /// The longest name (score, factor, band, signal, tag, key) a plugin may use.
 const MAX_NAME: usize = 128;
@@ -207,6 +207,43 @@ impl PluginOutput for DeclaredVerdict {
 
     fn validate(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// A ruleset's ruling (contract 0.7), whose scores, bands, factors and
+/// policy tags are the plugin's declared ones (checked at load): its size,
+/// its cards' numbers and its signals are checked for every ruling, as a
+/// scorer's cards and a trigger's signals are.
+#[derive(Debug)]
+pub(super) struct DeclaredRuling(pub(super) Ruling);
+
+impl PluginOutput for DeclaredRuling {
+    fn size(&self) -> usize {
+        let Ruling {
+            cards,
+            signals,
+            verdicts,
+        } = &self.0;
+        cards.iter().map(PluginOutput::size).sum::<usize>()
+            + signals.size()
+            + verdicts.iter().map(PluginOutput::size).sum::<usize>()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let Ruling {
+            cards,
+            signals,
+            verdicts,
+        } = &self.0;
+        cards.iter().try_for_each(check_card_numbers)?;
+        if verdicts.len() != signals.len() {
+            return Err(format!(
+                "returned {} verdicts for {} signals",
+                verdicts.len(),
+                signals.len()
+            ));
+        }
+        signals.validate()
     }
 }
 

@@ -20,12 +20,14 @@ use super::bindings::types::{
 };
 use super::bindings::{
     CheckItem as ContractCheckItem, PlanItem as ContractPlanItem, WindowSpec, v0_1, v0_2, v0_3,
-    v0_4, v0_5, v0_6,
+    v0_4, v0_5, v0_6, v0_7,
 };
-use super::lift::Lifted;
+use super::lift::{Lifted, Rulings};
 use super::lower::{Lowered, LoweredCheckItems, LoweredWindows, Packed, PackedPieces, lowered};
-use super::output::{DeclaredCard, DeclaredVerdict, PluginOutput};
-use super::results::{CheckItem, DeclaredScore, PlanItem, ScoreCard, Signal, Text, Verdict};
+use super::output::{DeclaredCard, DeclaredRuling, DeclaredVerdict, PluginOutput};
+use super::results::{
+    CheckItem, DeclaredScore, PlanItem, Ruling, ScoreCard, Signal, Text, Verdict,
+};
 use super::state::{BatchItem, DeclaredWindows, ItemSpent, PluginState, STDERR_CAPTURE_BYTES};
 use super::unpack::{self, MalformedResults};
 
@@ -210,7 +212,8 @@ pub struct InvocationRecord {
     /// The plugin version called (serialized as `plugin`, `version` and
     /// `digest` beside the other fields).
     pub plugin: PluginRef,
-    /// The export called: `score`, `evaluate`, `check`, `plan` or `describe`.
+    /// The export called: `score`, `evaluate`, `check`, `plan`, `rule` or
+    /// `describe`.
     pub call: &'static str,
     /// Fuel burned (deterministic: the cost of the call).
     pub fuel_used: u64,
@@ -364,7 +367,8 @@ pub struct Batch<'a> {
 }
 
 /// Which of `scoring`, `triggering`, `conditioning` and `planning` a
-/// plugin of `kind` exports, in that order.
+/// plugin of `kind` exports, in that order (a ruleset exports none of
+/// them: its one export is `ruling`).
 fn interfaces_of(kind: PluginKind) -> [bool; 4] {
     [
         matches!(kind, PluginKind::Scorer),
@@ -469,6 +473,7 @@ enum MetaIndices {
     V4(v0_4::meta::GuestIndices),
     V5(v0_5::meta::GuestIndices),
     V6(v0_6::meta::GuestIndices),
+    V7(v0_7::meta::GuestIndices),
 }
 
 /// `meta` in one instance.
@@ -478,6 +483,7 @@ enum MetaGuest {
     V4(v0_4::meta::Guest),
     V5(v0_5::meta::Guest),
     V6(v0_6::meta::Guest),
+    V7(v0_7::meta::Guest),
 }
 
 /// A batching plugin's exports (contract 0.2 and later), found once at
@@ -502,7 +508,8 @@ impl IndicesV2 {
             "0.3.0" => MetaIndices::V3(v0_3::meta::GuestIndices::new(pre)?),
             "0.4.0" => MetaIndices::V4(v0_4::meta::GuestIndices::new(pre)?),
             "0.5.0" => MetaIndices::V5(v0_5::meta::GuestIndices::new(pre)?),
-            _ => MetaIndices::V6(v0_6::meta::GuestIndices::new(pre)?),
+            "0.6.0" => MetaIndices::V6(v0_6::meta::GuestIndices::new(pre)?),
+            _ => MetaIndices::V7(v0_7::meta::GuestIndices::new(pre)?),
         };
         Ok(Self {
             meta,
@@ -521,6 +528,7 @@ impl IndicesV2 {
             MetaIndices::V4(meta) => MetaGuest::V4(meta.load(&mut *store, instance)?),
             MetaIndices::V5(meta) => MetaGuest::V5(meta.load(&mut *store, instance)?),
             MetaIndices::V6(meta) => MetaGuest::V6(meta.load(&mut *store, instance)?),
+            MetaIndices::V7(meta) => MetaGuest::V7(meta.load(&mut *store, instance)?),
         };
         Ok(GuestsV2 {
             meta,
@@ -574,6 +582,10 @@ impl Guests {
                 meta: MetaGuest::V6(meta),
                 ..
             }) => meta.call_describe(store)?.into(),
+            Guests::V2(GuestsV2 {
+                meta: MetaGuest::V7(meta),
+                ..
+            }) => meta.call_describe(store)?.into(),
         })
     }
 }
@@ -607,10 +619,59 @@ pub const MAX_DECLARED_SCORES: usize = 16;
 /// (contract 0.6).
 pub const MAX_DECLARED_BANDS_OR_FACTORS: usize = 64;
 
-impl From<PluginInfo> for Described {
-    fn from(info: PluginInfo) -> Self {
+/// `$version`'s plugin kinds (0.1's to 0.6's, the same five) as the
+/// host's.
+macro_rules! kind_from {
+    ($version:ident) => {
+        impl From<$version::vigil::plugin::types::PluginKind> for PluginKind {
+            fn from(kind: $version::vigil::plugin::types::PluginKind) -> Self {
+                use $version::vigil::plugin::types::PluginKind as Kind;
+                match kind {
+                    Kind::Scorer => PluginKind::Scorer,
+                    Kind::Trigger => PluginKind::Trigger,
+                    Kind::Condition => PluginKind::Condition,
+                    Kind::Action => PluginKind::Action,
+                    Kind::Playbook => PluginKind::Playbook,
+                }
+            }
+        }
+    };
+}
+
+kind_from!(v0_1);
+kind_from!(v0_3);
+kind_from!(v0_4);
+kind_from!(v0_5);
+kind_from!(v0_6);
+
+impl From<v0_7::vigil::plugin::types::PluginKind> for PluginKind {
+    fn from(kind: v0_7::vigil::plugin::types::PluginKind) -> Self {
+        use v0_7::vigil::plugin::types::PluginKind as Kind;
+        match kind {
+            Kind::Scorer => PluginKind::Scorer,
+            Kind::Trigger => PluginKind::Trigger,
+            Kind::Condition => PluginKind::Condition,
+            Kind::Action => PluginKind::Action,
+            Kind::Playbook => PluginKind::Playbook,
+            Kind::Ruleset => PluginKind::Ruleset,
+        }
+    }
+}
+
+/// Contract 0.1's and 0.2's `plugin-info` (0.2 uses 0.1's types), which
+/// declares nothing beside it.
+impl From<v0_1::vigil::plugin::types::PluginInfo> for Described {
+    fn from(info: v0_1::vigil::plugin::types::PluginInfo) -> Self {
         Self {
-            info,
+            info: PluginInfo {
+                name: info.name,
+                version: info.version,
+                kind: info.kind.into(),
+                description: info.description,
+                subscribes: info.subscribes,
+                config_schema: info.config_schema,
+                default_fuel: info.default_fuel,
+            },
             windows: Vec::new(),
             policy_tags: Vec::new(),
             scores: Vec::new(),
@@ -619,8 +680,8 @@ impl From<PluginInfo> for Described {
 }
 
 /// `plugin-info` of a contract version that declares windows (0.3 and
-/// later, the same record in each but for 0.5's declared policy tags and
-/// 0.6's declared scores), converted: `$tags` takes the tags out of the
+/// later, the same record in each but for 0.5's declared policy tags,
+/// 0.6's declared scores and 0.7's `ruleset` kind), converted: `$tags` takes the tags out of the
 /// version's record, `$scores` the scores.
 macro_rules! described_from {
     ($version:ident, $tags:expr) => {
@@ -629,7 +690,6 @@ macro_rules! described_from {
     ($version:ident, $tags:expr, $scores:expr) => {
         impl From<$version::vigil::plugin::types::PluginInfo> for Described {
             fn from(info: $version::vigil::plugin::types::PluginInfo) -> Self {
-                use $version::vigil::plugin::types::PluginKind as Kind;
                 let tags: fn(&mut $version::vigil::plugin::types::PluginInfo) -> Vec<String> =
                     $tags;
                 let scores: fn(
@@ -638,13 +698,7 @@ macro_rules! described_from {
                 let mut info = info;
                 let policy_tags = tags(&mut info);
                 let scores = scores(&mut info);
-                let kind = match info.kind {
-                    Kind::Scorer => PluginKind::Scorer,
-                    Kind::Trigger => PluginKind::Trigger,
-                    Kind::Condition => PluginKind::Condition,
-                    Kind::Action => PluginKind::Action,
-                    Kind::Playbook => PluginKind::Playbook,
-                };
+                let kind = PluginKind::from(info.kind);
                 Self {
                     info: PluginInfo {
                         name: info.name,
@@ -675,16 +729,27 @@ macro_rules! described_from {
 described_from!(v0_3, |_| Vec::new());
 described_from!(v0_4, |_| Vec::new());
 described_from!(v0_5, |info| std::mem::take(&mut info.policy_tags));
+/// The scores a 0.6 or later `plugin-info` declares, as the host keeps
+/// them.
+macro_rules! declared_scores {
+    ($scores:expr) => {{
+        let texts = |names: Vec<String>| names.iter().map(|name| Text::new(name)).collect();
+        $scores
+            .into_iter()
+            .map(|score| DeclaredScore {
+                name: Text::new(&score.name),
+                bands: texts(score.bands),
+                factors: texts(score.factors),
+            })
+            .collect()
+    }};
+}
+
 described_from!(v0_6, |info| std::mem::take(&mut info.policy_tags), |info| {
-    let texts = |names: Vec<String>| names.iter().map(|name| Text::new(name)).collect();
-    std::mem::take(&mut info.scores)
-        .into_iter()
-        .map(|score| DeclaredScore {
-            name: Text::new(&score.name),
-            bands: texts(score.bands),
-            factors: texts(score.factors),
-        })
-        .collect()
+    declared_scores!(std::mem::take(&mut info.scores))
+});
+described_from!(v0_7, |info| std::mem::take(&mut info.policy_tags), |info| {
+    declared_scores!(std::mem::take(&mut info.scores))
 });
 
 impl PluginOutput for Described {
@@ -726,9 +791,12 @@ impl PluginOutput for Described {
         if self.policy_tags.is_empty() {
             return Ok(());
         }
-        if !matches!(self.info.kind, PluginKind::Condition | PluginKind::Playbook) {
+        if !matches!(
+            self.info.kind,
+            PluginKind::Condition | PluginKind::Playbook | PluginKind::Ruleset
+        ) {
             return Err(format!(
-                "declares policy tags, but only conditions and playbooks return verdicts; this {} may declare none",
+                "declares policy tags, but only conditions, playbooks and rulesets return verdicts; this {} may declare none",
                 kind_name(self.info.kind)
             ));
         }
@@ -749,16 +817,16 @@ impl PluginOutput for Described {
 }
 
 impl Described {
-    /// Checks the declared scores (contract 0.6): only a scorer declares
-    /// any; at most 16, none named twice; each with 1 to 64 bands and at
+    /// Checks the declared scores (contract 0.6): only a scorer or a
+    /// ruleset declares any; at most 16, none named twice; each with 1 to 64 bands and at
     /// most 64 factors, every name a valid name and none twice in its list.
     fn validate_scores(&self) -> Result<(), String> {
         if self.scores.is_empty() {
             return Ok(());
         }
-        if self.info.kind != PluginKind::Scorer {
+        if !matches!(self.info.kind, PluginKind::Scorer | PluginKind::Ruleset) {
             return Err(format!(
-                "declares scores, but only scorers return score cards; this {} may declare none",
+                "declares scores, but only scorers and rulesets return score cards; this {} may declare none",
                 kind_name(self.info.kind)
             ));
         }
@@ -821,6 +889,8 @@ enum ContextShape {
     /// Contract 0.6: as 0.5, with a score card's score, band and factors
     /// named by their positions among the plugin's declared scores.
     DeclaredScores,
+    /// Contract 0.7: as 0.6, and a ruleset's `rule`.
+    Rulings,
 }
 
 impl ContextShape {
@@ -852,6 +922,7 @@ struct BatchIndices {
     evaluate: Option<ComponentExportIndex>,
     check: Option<ComponentExportIndex>,
     plan: Option<ComponentExportIndex>,
+    rule: Option<ComponentExportIndex>,
     shape: ContextShape,
 }
 
@@ -878,12 +949,14 @@ impl BatchIndices {
             evaluate: export(triggering, "triggering", "evaluate")?,
             check: export(conditioning, "conditioning", "check")?,
             plan: export(planning, "planning", "plan")?,
+            rule: export(kind == PluginKind::Ruleset, "ruling", "rule")?,
             shape: match version {
                 "0.2.0" => ContextShape::Listed,
                 "0.3.0" => ContextShape::Packed,
                 "0.4.0" => ContextShape::PackedInAndOut,
                 "0.5.0" => ContextShape::DeclaredTags,
-                _ => ContextShape::DeclaredScores,
+                "0.6.0" => ContextShape::DeclaredScores,
+                _ => ContextShape::Rulings,
             },
         })
     }
@@ -908,6 +981,7 @@ impl BatchIndices {
             evaluate: func(self.evaluate)?,
             check: func(self.check)?,
             plan: func(self.plan)?,
+            rule: func(self.rule)?,
             shape: self.shape,
         })
     }
@@ -924,6 +998,7 @@ struct BatchFuncs {
     evaluate: Option<Func>,
     check: Option<Func>,
     plan: Option<Func>,
+    rule: Option<Func>,
     shape: ContextShape,
 }
 
@@ -993,6 +1068,12 @@ use v0_6::vigil::plugin::types as v6;
 /// the cards' score, band and factors by position.
 type ScoreFuncV6<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<v6::PackedScoreCards>,)>;
 
+// Contract 0.7's packed rulings: its other records are 0.6's in
+// structure, and its other exports are called as 0.6's.
+/// 0.7 `rule: func(contexts: packed-contexts, windows: list<metric-window>) -> packed-rulings`,
+/// lifted into the records of the versions its parts come from.
+type RuleFuncV7<'a> = TypedFunc<(Packed<'a>, LoweredWindows), (Lifted<Rulings>,)>;
+
 impl BatchFuncs {
     /// Checks each export's type against the signature it is called with,
     /// for the contract's shape of contexts.
@@ -1002,13 +1083,14 @@ impl BatchFuncs {
             ContextShape::Packed => self.check_types_as::<Packed<'_>>(store),
             ContextShape::PackedInAndOut
             | ContextShape::DeclaredTags
-            | ContextShape::DeclaredScores => self.check_types_v4(store),
+            | ContextShape::DeclaredScores
+            | ContextShape::Rulings => self.check_types_v4(store),
         }
     }
 
     fn check_types_v4(&self, store: &Store<PluginState>) -> wasmtime::Result<()> {
         if let Some(func) = self.score {
-            if self.shape == ContextShape::DeclaredScores {
+            if DECLARED_SCORES.contains(&self.shape) {
                 let _: ScoreFuncV6<'_> = func.typed(store)?;
             } else {
                 let _: ScoreFuncV4<'_> = func.typed(store)?;
@@ -1026,6 +1108,9 @@ impl BatchFuncs {
         }
         if let Some(func) = self.plan {
             let _: PlanFuncV4<'_, '_> = func.typed(store)?;
+        }
+        if let Some(func) = self.rule {
+            let _: RuleFuncV7<'_> = func.typed(store)?;
         }
         Ok(())
     }
@@ -1071,7 +1156,11 @@ impl BatchFuncs {
     }
 
     fn score_v6<'a>(&self) -> wasmtime::Result<ScoreFuncV6<'a>> {
-        self.checked_at_load(&[ContextShape::DeclaredScores], self.score, "scoring")
+        self.checked_at_load(DECLARED_SCORES, self.score, "scoring")
+    }
+
+    fn rule_v7<'a>(&self) -> wasmtime::Result<RuleFuncV7<'a>> {
+        self.checked_at_load(&[ContextShape::Rulings], self.rule, "ruling")
     }
 
     fn evaluate_v4<'a>(&self) -> wasmtime::Result<EvaluateFuncV4<'a>> {
@@ -1121,16 +1210,25 @@ impl BatchFuncs {
 }
 
 /// The contracts that return packed results and whose evaluate and plan
-/// exports are 0.4's: 0.4, 0.5 and 0.6 (score is 0.4's up to 0.5).
+/// exports are 0.4's: 0.4 to 0.7 (score is 0.4's up to 0.5).
 const PACKED_RESULTS: &[ContextShape] = &[
     ContextShape::PackedInAndOut,
     ContextShape::DeclaredTags,
     ContextShape::DeclaredScores,
+    ContextShape::Rulings,
 ];
 
 /// The contracts whose `check` is 0.5's, its verdicts' tags by bit: 0.5
-/// and 0.6.
-const DECLARED_TAGS: &[ContextShape] = &[ContextShape::DeclaredTags, ContextShape::DeclaredScores];
+/// to 0.7.
+const DECLARED_TAGS: &[ContextShape] = &[
+    ContextShape::DeclaredTags,
+    ContextShape::DeclaredScores,
+    ContextShape::Rulings,
+];
+
+/// The contracts whose `score` is 0.6's, its cards' names by position:
+/// 0.6 and 0.7.
+const DECLARED_SCORES: &[ContextShape] = &[ContextShape::DeclaredScores, ContextShape::Rulings];
 
 /// The part `range` of a batch's contexts or items.
 fn part<T>(all: &[T], range: Range<usize>) -> wasmtime::Result<&[T]> {
@@ -1272,12 +1370,14 @@ fn world_of(exports: &[String]) -> Result<(PluginKind, String), LoadError> {
         has("triggering"),
         has("conditioning"),
         has("planning"),
+        has("ruling"),
     ) {
-        (true, false, false, false) => PluginKind::Scorer,
-        (false, true, false, false) => PluginKind::Trigger,
-        (false, false, true, false) => PluginKind::Condition,
-        (false, false, false, true) => PluginKind::Action,
-        (false, true, true, true) => PluginKind::Playbook,
+        (true, false, false, false, false) => PluginKind::Scorer,
+        (false, true, false, false, false) => PluginKind::Trigger,
+        (false, false, true, false, false) => PluginKind::Condition,
+        (false, false, false, true, false) => PluginKind::Action,
+        (false, true, true, true, false) => PluginKind::Playbook,
+        (false, false, false, false, true) => PluginKind::Ruleset,
         _ => return Err(no_world()),
     };
     Ok((kind, contract.unwrap_or_default()))
@@ -1291,6 +1391,7 @@ pub fn kind_name(kind: PluginKind) -> &'static str {
         PluginKind::Condition => "condition",
         PluginKind::Action => "action",
         PluginKind::Playbook => "playbook",
+        PluginKind::Ruleset => "ruleset",
     }
 }
 
@@ -1356,10 +1457,11 @@ impl Plugin {
             )));
         }
         // A 0.6 card names its score by position: a scorer that declares
-        // none could return no card at all.
+        // none could return no card at all. (A ruleset may declare none:
+        // then it raises and checks, and returns no card.)
         let names_by_position = matches!(
             &plugin.indices,
-            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredScores
+            Indices::V2(indices) if DECLARED_SCORES.contains(&indices.batch.shape)
         );
         if kind == PluginKind::Scorer && names_by_position && scores.is_empty() {
             return Err(LoadError::Describe(format!(
@@ -1589,12 +1691,13 @@ impl Plugin {
                     }
                 })
             }
-            Indices::V2(indices) if indices.batch.shape == ContextShape::DeclaredScores => self
+            Indices::V2(indices) if DECLARED_SCORES.contains(&indices.batch.shape) => self
                 .invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let limit = self.unpack_limit(&range);
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(cards),) = funcs.score_v6()?.call(store, (contexts, windows))?;
-                    unpack::declared_cards(cards, &self.scores, self.limits.output_bytes)
+                    unpack::declared_cards(cards, &self.scores, limit)
                 })
                 .into_iter()
                 .map(|invocation| Invocation {
@@ -1604,10 +1707,11 @@ impl Plugin {
                 .collect(),
             Indices::V2(indices) if indices.batch.shape.packs_results() => {
                 self.invoke_batch("score", &items, histories, &|funcs, store, range| {
+                    let limit = self.unpack_limit(&range);
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(cards),) = funcs.score_v4()?.call(store, (contexts, windows))?;
-                    unpack::cards(cards, self.limits.output_bytes)
+                    unpack::cards(cards, limit)
                 })
             }
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
@@ -1625,6 +1729,32 @@ impl Plugin {
                 })
             }
         }
+    }
+
+    /// Calls `rule` (rulesets, contract 0.7) on every context of `batch`:
+    /// one invocation per context, in order, each the cards, signals and
+    /// verdicts of its context. A plugin of another kind has no `rule`:
+    /// each invocation fails.
+    pub fn rule_batch(&self, batch: Batch<'_>) -> Vec<Invocation<Ruling>> {
+        let Batch {
+            contexts: shared,
+            inputs,
+            histories,
+        } = batch;
+        let items = per_context(inputs);
+        self.invoke_batch("rule", &items, histories, &|funcs, store, range| {
+            let limit = self.unpack_limit(&range);
+            let contexts = shared.packed(range)?;
+            let windows = LoweredWindows(store.data().batch_windows());
+            let (Lifted(rulings),) = funcs.rule_v7()?.call(store, (contexts, windows))?;
+            unpack::rulings(rulings, &self.scores, &self.policy_tags, limit)
+        })
+        .into_iter()
+        .map(|invocation| Invocation {
+            output: invocation.output.map(|DeclaredRuling(ruling)| ruling),
+            record: invocation.record,
+        })
+        .collect()
     }
 
     /// Calls `evaluate` (triggers and playbooks) on every context of
@@ -1648,11 +1778,12 @@ impl Plugin {
             }),
             Indices::V2(indices) if indices.batch.shape.packs_results() => {
                 self.invoke_batch("evaluate", &items, histories, &|funcs, store, range| {
+                    let limit = self.unpack_limit(&range);
                     let contexts = shared.packed(range)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(signals),) =
                         funcs.evaluate_v4()?.call(store, (contexts, windows))?;
-                    unpack::signals(signals, self.limits.output_bytes)
+                    unpack::signals(signals, limit)
                 })
             }
             Indices::V2(indices) if indices.batch.shape == ContextShape::Packed => self
@@ -1694,21 +1825,23 @@ impl Plugin {
             }),
             Indices::V2(indices) if indices.batch.shape == ContextShape::PackedInAndOut => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let limit = self.unpack_limit(&range);
                     let items = LoweredCheckItems::new(part(items, range)?)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(verdicts),) = funcs
                         .check_v4()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
-                    unpack::verdicts(verdicts, self.limits.output_bytes)
+                    unpack::verdicts(verdicts, limit)
                 }),
             Indices::V2(indices) if DECLARED_TAGS.contains(&indices.batch.shape) => self
                 .invoke_batch("check", &setup, histories, &|funcs, store, range| {
+                    let limit = self.unpack_limit(&range);
                     let items = LoweredCheckItems::new(part(items, range)?)?;
                     let windows = LoweredWindows(store.data().batch_windows());
                     let (Lifted(verdicts),) = funcs
                         .check_v5()?
                         .call(store, (shared.packed(0..contexts.len())?, windows, items))?;
-                    unpack::tagged_verdicts(verdicts, &self.policy_tags, self.limits.output_bytes)
+                    unpack::tagged_verdicts(verdicts, &self.policy_tags, limit)
                 })
                 .into_iter()
                 .map(|invocation| Invocation {
@@ -1791,6 +1924,16 @@ impl Plugin {
                     Ok(funcs.plan()?.call(store, (&contexts[..], items))?.0)
                 })
             }
+        }
+    }
+
+    /// The limit a batch call's packed results are unpacked under: the
+    /// output limit for each of the `range`'s items, and no more for
+    /// results past them.
+    fn unpack_limit(&self, range: &Range<usize>) -> unpack::Limit {
+        unpack::Limit {
+            per_item: self.limits.output_bytes,
+            items: range.len(),
         }
     }
 
@@ -2795,12 +2938,16 @@ mod tests {
     }
 
     #[test]
-    fn conditions_and_playbooks_may_declare_up_to_64_distinct_policy_tags() {
+    fn conditions_playbooks_and_rulesets_may_declare_up_to_64_distinct_policy_tags() {
         let tags: Vec<String> = (0..MAX_DECLARED_POLICY_TAGS)
             .map(|n| format!("tag-{n}"))
             .collect();
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        for kind in [PluginKind::Condition, PluginKind::Playbook] {
+        for kind in [
+            PluginKind::Condition,
+            PluginKind::Playbook,
+            PluginKind::Ruleset,
+        ] {
             assert_eq!(declaring(kind, &tags).validate(), Ok(()));
         }
     }
@@ -2865,6 +3012,17 @@ mod tests {
         // factors' names.
         let plain = score("health", &["stable", "usage"], &[]);
         assert_eq!(scoring(PluginKind::Scorer, vec![plain]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_ruleset_may_declare_scores_beside_policy_tags_or_none_at_all() {
+        let mut described = scoring(
+            PluginKind::Ruleset,
+            vec![score("health", &["stable"], &["usage"])],
+        );
+        described.policy_tags = vec!["sox".to_string()];
+        assert_eq!(described.validate(), Ok(()));
+        assert_eq!(scoring(PluginKind::Ruleset, Vec::new()).validate(), Ok(()));
     }
 
     #[test]

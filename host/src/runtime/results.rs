@@ -99,6 +99,60 @@ pub struct Verdict {
     pub policy_tags: Vec<Text>,
 }
 
+/// What a ruleset returns for one context (contract 0.7): the score cards
+/// it computed, the signals it raised and its verdict on each, one for one
+/// (`verdicts[i]` is on `signals[i]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ruling {
+    /// Its score cards, each of its declared scores at most once.
+    pub cards: Vec<ScoreCard>,
+    /// Its signals.
+    pub signals: Vec<Signal>,
+    /// Its verdict on each signal.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The kinds of plugin: the contract's `plugin-kind` of every version
+/// (0.7 adds `ruleset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PluginKind {
+    /// Computes scores.
+    Scorer,
+    /// Turns events and scores into signals.
+    Trigger,
+    /// Decides whether a signal applies in context.
+    Condition,
+    /// Plans intents for a signal.
+    Action,
+    /// A trigger, condition and action bundle.
+    Playbook,
+    /// Scores, raises signals and decides whether each applies, in one
+    /// call (contract 0.7).
+    Ruleset,
+}
+
+/// What a plugin says about itself: the contract's `plugin-info` but for
+/// what later versions declare beside it (windows, policy tags, scores),
+/// which the host keeps apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    /// The plugin's name: lowercase letters, digits and dashes.
+    pub name: String,
+    /// The plugin's version (semver).
+    pub version: String,
+    /// The plugin's kind; it must match the world the plugin targets.
+    pub kind: PluginKind,
+    /// One sentence about what the plugin does.
+    pub description: String,
+    /// Event kinds the plugin wants; a trailing `*` matches a prefix, an
+    /// empty list means every event.
+    pub subscribes: Vec<String>,
+    /// A JSON Schema for the plugin's configuration (`{}` when none).
+    pub config_schema: String,
+    /// The fuel budget the plugin asks for per call.
+    pub default_fuel: u64,
+}
+
 /// A signal to check, and which context of the batch it is about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckItem {

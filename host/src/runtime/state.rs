@@ -580,6 +580,7 @@ host_import!(v0_3);
 host_import!(v0_4);
 host_import!(v0_5);
 host_import!(v0_6);
+host_import!(v0_7);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,8 @@
 //! their tags are bits of the plugin's declared tags ([`tagged_verdicts`]),
 //! not spans. 0.6 differs from 0.5 only in its score cards: their score,
 //! band and factors are positions among the plugin's declared scores
-//! ([`declared_cards`]), not spans.
+//! ([`declared_cards`]), not spans. 0.7's rulings ([`rulings`]) hold a
+//! context's cards (0.6's), signals and verdicts (0.5's) together.
 //!
 //! A 0.4 plugin returns a batch's score cards, signals or verdicts as one
 //! text and a list of records whose strings are spans of it: the host lifts
@@ -27,8 +28,10 @@ use super::bindings::types::{PluginError, Rag, Severity};
 use super::bindings::v0_4::vigil::plugin::types as v4;
 use super::bindings::v0_5::vigil::plugin::types as v5;
 use super::bindings::v0_6::vigil::plugin::types as v6;
-use super::output::{DeclaredCard, DeclaredVerdict};
-use super::results::{DeclaredScore, Factor, ScoreCard, Signal, Text, Verdict};
+use super::bindings::v0_7::vigil::plugin::types as v7;
+use super::lift::Rulings;
+use super::output::{DeclaredCard, DeclaredRuling, DeclaredVerdict};
+use super::results::{DeclaredScore, Factor, Ruling, ScoreCard, Signal, Text, Verdict};
 
 /// Packed results that point outside their text or lists, at a string cut
 /// inside a character, or at more than their budget.
@@ -36,11 +39,35 @@ use super::results::{DeclaredScore, Factor, ScoreCard, Signal, Text, Verdict};
 #[error("the plugin's packed results are malformed: {0}")]
 pub(crate) struct MalformedResults(String);
 
+/// The output limit a call's results are unpacked under: `per_item` bytes
+/// for each of the `items` the call was given. Results past that count
+/// get no budget of their own (the answer is refused for its count
+/// anyway, once unpacked), so a plugin cannot make the host copy a string
+/// for each of a flood of results it was never asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    /// The output limit for one item, in bytes.
+    pub(crate) per_item: usize,
+    /// How many items the call was given.
+    pub(crate) items: usize,
+}
+
+impl Limit {
+    /// How many of `results` results count toward the budget: at most as
+    /// many as the call was given items.
+    fn counted(self, results: usize) -> usize {
+        results.min(self.items)
+    }
+}
+
 /// What a factor, a signal and a policy tag count for besides their
 /// strings: the sizes `PluginOutput::size` gives them.
 const FACTOR_BYTES: usize = 32;
 const SIGNAL_BYTES: usize = 8;
 const TAG_BYTES: usize = 4;
+/// What a card and a verdict count for besides their strings (the same).
+const CARD_BYTES: usize = 16;
+const VERDICT_BYTES: usize = 1;
 
 /// One call's packed results being unpacked: its text and its list of
 /// records (factors, signals or tags), read span by span under one budget
@@ -60,17 +87,17 @@ struct Reader<'a, T> {
 
 impl<'a, T> Reader<'a, T> {
     /// The reader of `results` results returned as `text` and `list`, under
-    /// a per-item output limit of `limit` bytes.
+    /// `limit`.
     fn new(
         text: &'a str,
         list: &'a [T],
         what: &'static str,
         charge: usize,
         results: usize,
-        limit: usize,
+        limit: Limit,
     ) -> Self {
         let returned = text.len().saturating_add(list.len().saturating_mul(charge));
-        let floor = results.saturating_mul(limit);
+        let floor = limit.counted(results).saturating_mul(limit.per_item);
         let total = floor.max(returned);
         Self {
             text,
@@ -129,15 +156,27 @@ impl<'a, T> Reader<'a, T> {
 
     /// The elements at `span` of the list.
     fn elements(&self, span: v4::Span) -> Result<&'a [T], MalformedResults> {
-        let (what, len) = (self.what, self.list.len());
+        self.elements_of(self.list, self.what, self.charge, span)
+    }
+
+    /// The elements at `span` of `list` (`what`, each costing `charge`),
+    /// under this reader's budget: for results with several lists.
+    fn elements_of<'l, U>(
+        &self,
+        list: &'l [U],
+        what: &str,
+        charge: usize,
+        span: v4::Span,
+    ) -> Result<&'l [U], MalformedResults> {
+        let len = list.len();
         let start = span.start as usize;
         let end = start.saturating_add(span.len as usize);
-        let elements = self.list.get(start..end).ok_or_else(|| {
+        let elements = list.get(start..end).ok_or_else(|| {
             MalformedResults(format!(
                 "{what} {start}..{end} are not among the {len} returned"
             ))
         })?;
-        self.spend(elements.len().saturating_mul(self.charge))?;
+        self.spend(elements.len().saturating_mul(charge))?;
         Ok(elements)
     }
 }
@@ -212,7 +251,7 @@ fn severity(severity: v4::Severity) -> Severity {
 /// limit per item, in bytes.
 pub(crate) fn cards(
     packed: v4::PackedScoreCards,
-    limit: usize,
+    limit: Limit,
 ) -> wasmtime::Result<Vec<Result<ScoreCard, PluginError>>> {
     let v4::PackedScoreCards {
         text,
@@ -252,7 +291,7 @@ pub(crate) fn cards(
 /// per item, in bytes.
 pub(crate) fn signals(
     packed: v4::PackedSignals,
-    limit: usize,
+    limit: Limit,
 ) -> wasmtime::Result<Vec<Result<Vec<Signal>, PluginError>>> {
     let v4::PackedSignals {
         text,
@@ -284,7 +323,7 @@ pub(crate) fn signals(
 /// per item, in bytes.
 pub(crate) fn verdicts(
     packed: v4::PackedVerdicts,
-    limit: usize,
+    limit: Limit,
 ) -> wasmtime::Result<Vec<Result<Verdict, PluginError>>> {
     let v4::PackedVerdicts {
         text,
@@ -309,7 +348,7 @@ pub(crate) fn verdicts(
 pub(crate) fn tagged_verdicts(
     packed: v5::PackedVerdicts,
     declared: &[Text],
-    limit: usize,
+    limit: Limit,
 ) -> wasmtime::Result<Vec<Result<DeclaredVerdict, PluginError>>> {
     let v5::PackedVerdicts { text, results } = packed;
     // A verdict carries each declared tag at most once.
@@ -318,12 +357,7 @@ pub(crate) fn tagged_verdicts(
         .map(|tag| tag.len().saturating_add(TAG_BYTES))
         .sum();
     let read = Reader::<()>::new(&text, &[], "policy tags", TAG_BYTES, results.len(), limit)
-        .declaring(results.len().saturating_mul(all_tags));
-    // The bits that name a declared tag: the low `declared.len()`.
-    let known = match declared.len() {
-        64.. => u64::MAX,
-        len => (1u64 << len) - 1,
-    };
+        .declaring(limit.counted(results.len()).saturating_mul(all_tags));
     let mut unpacked = Vec::with_capacity(results.len());
     for result in results {
         let verdict = match result {
@@ -333,24 +367,7 @@ pub(crate) fn tagged_verdicts(
                 continue;
             }
         };
-        let mut bits = verdict.policy_tags;
-        if bits & !known != 0 {
-            return Err(MalformedResults(format!(
-                "a verdict names policy tag {}, but the plugin declares {} tags",
-                (bits & !known).trailing_zeros(),
-                declared.len()
-            ))
-            .into());
-        }
-        let mut policy_tags = Vec::with_capacity(bits.count_ones() as usize);
-        while bits != 0 {
-            let at = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if let Some(tag) = declared.get(at) {
-                read.spend(tag.len().saturating_add(TAG_BYTES))?;
-                policy_tags.push(tag.clone());
-            }
-        }
+        let policy_tags = tags_by_bit(&read, verdict.policy_tags, declared)?;
         let reason = v4::Span {
             start: verdict.reason.start,
             len: verdict.reason.len,
@@ -372,7 +389,7 @@ pub(crate) fn tagged_verdicts(
 pub(crate) fn declared_cards(
     packed: v6::PackedScoreCards,
     declared: &[DeclaredScore],
-    limit: usize,
+    limit: Limit,
 ) -> wasmtime::Result<Vec<Result<DeclaredCard, PluginError>>> {
     let v6::PackedScoreCards {
         text,
@@ -394,8 +411,8 @@ pub(crate) fn declared_cards(
         limit,
     )
     .declaring(
-        results
-            .len()
+        limit
+            .counted(results.len())
             .saturating_mul(card_names)
             .saturating_add(factors.len().saturating_mul(factor_name)),
     );
@@ -408,44 +425,209 @@ pub(crate) fn declared_cards(
                 continue;
             }
         };
-        let score = declared_at(declared, card.score, "score", "scores")?;
-        let band = declared_at(&score.bands, card.band, "band", "bands")?;
-        read.spend(score.name.len().saturating_add(band.len()))?;
-        // The factors a card has listed so far, by position (a score
-        // declares at most 64): the contract lists each at most once.
-        let mut listed = 0u64;
-        let factors = each(read.elements(v4_span(card.factors))?, |factor| {
-            let name = declared_at(&score.factors, factor.factor, "factor", "factors")?;
-            let bit = 1u64.checked_shl(factor.factor).unwrap_or(0);
-            if listed & bit != 0 {
-                return Err(MalformedResults(format!(
-                    "a card lists the factor `{name}` twice"
-                )));
+        let card = declared_card(&read, &card, |span| read.elements(span), declared)?;
+        unpacked.push(Ok(DeclaredCard(card)));
+    }
+    Ok(unpacked)
+}
+
+/// A 0.6 card, its score, band and factors named by position among
+/// `declared`, each factor's note read by `read` and its factors found by
+/// `factors_at`. A position with nothing declared there, or a factor
+/// listed twice, is malformed.
+fn declared_card<'f, T>(
+    read: &Reader<'_, T>,
+    card: &v6::PackedScoreCard,
+    factors_at: impl FnOnce(v4::Span) -> Result<&'f [v6::PackedFactor], MalformedResults>,
+    declared: &[DeclaredScore],
+) -> Result<ScoreCard, MalformedResults> {
+    let score = declared_at(declared, card.score, "score", "scores")?;
+    let band = declared_at(&score.bands, card.band, "band", "bands")?;
+    read.spend(score.name.len().saturating_add(band.len()))?;
+    // The factors a card has listed so far, by position (a score
+    // declares at most 64): the contract lists each at most once.
+    let mut listed = 0u64;
+    let factors = each(factors_at(v4_span(card.factors))?, |factor| {
+        let name = declared_at(&score.factors, factor.factor, "factor", "factors")?;
+        let bit = 1u64.checked_shl(factor.factor).unwrap_or(0);
+        if listed & bit != 0 {
+            return Err(MalformedResults(format!(
+                "a card lists the factor `{name}` twice"
+            )));
+        }
+        listed |= bit;
+        read.spend(name.len())?;
+        Ok(Factor {
+            name: name.clone(),
+            weight: factor.weight,
+            raw: factor.raw,
+            value: factor.value,
+            contribution: factor.contribution,
+            note: read.string(v4_span(factor.note))?,
+        })
+    })?;
+    Ok(ScoreCard {
+        name: score.name.clone(),
+        value: card.value,
+        band: band.clone(),
+        rag: match card.rag {
+            v6::Rag::Red => Rag::Red,
+            v6::Rag::Yellow => Rag::Yellow,
+            v6::Rag::Green => Rag::Green,
+        },
+        factors,
+    })
+}
+
+/// The policy tags of a verdict that names them by the bits `bits` of
+/// `declared` (0.5 and later), in the declared order, each spent from
+/// `read`'s budget. A bit with no declared tag is malformed.
+fn tags_by_bit<T>(
+    read: &Reader<'_, T>,
+    mut bits: u64,
+    declared: &[Text],
+) -> Result<Vec<Text>, MalformedResults> {
+    // The bits that name a declared tag: the low `declared.len()`.
+    let known = match declared.len() {
+        64.. => u64::MAX,
+        len => (1u64 << len) - 1,
+    };
+    if bits & !known != 0 {
+        return Err(MalformedResults(format!(
+            "a verdict names policy tag {}, but the plugin declares {} tags",
+            (bits & !known).trailing_zeros(),
+            declared.len()
+        )));
+    }
+    let mut policy_tags = Vec::with_capacity(bits.count_ones() as usize);
+    while bits != 0 {
+        let at = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        if let Some(tag) = declared.get(at) {
+            read.spend(tag.len().saturating_add(TAG_BYTES))?;
+            policy_tags.push(tag.clone());
+        }
+    }
+    Ok(policy_tags)
+}
+
+/// A batch's rulings from a contract 0.7 ruleset, one result per context:
+/// each ruling's cards as [`declared_cards`] unpacks a card (each declared
+/// score at most once in a ruling), its signals as [`signals`] unpacks
+/// them and the verdict on each as [`tagged_verdicts`] unpacks one (the
+/// same span of the verdicts as of the signals); `limit` is the output
+/// limit per item, in bytes.
+pub(crate) fn rulings(
+    packed: Rulings,
+    scores: &[DeclaredScore],
+    tags: &[Text],
+    limit: Limit,
+) -> wasmtime::Result<Vec<Result<DeclaredRuling, PluginError>>> {
+    let Rulings {
+        text,
+        results,
+        cards,
+        factors,
+        signals,
+        verdicts,
+    } = packed;
+    let longest = |names: &mut dyn Iterator<Item = &Text>| names.map(|name| name.len()).max();
+    let card_names = longest(&mut scores.iter().map(|score| &score.name)).unwrap_or(0)
+        + longest(&mut scores.iter().flat_map(|score| &score.bands)).unwrap_or(0);
+    let factor_name = longest(&mut scores.iter().flat_map(|score| &score.factors)).unwrap_or(0);
+    // A verdict carries each declared tag at most once.
+    let all_tags: usize = tags
+        .iter()
+        .map(|tag| tag.len().saturating_add(TAG_BYTES))
+        .sum();
+    let listed = [
+        cards
+            .len()
+            .saturating_mul(CARD_BYTES.saturating_add(card_names)),
+        factors
+            .len()
+            .saturating_mul(FACTOR_BYTES.saturating_add(factor_name)),
+        signals.len().saturating_mul(SIGNAL_BYTES),
+        verdicts
+            .len()
+            .saturating_mul(VERDICT_BYTES.saturating_add(all_tags)),
+    ];
+    let read = Reader::<()>::new(&text, &[], "", 0, results.len(), limit)
+        .declaring(listed.into_iter().fold(0, usize::saturating_add));
+    let mut unpacked = Vec::with_capacity(results.len());
+    for result in results {
+        let ruling = match result {
+            Ok(ruling) => ruling,
+            Err(error) => {
+                unpacked.push(Err(v7_plugin_error(error)));
+                continue;
             }
-            listed |= bit;
-            read.spend(name.len())?;
-            Ok(Factor {
-                name: name.clone(),
-                weight: factor.weight,
-                raw: factor.raw,
-                value: factor.value,
-                contribution: factor.contribution,
-                note: read.string(v4_span(factor.note))?,
-            })
-        })?;
-        unpacked.push(Ok(DeclaredCard(ScoreCard {
-            name: score.name.clone(),
-            value: card.value,
-            band: band.clone(),
-            rag: match card.rag {
-                v6::Rag::Red => Rag::Red,
-                v6::Rag::Yellow => Rag::Yellow,
-                v6::Rag::Green => Rag::Green,
+        };
+        let mut computed = 0u64;
+        let ruled_cards = each(
+            read.elements_of(&cards, "cards", CARD_BYTES, v7_span(ruling.cards))?,
+            |card| {
+                // A ruleset declares at most 16 scores.
+                let bit = 1u64.checked_shl(card.score).unwrap_or(0);
+                if computed & bit != 0 {
+                    return Err(MalformedResults(format!(
+                        "a ruling has two cards of the score {}",
+                        card.score
+                    )));
+                }
+                computed |= bit;
+                declared_card(
+                    &read,
+                    card,
+                    |span| read.elements_of(&factors, "factors", FACTOR_BYTES, span),
+                    scores,
+                )
             },
-            factors,
+        )?;
+        let span = v7_span(ruling.signals);
+        let ruled_signals = each(
+            read.elements_of(&signals, "signals", SIGNAL_BYTES, span)?,
+            |signal| {
+                Ok(Signal {
+                    name: read.string(signal.name)?,
+                    severity: severity(signal.severity),
+                    reason: read.string(signal.reason)?,
+                    dedup_key: read.string(signal.dedup_key)?,
+                    cooldown_secs: signal.cooldown_secs,
+                })
+            },
+        )?;
+        let ruled_verdicts = each(
+            read.elements_of(&verdicts, "verdicts", VERDICT_BYTES, span)?,
+            |verdict| {
+                let reason = v4::Span {
+                    start: verdict.reason.start,
+                    len: verdict.reason.len,
+                };
+                Ok(Verdict {
+                    applies: verdict.applies,
+                    reason: read.string(reason)?,
+                    policy_tags: tags_by_bit(&read, verdict.policy_tags, tags)?,
+                })
+            },
+        )?;
+        unpacked.push(Ok(DeclaredRuling(Ruling {
+            cards: ruled_cards,
+            signals: ruled_signals,
+            verdicts: ruled_verdicts,
         })));
     }
     Ok(unpacked)
+}
+
+plugin_error_of!(v7_plugin_error, v7);
+
+/// A 0.7 span as 0.4's (the same record).
+fn v7_span(span: v7::Span) -> v4::Span {
+    v4::Span {
+        start: span.start,
+        len: span.len,
+    }
 }
 
 /// The declared `what` at position `at` of `declared` (the plugin's
@@ -479,8 +661,17 @@ fn v4_span(span: v6::Span) -> v4::Span {
 mod tests {
     use super::*;
 
-    /// A per-item output limit.
-    const LIMIT: usize = 256 << 10;
+    /// A per-item output limit, for as many items as a test's results.
+    const LIMIT: Limit = per_item(256 << 10);
+
+    /// An output limit of `bytes` an item, for as many items as a test's
+    /// results.
+    const fn per_item(bytes: usize) -> Limit {
+        Limit {
+            per_item: bytes,
+            items: usize::MAX,
+        }
+    }
 
     fn span(start: u32, len: u32) -> v4::Span {
         v4::Span { start, len }
@@ -583,8 +774,43 @@ mod tests {
             results: (0..1000).map(|_| Ok(span(0, 1))).collect(),
             signals: vec![all],
         };
-        let error = signals(amplified, 64).unwrap_err();
+        let error = signals(
+            amplified,
+            Limit {
+                per_item: 64,
+                items: 1000,
+            },
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("unpack to more than"), "{error}");
+    }
+
+    #[test]
+    fn results_past_the_calls_items_get_no_budget_of_their_own() {
+        // A call given one item answers a thousand results, each pointing
+        // at all of a 1 KiB text: the budget is one item's limit (and what
+        // was returned), not a thousand items', so the answer is refused
+        // before the host copies the text a thousand times.
+        let signal = v4::PackedSignal {
+            name: span(0, 1024),
+            severity: v4::Severity::Low,
+            reason: span(0, 0),
+            dedup_key: span(0, 1),
+            cooldown_secs: 0,
+        };
+        let flood = || v4::PackedSignals {
+            text: "x".repeat(1024),
+            results: (0..1000).map(|_| Ok(span(0, 1))).collect(),
+            signals: vec![signal],
+        };
+        let limit = |items| Limit {
+            per_item: 64 << 10,
+            items,
+        };
+        let error = signals(flood(), limit(1)).unwrap_err();
+        assert!(error.to_string().contains("unpack to more than"), "{error}");
+        // Given a thousand items, the same answer is within their limits.
+        assert_eq!(signals(flood(), limit(1000)).unwrap().len(), 1000);
     }
 
     #[test]
@@ -675,7 +901,7 @@ mod tests {
             text: String::new(),
             results: (0..1000).map(|_| tagged(none, u64::MAX)).collect(),
         };
-        let unpacked = tagged_verdicts(packed, &long, 1024).unwrap();
+        let unpacked = tagged_verdicts(packed, &long, per_item(1024)).unwrap();
         assert_eq!(unpacked[999].as_ref().unwrap().0.policy_tags.len(), 64);
         // The same verdicts sharing one reason of 10,000 bytes: 10 MB of
         // copies, which neither the limit nor what was returned covers.
@@ -687,7 +913,7 @@ mod tests {
             text: "x".repeat(10_000),
             results: (0..1000).map(|_| tagged(shared, u64::MAX)).collect(),
         };
-        let error = tagged_verdicts(packed, &long, 1024).unwrap_err();
+        let error = tagged_verdicts(packed, &long, per_item(1024)).unwrap_err();
         assert!(error.to_string().contains("unpack to more than"), "{error}");
     }
 
@@ -819,7 +1045,7 @@ mod tests {
             factors: (0..64).map(|at| v6_factor(at, v6_span(0, 0))).collect(),
         };
         // 4 KiB a result: the factors' records alone would fit.
-        let error = declared_cards(packed, &[declared], 4096).unwrap_err();
+        let error = declared_cards(packed, &[declared], per_item(4096)).unwrap_err();
         assert!(error.to_string().contains("unpack to more than"), "{error}");
     }
 
@@ -853,7 +1079,7 @@ mod tests {
             results: vec![Ok(v6_card(0, 2, v6_span(0, 1)))],
             factors: vec![v6_factor(1, v6_span(0, 10_000))],
         };
-        let unpacked = declared_cards(packed, &[health()], 1024).unwrap();
+        let unpacked = declared_cards(packed, &[health()], per_item(1024)).unwrap();
         let card = &unpacked[0].as_ref().unwrap().0;
         assert_eq!(card.factors[0].name, "login-trend");
         assert_eq!(card.factors[0].note.len(), 10_000);
@@ -869,7 +1095,7 @@ mod tests {
                 0b11,
             )],
         };
-        let unpacked = tagged_verdicts(packed, &declared, 1024).unwrap();
+        let unpacked = tagged_verdicts(packed, &declared, per_item(1024)).unwrap();
         let verdict = &unpacked[0].as_ref().unwrap().0;
         assert_eq!(verdict.policy_tags, ["sox", "hipaa"]);
         assert_eq!(verdict.reason.len(), 10_000);

@@ -60,7 +60,7 @@ pub struct PluginVersion {
     pub name: String,
     /// Its version (from `describe()`).
     pub version: String,
-    /// scorer, trigger, condition, action or playbook.
+    /// scorer, trigger, condition, action, playbook or ruleset.
     pub kind: String,
     /// Its size in bytes.
     pub size: i64,

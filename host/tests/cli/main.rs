@@ -29,13 +29,13 @@ fn plugin_check_prints_world_contract_and_describe_for_a_plugin_it_loads() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("world     scorer"), "{stdout}");
-    assert!(stdout.contains("contract  vigil:plugin@0.6.0"), "{stdout}");
+    assert!(stdout.contains("contract  vigil:plugin@0.7.0"), "{stdout}");
     assert!(stdout.contains("name          health-score"), "{stdout}");
     assert!(
         stdout.contains("windows       logins 30d ending 0d ago, logins 30d ending 30d ago,"),
         "{stdout}"
     );
-    assert!(stdout.contains("vigil:plugin/history@0.6.0"), "{stdout}");
+    assert!(stdout.contains("vigil:plugin/history@0.7.0"), "{stdout}");
     // The memory an instance starts with, against the default cap.
     assert!(
         stdout.contains("memory    1 memory starting at ")

@@ -1,7 +1,8 @@
 //! Attribute macros of `vigil-sdk`. Use them through `vigil_sdk`:
 //! `#[vigil_sdk::scorer]`, `#[vigil_sdk::trigger]`, `#[vigil_sdk::condition]`,
 //! `#[vigil_sdk::action]` on a function, `#[vigil_sdk::playbook]` on an
-//! `impl vigil_sdk::Playbook for T` block.
+//! `impl vigil_sdk::Playbook for T` block, `#[vigil_sdk::ruleset]` on an
+//! `impl vigil_sdk::Ruleset for T` block.
 //!
 //! Each expands to the component exports of its world, generated with
 //! `wit-bindgen` from the contract embedded below, and a `describe()` built
@@ -15,7 +16,7 @@ use syn::{Expr, ExprArray, FnArg, ItemFn, ItemImpl, Lit, LitInt, LitStr, ReturnT
 
 /// The contract the exports are generated from: the same file the SDK's
 /// shared types are generated from.
-const WIT: &str = include_str!("../../../wit/v0.6.0/vigil-plugin.wit");
+const WIT: &str = include_str!("../../../wit/v0.7.0/vigil-plugin.wit");
 
 /// The options every plugin macro takes.
 #[derive(Default)]
@@ -343,12 +344,15 @@ impl Options {
         }
     }
 
-    /// Requires `score` of a scorer.
+    /// Requires `score` of a scorer or a ruleset.
     fn require_score(&self, kind: &str, function: proc_macro2::Span) -> syn::Result<()> {
         match self.score {
-            None if kind == "Scorer" => Err(syn::Error::new(
+            None if kind == "Scorer" || kind == "Ruleset" => Err(syn::Error::new(
                 function,
-                "a scorer declares the score it computes: `score = \"health\"` (and `factors = [...]`; `bands` defaults to the health bands)",
+                format!(
+                    "a {} declares the score it computes: `score = \"health\"` (and `factors = [...]`; `bands` defaults to the health bands)",
+                    kind.to_lowercase()
+                ),
             )),
             _ => Ok(()),
         }
@@ -357,7 +361,7 @@ impl Options {
     /// Refuses `score`, `bands` and `factors` on a kind that returns no
     /// score cards.
     fn check_score(&self, kind: &str) -> syn::Result<()> {
-        if kind == "Scorer" {
+        if kind == "Scorer" || kind == "Ruleset" {
             return Ok(());
         }
         let given = self
@@ -368,7 +372,7 @@ impl Options {
         match given {
             Some(option) => Err(syn::Error::new(
                 option.span(),
-                "only scorers return score cards and declare `score`, `bands` and `factors`",
+                "only scorers and rulesets return score cards and declare `score`, `bands` and `factors`",
             )),
             None => Ok(()),
         }
@@ -377,10 +381,12 @@ impl Options {
     /// Refuses `tags` on a kind that returns no verdicts.
     fn check_tags(&self, kind: &str) -> syn::Result<()> {
         match self.tags.first() {
-            Some(tag) if kind != "Condition" && kind != "Playbook" => Err(syn::Error::new(
-                tag.span(),
-                "only conditions and playbooks return verdicts and declare policy tags",
-            )),
+            Some(tag) if !matches!(kind, "Condition" | "Playbook" | "Ruleset") => {
+                Err(syn::Error::new(
+                    tag.span(),
+                    "only conditions, playbooks and rulesets return verdicts and declare policy tags",
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -394,10 +400,10 @@ fn bindings(world: &str) -> TokenStream2 {
             inline: #WIT,
             world: #world,
             with: {
-                "vigil:plugin/types@0.6.0": ::vigil_sdk::wit::vigil::plugin::types,
-                "vigil:plugin/host@0.6.0": ::vigil_sdk::wit::vigil::plugin::host,
-                "vigil:plugin/history@0.6.0": ::vigil_sdk::wit::vigil::plugin::history,
-                "vigil:plugin/batching@0.6.0": ::vigil_sdk::wit::vigil::plugin::batching,
+                "vigil:plugin/types@0.7.0": ::vigil_sdk::wit::vigil::plugin::types,
+                "vigil:plugin/host@0.7.0": ::vigil_sdk::wit::vigil::plugin::host,
+                "vigil:plugin/history@0.7.0": ::vigil_sdk::wit::vigil::plugin::history,
+                "vigil:plugin/batching@0.7.0": ::vigil_sdk::wit::vigil::plugin::batching,
             },
             runtime_path: "::vigil_sdk::__private::wit_bindgen::rt",
         });
@@ -581,7 +587,7 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
     .into()
 }
 
-/// The batch export (contract 0.6) around a plugin function: the function
+/// The batch export (contract 0.6 and later) around a plugin function: the function
 /// runs once per item, in order, after telling the host which item it is
 /// on, on the item's context unpacked from the batch's packed contexts,
 /// with the item's declared windows at hand; its results are packed as
@@ -808,6 +814,117 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
             #evaluate
             #check
             #plan
+
+            // Natively the glue is type-checked but exports nothing, so plugin
+            // crates also build as native libraries for unit tests.
+            #[cfg(target_arch = "wasm32")]
+            export!(VigilPlugin);
+        }
+    }
+    .into()
+}
+
+/// Exports the type of an `impl vigil_sdk::Ruleset for T` block as a
+/// ruleset: one `rule` export that, for each event, scores, raises and
+/// checks every signal it raised.
+#[proc_macro_attribute]
+pub fn ruleset(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = match Options::parse(attr) {
+        Ok(options) => options,
+        Err(error) => return error.to_compile_error().into(),
+    };
+    let usage = "#[vigil_sdk::ruleset] goes on an `impl vigil_sdk::Ruleset for YourType` block";
+    let item: ItemImpl = match syn::parse(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let item = TokenStream2::from(item);
+            return syn::Error::new(item.span(), usage)
+                .to_compile_error()
+                .into();
+        }
+    };
+    let implements_ruleset = item
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .is_some_and(|segment| segment.ident == "Ruleset");
+    if !implements_ruleset {
+        let error = syn::Error::new(item.self_ty.span(), usage).to_compile_error();
+        return quote!(#error #item).into();
+    }
+    if let Err(error) = options.require_score("Ruleset", item.self_ty.span()) {
+        let error = error.to_compile_error();
+        return quote!(#error #item).into();
+    }
+    let self_ty = &item.self_ty;
+    let bindings = bindings("ruleset");
+    let describe = options.describe("Ruleset");
+    let declared = options.declared();
+    let types = quote!(::vigil_sdk::wit::vigil::plugin::types);
+    let private = quote!(::vigil_sdk::__private);
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        // Keeps the example in wit-bindgen's generated `export!` docs out of
+        // the plugin's doctests.
+        #[cfg(not(doctest))]
+        #[allow(missing_docs, unused, clippy::all, unsafe_code)]
+        mod __vigil_export_ruleset {
+            use ::vigil_sdk::*;
+            #bindings
+
+            struct VigilPlugin;
+            type Target = super::#self_ty;
+
+            impl exports::vigil::plugin::meta::Guest for VigilPlugin {
+                fn describe() -> ::vigil_sdk::PluginInfo {
+                    ::vigil_sdk::__private::enter();
+                    #describe
+                }
+            }
+
+            #declared
+
+            /// One event's ruling: its card, then its signals with the
+            /// card among the context's scores, then a verdict on each (a
+            /// failed check is a verdict that the signal does not apply,
+            /// as a failing condition's is).
+            fn ruled(
+                unpacker: &mut #private::Unpacker<'_>,
+                at: usize,
+            ) -> ::std::result::Result<#private::Ruled, ::vigil_sdk::PluginError> {
+                let card = <Target as ::vigil_sdk::Ruleset>::score(unpacker.context(at)?)?;
+                let ctx = unpacker.scored(&card);
+                let signals = <Target as ::vigil_sdk::Ruleset>::evaluate(ctx)?;
+                let mut verdicts = ::std::vec::Vec::with_capacity(signals.len());
+                for signal in &signals {
+                    verdicts.push(
+                        <Target as ::vigil_sdk::Ruleset>::check(ctx, signal)
+                            .unwrap_or_else(|error| #private::failed_check(&error)),
+                    );
+                }
+                ::std::result::Result::Ok((card, signals, verdicts))
+            }
+
+            impl exports::vigil::plugin::ruling::Guest for VigilPlugin {
+                fn rule(
+                    contexts: #types::PackedContexts,
+                    windows: ::std::vec::Vec<::vigil_sdk::MetricWindow>,
+                ) -> #types::PackedRulings {
+                    #private::enter();
+                    let mut unpacker = #private::Unpacker::new(&contexts);
+                    let mut packer =
+                        #private::RulingPacker::new(unpacker.len(), &DECLARED_SCORE, DECLARED_TAGS);
+                    #private::start_items(DECLARED_WINDOWS, windows);
+                    for index in 0..unpacker.len() {
+                        #private::begin_item(index);
+                        packer.push(ruled(&mut unpacker, index));
+                    }
+                    #private::end_items();
+                    packer.finish()
+                }
+            }
 
             // Natively the glue is type-checked but exports nothing, so plugin
             // crates also build as native libraries for unit tests.

@@ -1,5 +1,5 @@
 //! The bench rule set's first trigger (xtask/src/rules.rs), its rules in
-//! `bench-signal-rules`: the health band signal, health below 60 and the
+//! `bench-rules`: the health band signal, health below 60 and the
 //! downward health trend.
 use vigil_sdk::prelude::*;
 
@@ -12,6 +12,6 @@ use vigil_sdk::prelude::*;
 )]
 pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
-    bench_signal_rules::health(ctx, &mut signals);
+    bench_rules::health(ctx, &mut signals);
     Ok(signals)
 }

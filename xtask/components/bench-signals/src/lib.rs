@@ -19,8 +19,8 @@ use vigil_sdk::prelude::*;
 )]
 pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
-    bench_signal_rules::health(ctx, &mut signals);
-    bench_signal_rules::usage(ctx, &mut signals);
-    bench_signal_rules::ticket(ctx, &mut signals);
+    bench_rules::health(ctx, &mut signals);
+    bench_rules::usage(ctx, &mut signals);
+    bench_rules::ticket(ctx, &mut signals);
     Ok(signals)
 }

@@ -1,5 +1,5 @@
 //! The bench rule set's third trigger (xtask/src/rules.rs), its rule in
-//! `bench-signal-rules`: the support ticket spike.
+//! `bench-rules`: the support ticket spike.
 use vigil_sdk::prelude::*;
 
 /// A spike of support tickets in the last 7 days.
@@ -11,6 +11,6 @@ use vigil_sdk::prelude::*;
 )]
 pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
-    bench_signal_rules::ticket(ctx, &mut signals);
+    bench_rules::ticket(ctx, &mut signals);
     Ok(signals)
 }

@@ -1,5 +1,5 @@
 //! The bench rule set's second trigger (xtask/src/rules.rs), its rules in
-//! `bench-signal-rules`: no usage, low seat usage and the login decline.
+//! `bench-rules`: no usage, low seat usage and the login decline.
 use vigil_sdk::prelude::*;
 
 /// Signals from seat usage and logins.
@@ -11,6 +11,6 @@ use vigil_sdk::prelude::*;
 )]
 pub fn evaluate(ctx: &Context<'_>) -> Result<Vec<Signal>, PluginError> {
     let mut signals = Vec::new();
-    bench_signal_rules::usage(ctx, &mut signals);
+    bench_rules::usage(ctx, &mut signals);
     Ok(signals)
 }
