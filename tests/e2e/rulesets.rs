@@ -34,6 +34,16 @@ struct Seats<'a> {
     active: u32,
 }
 
+/// An account of 10 seats, `active` of them active.
+fn seats(id: &str, tier: Tier, active: u32) -> Seats<'_> {
+    Seats {
+        id,
+        tier,
+        seats: 10,
+        active,
+    }
+}
+
 impl Seats<'_> {
     /// A fresh state of the account.
     fn state(&self) -> AccountState {
@@ -48,24 +58,41 @@ impl Seats<'_> {
 }
 
 /// Runs one `kind` event for each account through `pipeline`, in one
-/// batch, after the `before` events of each account (alone, in order).
+/// batch, after the `before` events of each account (alone, in order),
+/// every event with one login.
 fn evaluate(
     pipeline: &Pipeline,
     accounts: &[Seats<'_>],
     before: &[&str],
     kind: &str,
 ) -> Vec<Evaluation> {
+    evaluate_with(
+        pipeline,
+        accounts,
+        before,
+        kind,
+        serde_json::json!({ "logins": 1 }),
+    )
+}
+
+/// [`evaluate`], every event with `payload`.
+fn evaluate_with(
+    pipeline: &Pipeline,
+    accounts: &[Seats<'_>],
+    before: &[&str],
+    kind: &str,
+    payload: serde_json::Value,
+) -> Vec<Evaluation> {
     let mut states: Vec<AccountState> = accounts.iter().map(Seats::state).collect();
-    let logins = serde_json::json!({ "logins": 1 });
     for (state, seats) in states.iter_mut().zip(accounts) {
         for (n, kind) in before.iter().enumerate() {
-            let earlier = event(seats.id, n, kind, NOW - 1000, logins.clone());
+            let earlier = event(seats.id, n, kind, NOW - 1000, payload.clone());
             pipeline.process(state, &earlier).unwrap();
         }
     }
     let events: Vec<Event> = accounts
         .iter()
-        .map(|a| event(a.id, 99, kind, NOW, logins.clone()))
+        .map(|a| event(a.id, 99, kind, NOW, payload.clone()))
         .collect();
     let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
     pipeline
@@ -134,30 +161,10 @@ fn a_contract_0_7_ruleset_loads_as_a_ruleset_and_declares_its_score_tags_and_win
 fn a_ruleset_scores_raises_and_checks_each_event_in_one_call() {
     let pipeline = Pipeline::new(PluginSet::new([ruleset_with(&[])]));
     let accounts = [
-        Seats {
-            id: "mid",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 3,
-        },
-        Seats {
-            id: "big",
-            tier: Tier::Enterprise,
-            seats: 10,
-            active: 2,
-        },
-        Seats {
-            id: "small",
-            tier: Tier::SmallBusiness,
-            seats: 10,
-            active: 1,
-        },
-        Seats {
-            id: "busy",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 8,
-        },
+        seats("mid", Tier::MidMarket, 3),
+        seats("big", Tier::Enterprise, 2),
+        seats("small", Tier::SmallBusiness, 1),
+        seats("busy", Tier::MidMarket, 8),
     ];
     let evaluations = evaluate(&pipeline, &accounts, &[], "usage.daily");
     for evaluation in &evaluations {
@@ -216,18 +223,8 @@ fn every_condition_checks_a_rulesets_signals_beside_its_own_verdict_and_every_ac
         standard_plugin("escalation-actions"),
     ]));
     let accounts = [
-        Seats {
-            id: "mid",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 3,
-        },
-        Seats {
-            id: "small",
-            tier: Tier::SmallBusiness,
-            seats: 10,
-            active: 1,
-        },
+        seats("mid", Tier::MidMarket, 3),
+        seats("small", Tier::SmallBusiness, 1),
     ];
     let evaluations = evaluate(&pipeline, &accounts, &[], "usage.daily");
     let calls: Vec<(&str, &str)> = evaluations[0]
@@ -279,12 +276,7 @@ fn every_condition_checks_a_rulesets_signals_beside_its_own_verdict_and_every_ac
 #[test]
 fn a_failing_ruling_keeps_the_rulesets_last_good_score_stale_and_raises_nothing() {
     let pipeline = Pipeline::new(PluginSet::new([ruleset_with(&[])]));
-    let accounts = [Seats {
-        id: "mid",
-        tier: Tier::MidMarket,
-        seats: 10,
-        active: 3,
-    }];
+    let accounts = [seats("mid", Tier::MidMarket, 3)];
     let evaluations = evaluate(&pipeline, &accounts, &["usage.daily"], "ruleset.fail");
     let evaluation = &evaluations[0];
     assert!(evaluation.signals.is_empty());
@@ -341,33 +333,19 @@ fn a_malformed_ruling_is_refused_for_its_item_alone() {
 #[test]
 fn a_ruling_naming_a_policy_tag_it_never_declared_is_refused_for_its_item_alone() {
     let pipeline = Pipeline::new(PluginSet::new([ruleset_with(&[])]));
-    // Two events earlier give the account logins, so only `untagged`'s
-    // first event raises `logins.none`, whose verdict names tag 5.
+    // No login in the window: both accounts raise `logins.none`, and
+    // `untagged`'s verdict on it names tag 5, which is not declared.
     let accounts = [
-        Seats {
-            id: "untagged",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 8,
-        },
-        Seats {
-            id: "fine",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 8,
-        },
+        seats("untagged", Tier::MidMarket, 8),
+        seats("fine", Tier::MidMarket, 8),
     ];
-    let mut states: Vec<AccountState> = accounts.iter().map(Seats::state).collect();
-    let events: Vec<Event> = accounts
-        .iter()
-        .map(|a| event(a.id, 0, "usage.daily", NOW, serde_json::json!({})))
-        .collect();
-    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
-    let evaluations: Vec<Evaluation> = pipeline
-        .process_batch(&mut batch)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let evaluations = evaluate_with(
+        &pipeline,
+        &accounts,
+        &[],
+        "usage.daily",
+        serde_json::json!({}),
+    );
     match &evaluations[0].invocations[0].outcome {
         Outcome::InvalidOutput { reason } => {
             assert!(reason.contains("names policy tag 5"), "{reason}")
@@ -383,18 +361,8 @@ fn a_rulesets_repeated_dedup_key_is_settled_after_the_first_with_its_own_verdict
     // first, still with the ruleset's verdict on it.
     let pipeline = Pipeline::new(PluginSet::new([ruleset_with(&[])]));
     let accounts = [
-        Seats {
-            id: "twice-small",
-            tier: Tier::SmallBusiness,
-            seats: 10,
-            active: 1,
-        },
-        Seats {
-            id: "twice-mid",
-            tier: Tier::MidMarket,
-            seats: 10,
-            active: 1,
-        },
+        seats("twice-small", Tier::SmallBusiness, 1),
+        seats("twice-mid", Tier::MidMarket, 1),
     ];
     let evaluations = evaluate(&pipeline, &accounts, &[], "usage.daily");
     let refused = pair(

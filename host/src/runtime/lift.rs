@@ -684,82 +684,13 @@ fn v7_span_at(bytes: &[u8], at: usize) -> wasmtime::Result<v7::Span> {
 #[allow(unsafe_code)]
 unsafe impl Lift for Lifted<Rulings> {
     fn linear_lift_from_flat(
-        cx: &mut LiftContext<'_>,
-        ty: InterfaceType,
-        src: &Self::Lower,
+        _cx: &mut LiftContext<'_>,
+        _ty: InterfaceType,
+        _src: &Self::Lower,
     ) -> wasmtime::Result<Self> {
-        // Never taken (a record of six lists is returned through memory):
-        // wasmtime's lifting, converted.
-        let rulings = v7::PackedRulings::linear_lift_from_flat(cx, ty, src)?;
-        let span = |span: v7::Span| v4::Span {
-            start: span.start,
-            len: span.len,
-        };
-        let rag = |rag: v7::Rag| match rag {
-            v7::Rag::Red => v6::Rag::Red,
-            v7::Rag::Yellow => v6::Rag::Yellow,
-            v7::Rag::Green => v6::Rag::Green,
-        };
-        let v6_span = |s: v7::Span| v6::Span {
-            start: s.start,
-            len: s.len,
-        };
-        Ok(Lifted(Rulings {
-            text: rulings.text,
-            results: rulings.results,
-            cards: rulings
-                .cards
-                .into_iter()
-                .map(|card| v6::PackedScoreCard {
-                    score: card.score,
-                    value: card.value,
-                    band: card.band,
-                    rag: rag(card.rag),
-                    factors: v6_span(card.factors),
-                })
-                .collect(),
-            factors: rulings
-                .factors
-                .into_iter()
-                .map(|factor| v6::PackedFactor {
-                    factor: factor.factor,
-                    weight: factor.weight,
-                    raw: factor.raw,
-                    value: factor.value,
-                    contribution: factor.contribution,
-                    note: v6_span(factor.note),
-                })
-                .collect(),
-            signals: rulings
-                .signals
-                .into_iter()
-                .map(|signal| v4::PackedSignal {
-                    name: span(signal.name),
-                    severity: match signal.severity {
-                        v7::Severity::Info => v4::Severity::Info,
-                        v7::Severity::Low => v4::Severity::Low,
-                        v7::Severity::Medium => v4::Severity::Medium,
-                        v7::Severity::High => v4::Severity::High,
-                        v7::Severity::Critical => v4::Severity::Critical,
-                    },
-                    reason: span(signal.reason),
-                    dedup_key: span(signal.dedup_key),
-                    cooldown_secs: signal.cooldown_secs,
-                })
-                .collect(),
-            verdicts: rulings
-                .verdicts
-                .into_iter()
-                .map(|verdict| v5::PackedVerdict {
-                    applies: verdict.applies,
-                    reason: v5::Span {
-                        start: verdict.reason.start,
-                        len: verdict.reason.len,
-                    },
-                    policy_tags: verdict.policy_tags,
-                })
-                .collect(),
-        }))
+        // A result of more than one flat value comes back through memory,
+        // and a record of six lists is twelve: never lifted from flat.
+        wasmtime::bail!("`packed-rulings` is returned through memory, not flat")
     }
 
     fn linear_lift_from_memory(

@@ -619,10 +619,10 @@ pub const MAX_DECLARED_SCORES: usize = 16;
 /// (contract 0.6).
 pub const MAX_DECLARED_BANDS_OR_FACTORS: usize = 64;
 
-/// `$version`'s plugin kinds (0.1's to 0.6's, the same five) as the
-/// host's.
+/// `$version`'s plugin kinds as the host's: the five of 0.1 to 0.6, and
+/// the `$more` a later version adds (0.7's `Ruleset`).
 macro_rules! kind_from {
-    ($version:ident) => {
+    ($version:ident $(, $more:ident)*) => {
         impl From<$version::vigil::plugin::types::PluginKind> for PluginKind {
             fn from(kind: $version::vigil::plugin::types::PluginKind) -> Self {
                 use $version::vigil::plugin::types::PluginKind as Kind;
@@ -632,6 +632,7 @@ macro_rules! kind_from {
                     Kind::Condition => PluginKind::Condition,
                     Kind::Action => PluginKind::Action,
                     Kind::Playbook => PluginKind::Playbook,
+                    $(Kind::$more => PluginKind::$more,)*
                 }
             }
         }
@@ -643,20 +644,7 @@ kind_from!(v0_3);
 kind_from!(v0_4);
 kind_from!(v0_5);
 kind_from!(v0_6);
-
-impl From<v0_7::vigil::plugin::types::PluginKind> for PluginKind {
-    fn from(kind: v0_7::vigil::plugin::types::PluginKind) -> Self {
-        use v0_7::vigil::plugin::types::PluginKind as Kind;
-        match kind {
-            Kind::Scorer => PluginKind::Scorer,
-            Kind::Trigger => PluginKind::Trigger,
-            Kind::Condition => PluginKind::Condition,
-            Kind::Action => PluginKind::Action,
-            Kind::Playbook => PluginKind::Playbook,
-            Kind::Ruleset => PluginKind::Ruleset,
-        }
-    }
-}
+kind_from!(v0_7, Ruleset);
 
 /// Contract 0.1's and 0.2's `plugin-info` (0.2 uses 0.1's types), which
 /// declares nothing beside it.

@@ -742,6 +742,38 @@ pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
     export_fn(&ACTION, attr, item)
 }
 
+/// The `impl vigil_sdk::<Trait> for T` block `#[vigil_sdk::<attribute>]`
+/// goes on, or the compile error that says so (on the item, or on its
+/// type, with the item kept so that its own errors are reported too).
+fn trait_impl(
+    item: TokenStream,
+    attribute: &str,
+    trait_name: &str,
+) -> Result<ItemImpl, TokenStream> {
+    let usage = format!(
+        "#[vigil_sdk::{attribute}] goes on an `impl vigil_sdk::{trait_name} for YourType` block"
+    );
+    let item: ItemImpl = match syn::parse(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let item = TokenStream2::from(item);
+            return Err(syn::Error::new(item.span(), usage)
+                .to_compile_error()
+                .into());
+        }
+    };
+    let implements = item
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .is_some_and(|segment| segment.ident == trait_name);
+    if !implements {
+        let error = syn::Error::new(item.self_ty.span(), usage).to_compile_error();
+        return Err(quote!(#error #item).into());
+    }
+    Ok(item)
+}
+
 /// Exports the type of an `impl vigil_sdk::Playbook for T` block as a playbook.
 #[proc_macro_attribute]
 pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -752,25 +784,10 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(options) => options,
         Err(error) => return error.to_compile_error().into(),
     };
-    let usage = "#[vigil_sdk::playbook] goes on an `impl vigil_sdk::Playbook for YourType` block";
-    let item: ItemImpl = match syn::parse(item.clone()) {
+    let item = match trait_impl(item, "playbook", "Playbook") {
         Ok(item) => item,
-        Err(_) => {
-            let item = TokenStream2::from(item);
-            return syn::Error::new(item.span(), usage)
-                .to_compile_error()
-                .into();
-        }
+        Err(error) => return error,
     };
-    let implements_playbook = item
-        .trait_
-        .as_ref()
-        .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|segment| segment.ident == "Playbook");
-    if !implements_playbook {
-        let error = syn::Error::new(item.self_ty.span(), usage).to_compile_error();
-        return quote!(#error #item).into();
-    }
     let self_ty = &item.self_ty;
     let bindings = bindings("playbook");
     let describe = options.describe("Playbook");
@@ -833,25 +850,10 @@ pub fn ruleset(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(options) => options,
         Err(error) => return error.to_compile_error().into(),
     };
-    let usage = "#[vigil_sdk::ruleset] goes on an `impl vigil_sdk::Ruleset for YourType` block";
-    let item: ItemImpl = match syn::parse(item.clone()) {
+    let item = match trait_impl(item, "ruleset", "Ruleset") {
         Ok(item) => item,
-        Err(_) => {
-            let item = TokenStream2::from(item);
-            return syn::Error::new(item.span(), usage)
-                .to_compile_error()
-                .into();
-        }
+        Err(error) => return error,
     };
-    let implements_ruleset = item
-        .trait_
-        .as_ref()
-        .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|segment| segment.ident == "Ruleset");
-    if !implements_ruleset {
-        let error = syn::Error::new(item.self_ty.span(), usage).to_compile_error();
-        return quote!(#error #item).into();
-    }
     if let Err(error) = options.require_score("Ruleset", item.self_ty.span()) {
         let error = error.to_compile_error();
         return quote!(#error #item).into();
