@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
@@ -27,8 +28,14 @@ pub struct MetricHistory {
     /// ordered map compares the name with several keys to find it.
     /// foldhash's state is seeded at random per map (what foldhash calls
     /// minimally DoS-resistant): a client that names payload fields cannot
-    /// see the hashes, so it cannot pick names that collide.
-    series: foldhash::HashMap<String, Vec<(i64, f64)>>,
+    /// see the hashes, so it cannot pick names that collide. A name of up
+    /// to 24 bytes (every metric name the standard plugins read) is kept
+    /// in the map's own slot rather than in an allocation of its own, so
+    /// comparing it with the name looked up reads memory the lookup has
+    /// just read: over a large portfolio most account states are out of
+    /// the cache, and the name's own allocation was one more miss a
+    /// lookup (BENCHMARKS.md, "What was made faster", 2026-12-07 17:15).
+    series: foldhash::HashMap<CompactString, Vec<(i64, f64)>>,
 }
 
 impl MetricHistory {
@@ -39,7 +46,7 @@ impl MetricHistory {
         }
         let series = match self.series.get_mut(metric) {
             Some(series) => series,
-            None => self.series.entry(metric.to_string()).or_default(),
+            None => self.series.entry(CompactString::from(metric)).or_default(),
         };
         // Events mostly arrive in order: a sample at or after the newest
         // goes on the end with no search. The series stays sorted either
@@ -89,7 +96,7 @@ impl MetricHistory {
 
     /// The metrics held, in no particular order.
     pub fn metric_names(&self) -> impl Iterator<Item = &str> {
-        self.series.keys().map(String::as_str)
+        self.series.keys().map(CompactString::as_str)
     }
 
     /// The time of the newest sample of any metric.
