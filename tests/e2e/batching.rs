@@ -177,6 +177,38 @@ fn actions_planning_a_batch_settle_every_signal_as_they_would_alone_even_when_on
 }
 
 #[test]
+fn a_batch_larger_than_a_chunk_evaluates_every_event_as_it_would_be_evaluated_alone() {
+    let runtime = runtime();
+    let alone = standard_pipeline(&runtime, InstanceMode::Warm);
+    let batched = standard_pipeline(&runtime, InstanceMode::Warm);
+    // Two and a half chunks, so that a chunk ends inside the batch and the
+    // last one is short.
+    let count = 2 * vigil_host::pipeline::EVALUATION_CHUNK + 7;
+    let ids: Vec<String> = (0..count).map(|n| format!("acct-{n:03}")).collect();
+    let (mut alone_states, events) = one_login_each(&ids);
+    let expected: Vec<Evaluation> = alone_states
+        .iter_mut()
+        .zip(&events)
+        .map(|(state, event)| comparable(alone.process(state, event).unwrap()))
+        .collect();
+    let (mut states, _) = one_login_each(&ids);
+    let mut batch: Vec<(&mut AccountState, &Event)> = states.iter_mut().zip(&events).collect();
+    let results = batched.process_batch(&mut batch);
+
+    assert_eq!(results.len(), count);
+    for ((event, want), result) in events.iter().zip(&expected).zip(results) {
+        let have = comparable(result.unwrap());
+        assert_eq!(have.event_id, event.id);
+        assert!(!have.scores.is_empty(), "{}", event.id);
+        assert_eq!(&have, want, "{}", event.id);
+    }
+    for (want, have) in alone_states.iter().zip(&states) {
+        assert_eq!(want.account.id, have.account.id);
+        assert_eq!(want.history, have.history);
+    }
+}
+
+#[test]
 fn a_trap_on_one_event_of_a_batch_fails_that_event_alone() {
     let runtime = runtime();
     let plugin = load(&runtime, &component("panicker")).unwrap();

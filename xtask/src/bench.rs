@@ -53,8 +53,10 @@ impl Default for Options {
 }
 
 /// Events (one per account) per `Pipeline::process_batch` call in vigil's
-/// batched runs.
-pub const BATCH: usize = 256;
+/// batched runs: what the pipeline evaluates together, as the service's
+/// evaluator calls it (each call's evaluations consumed before the next,
+/// as the service writes them out).
+pub const BATCH: usize = vigil_host::pipeline::EVALUATION_CHUNK;
 
 /// Where vigil as five plugins stands among [`contenders`].
 pub const VIGIL_PLUGINS: usize = 1;
