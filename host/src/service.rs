@@ -766,11 +766,11 @@ async fn evaluate_batch(evaluator: &Evaluator, part: i32) -> Result<usize, Store
         // took is reused while it is still in the cache (the bench runs
         // the pipeline the same way: BENCHMARKS.md, "What was made
         // faster", 2026-12-07 17:15).
-        for part in waves_by_account(&events)
+        for chunk in waves_by_account(&events)
             .iter()
             .flat_map(|wave| wave.chunks(EVALUATION_CHUNK))
         {
-            let mut taken: Vec<(usize, String, CachedAccount)> = part
+            let mut taken: Vec<(usize, String, CachedAccount)> = chunk
                 .iter()
                 .filter_map(|&at| {
                     let event = events.get(at)?;
