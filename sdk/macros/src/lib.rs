@@ -539,9 +539,6 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         return quote!(#error #item).into();
     }
     let function = &item.sig.ident;
-    let bindings = bindings(kind.world);
-    let describe = options.describe(kind.kind);
-    let declared = options.declared();
     let module = format_ident!("__vigil_export_{}", function);
     let args: Vec<TokenStream2> = match kind.params.len() {
         1 => vec![quote!(ctx)],
@@ -554,9 +551,26 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
         ReturnType::Default => quote!(super::#function(#(#args),*)),
     };
     let glue = batch_export(kind, &call);
-    quote! {
-        #item
+    let module = export_module(&module, kind.world, kind.kind, &options, glue);
+    quote!(#item #module).into()
+}
 
+/// The module that exports a plugin of kind `kind` (`Scorer`, …) from
+/// world `world`: the world's bindings, `describe` from `options`, the
+/// declarations the glue reads, and `glue`, the world's other exports
+/// (implemented for `VigilPlugin`; an impl-block plugin's type is `Target`
+/// there).
+fn export_module(
+    module: &syn::Ident,
+    world: &str,
+    kind: &str,
+    options: &Options,
+    glue: TokenStream2,
+) -> TokenStream2 {
+    let bindings = bindings(world);
+    let describe = options.describe(kind);
+    let declared = options.declared();
+    quote! {
         #[doc(hidden)]
         // Keeps the example in wit-bindgen's generated `export!` docs out of
         // the plugin's doctests.
@@ -584,7 +598,6 @@ fn export_fn(kind: &FnKind, attr: TokenStream, item: TokenStream) -> TokenStream
             export!(VigilPlugin);
         }
     }
-    .into()
 }
 
 /// The batch export (contract 0.6 and later) around a plugin function: the function
@@ -789,9 +802,6 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => return error,
     };
     let self_ty = &item.self_ty;
-    let bindings = bindings("playbook");
-    let describe = options.describe("Playbook");
-    let declared = options.declared();
     let evaluate = batch_export(
         &TRIGGER,
         &quote!(<Target as ::vigil_sdk::Playbook>::evaluate(ctx)),
@@ -806,39 +816,20 @@ pub fn playbook(attr: TokenStream, item: TokenStream) -> TokenStream {
             ctx, signal, &verdict
         )),
     );
-    quote! {
-        #item
-
-        #[doc(hidden)]
-        // Keeps the example in wit-bindgen's generated `export!` docs out of
-        // the plugin's doctests.
-        #[cfg(not(doctest))]
-        #[allow(missing_docs, unused, clippy::all, unsafe_code)]
-        mod __vigil_export_playbook {
-            use ::vigil_sdk::*;
-            #bindings
-
-            struct VigilPlugin;
+    let module = export_module(
+        &format_ident!("__vigil_export_playbook"),
+        "playbook",
+        "Playbook",
+        &options,
+        quote! {
             type Target = super::#self_ty;
 
-            impl exports::vigil::plugin::meta::Guest for VigilPlugin {
-                fn describe() -> ::vigil_sdk::PluginInfo {
-                    #describe
-                }
-            }
-
-            #declared
             #evaluate
             #check
             #plan
-
-            // Natively the glue is type-checked but exports nothing, so plugin
-            // crates also build as native libraries for unit tests.
-            #[cfg(target_arch = "wasm32")]
-            export!(VigilPlugin);
-        }
-    }
-    .into()
+        },
+    );
+    quote!(#item #module).into()
 }
 
 /// Exports the type of an `impl vigil_sdk::Ruleset for T` block as a
@@ -859,34 +850,15 @@ pub fn ruleset(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#error #item).into();
     }
     let self_ty = &item.self_ty;
-    let bindings = bindings("ruleset");
-    let describe = options.describe("Ruleset");
-    let declared = options.declared();
     let types = quote!(::vigil_sdk::wit::vigil::plugin::types);
     let private = quote!(::vigil_sdk::__private);
-    quote! {
-        #item
-
-        #[doc(hidden)]
-        // Keeps the example in wit-bindgen's generated `export!` docs out of
-        // the plugin's doctests.
-        #[cfg(not(doctest))]
-        #[allow(missing_docs, unused, clippy::all, unsafe_code)]
-        mod __vigil_export_ruleset {
-            use ::vigil_sdk::*;
-            #bindings
-
-            struct VigilPlugin;
+    let module = export_module(
+        &format_ident!("__vigil_export_ruleset"),
+        "ruleset",
+        "Ruleset",
+        &options,
+        quote! {
             type Target = super::#self_ty;
-
-            impl exports::vigil::plugin::meta::Guest for VigilPlugin {
-                fn describe() -> ::vigil_sdk::PluginInfo {
-                    ::vigil_sdk::__private::enter();
-                    #describe
-                }
-            }
-
-            #declared
 
             /// One event's ruling: its card, then its signals with the
             /// card among the context's scores, then a verdict on each (a
@@ -927,12 +899,7 @@ pub fn ruleset(attr: TokenStream, item: TokenStream) -> TokenStream {
                     packer.finish()
                 }
             }
-
-            // Natively the glue is type-checked but exports nothing, so plugin
-            // crates also build as native libraries for unit tests.
-            #[cfg(target_arch = "wasm32")]
-            export!(VigilPlugin);
-        }
-    }
-    .into()
+        },
+    );
+    quote!(#item #module).into()
 }
