@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod names;
 pub mod pipeline;
 pub mod plugin_dir;
+mod prefetch;
 pub mod runtime;
 pub mod scaffold;
 pub mod service;

@@ -384,6 +384,44 @@ enum Fate {
     Alone,
 }
 
+/// How many events ahead of the one being prepared the pipeline
+/// prefetches: far enough ahead that the loads are done when their event
+/// comes (preparing an event takes some hundreds of nanoseconds, a load
+/// from memory about one), near enough that the lines are still in the
+/// nearest cache then.
+const PREFETCH_DISTANCE: usize = 4;
+
+/// The cache lines an event's evaluation reads first, and that over a large
+/// portfolio are rarely still in the cache: its event's strings (the
+/// payload's first and last line) and its account's id, name and
+/// attributes. Addresses, not references: the state is lent mutably
+/// before they are used, and a prefetch of a stale address is harmless.
+struct FirstReads([*const u8; 8]);
+
+impl FirstReads {
+    fn of(state: &AccountState, event: &Event) -> Self {
+        let payload = event.payload.as_bytes();
+        Self([
+            event.id.as_ptr(),
+            event.account_id.as_ptr(),
+            event.kind.as_ptr(),
+            payload.as_ptr(),
+            payload
+                .as_ptr()
+                .wrapping_add(payload.len().saturating_sub(1)),
+            state.account.id.as_ptr(),
+            state.account.name.as_ptr(),
+            state.account.attributes.as_ptr().cast(),
+        ])
+    }
+
+    fn prefetch(&self) {
+        for address in self.0 {
+            crate::prefetch::prefetch(address);
+        }
+    }
+}
+
 /// Validates `event` for `state`, records it into the state and sets up
 /// its evaluation and its context (scores empty: scorers see none).
 fn prepare<'a>(
@@ -752,7 +790,19 @@ impl Pipeline {
         let mut answers: Vec<Result<usize, PipelineError>> = Vec::with_capacity(batch.len());
         let mut prepared = Vec::with_capacity(batch.len());
         let mut contexts = Vec::with_capacity(batch.len());
-        for (state, event) in batch.iter_mut() {
+        // Each event's first reads are prefetched a few events ahead of
+        // the one being prepared, and the event and state they are found
+        // through as many again ahead of that.
+        let mut rest = &mut *batch;
+        while let Some(((state, event), after)) = std::mem::take(&mut rest).split_first_mut() {
+            if let Some((state, event)) = after.get(2 * PREFETCH_DISTANCE - 1) {
+                crate::prefetch::prefetch_value::<Event>(event);
+                crate::prefetch::prefetch_value::<AccountState>(state);
+            }
+            if let Some((state, event)) = after.get(PREFETCH_DISTANCE - 1) {
+                FirstReads::of(state, event).prefetch();
+            }
+            rest = after;
             match prepare(state, event) {
                 Ok((item, context)) => {
                     answers.push(Ok(prepared.len()));
