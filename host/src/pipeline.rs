@@ -386,9 +386,10 @@ enum Fate {
 
 /// How many events ahead of the one being prepared the pipeline
 /// prefetches: far enough ahead that the loads are done when their event
-/// comes (preparing an event takes some hundreds of nanoseconds, a load
-/// from memory about one), near enough that the lines are still in the
-/// nearest cache then.
+/// comes (preparing an event takes some hundreds of nanoseconds, about as
+/// long as a load from memory), near enough that the lines are still in
+/// the nearest cache then. Two and eight measured the same as four
+/// (BENCHMARKS.md, "What was made faster", 2026-12-07 from 19:37).
 const PREFETCH_DISTANCE: usize = 4;
 
 /// The cache lines an event's evaluation reads first, and that over a large
