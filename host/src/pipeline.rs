@@ -397,29 +397,43 @@ const PREFETCH_DISTANCE: usize = 4;
 /// payload's first and last line) and its account's id, name and
 /// attributes. Addresses, not references: the state is lent mutably
 /// before they are used, and a prefetch of a stale address is harmless.
+/// An empty string or list has no allocation (its pointer is a dangling
+/// placeholder), so it is left out: null.
 struct FirstReads([*const u8; 8]);
 
 impl FirstReads {
     fn of(state: &AccountState, event: &Event) -> Self {
         let payload = event.payload.as_bytes();
+        let attributes = &state.account.attributes;
         Self([
-            event.id.as_ptr(),
-            event.account_id.as_ptr(),
-            event.kind.as_ptr(),
-            payload.as_ptr(),
-            payload
-                .as_ptr()
-                .wrapping_add(payload.len().saturating_sub(1)),
-            state.account.id.as_ptr(),
-            state.account.name.as_ptr(),
-            state.account.attributes.as_ptr().cast(),
+            allocation(event.id.as_bytes()),
+            allocation(event.account_id.as_bytes()),
+            allocation(event.kind.as_bytes()),
+            allocation(payload),
+            payload.last().map_or(std::ptr::null(), std::ptr::from_ref),
+            allocation(state.account.id.as_bytes()),
+            allocation(state.account.name.as_bytes()),
+            if attributes.is_empty() {
+                std::ptr::null()
+            } else {
+                attributes.as_ptr().cast()
+            },
         ])
     }
 
     fn prefetch(&self) {
-        for address in self.0 {
+        for address in self.0.into_iter().filter(|address| !address.is_null()) {
             crate::prefetch::prefetch(address);
         }
+    }
+}
+
+/// Where `bytes` start, or null for none (no allocation to prefetch).
+fn allocation(bytes: &[u8]) -> *const u8 {
+    if bytes.is_empty() {
+        std::ptr::null()
+    } else {
+        bytes.as_ptr()
     }
 }
 

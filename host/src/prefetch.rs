@@ -30,12 +30,15 @@ pub(crate) fn prefetch(address: *const u8) {
 }
 
 /// [`prefetch`]es every cache line of `value` itself (not what it points
-/// to).
+/// to), the line its first byte is in through the line its last byte is
+/// in, whether or not it starts at a line's start.
 #[inline(always)]
 pub(crate) fn prefetch_value<T>(value: &T) {
     let start = std::ptr::from_ref(value).cast::<u8>();
-    for offset in (0..size_of::<T>()).step_by(CACHE_LINE) {
-        prefetch(start.wrapping_add(offset));
+    let first_line = start.addr() & !(CACHE_LINE - 1);
+    let end = start.addr() + size_of::<T>();
+    for line in (first_line..end).step_by(CACHE_LINE) {
+        prefetch(start.with_addr(line));
     }
 }
 
