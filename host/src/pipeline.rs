@@ -404,7 +404,6 @@ struct FirstReads([*const u8; 8]);
 impl FirstReads {
     fn of(state: &AccountState, event: &Event) -> Self {
         let payload = event.payload.as_bytes();
-        let attributes = &state.account.attributes;
         Self([
             allocation(event.id.as_bytes()),
             allocation(event.account_id.as_bytes()),
@@ -413,11 +412,7 @@ impl FirstReads {
             payload.last().map_or(std::ptr::null(), std::ptr::from_ref),
             allocation(state.account.id.as_bytes()),
             allocation(state.account.name.as_bytes()),
-            if attributes.is_empty() {
-                std::ptr::null()
-            } else {
-                attributes.as_ptr().cast()
-            },
+            allocation(&state.account.attributes),
         ])
     }
 
@@ -428,12 +423,12 @@ impl FirstReads {
     }
 }
 
-/// Where `bytes` start, or null for none (no allocation to prefetch).
-fn allocation(bytes: &[u8]) -> *const u8 {
-    if bytes.is_empty() {
+/// Where `items` start, or null for none (no allocation to prefetch).
+fn allocation<T>(items: &[T]) -> *const u8 {
+    if items.is_empty() {
         std::ptr::null()
     } else {
-        bytes.as_ptr()
+        items.as_ptr().cast()
     }
 }
 
