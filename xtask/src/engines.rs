@@ -24,6 +24,13 @@ use vigil_host::runtime::{
 
 use crate::rules::{Facts, Outcome, SignalOutcome, native};
 
+/// A bench component's bytes, embedded from where `xtask/build.rs` built it.
+macro_rules! embedded {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("VIGIL_BENCH_COMPONENTS"), "/", $file, ".wasm"))
+    };
+}
+
 /// The five bench components of the rule set, built by `xtask/build.rs`,
 /// in pipeline order.
 pub const COMPONENTS: &[&str] = &[
@@ -44,11 +51,46 @@ pub const ONE_TRIGGER_COMPONENTS: &[&str] = &["bench-health", "bench-signals", "
 /// each signal.
 pub const RULESET_COMPONENTS: &[&str] = &["bench-ruleset"];
 
-/// The bytes of a bench component.
+/// The environment variable naming a folder of bench components to run
+/// instead of the ones this binary was built with (`bench_health.wasm`,
+/// …): to time a change to the guest side (the SDK, the rules) with the
+/// same host binary, alternating the two folders.
+pub const COMPONENTS_VARIABLE: &str = "VIGIL_BENCH_COMPONENTS";
+
+/// Every bench component this binary was built with, embedded, so that a
+/// binary always runs its own: a later build of another checkout writes
+/// the same folder (`xtask/build.rs`), and a binary that read it at run
+/// time would run that checkout's components without saying so.
+const BUILT_COMPONENTS: &[(&str, &[u8])] = &[
+    ("bench-health", embedded!("bench_health")),
+    ("bench-health-signals", embedded!("bench_health_signals")),
+    ("bench-usage-signals", embedded!("bench_usage_signals")),
+    ("bench-ticket-signals", embedded!("bench_ticket_signals")),
+    ("bench-tier", embedded!("bench_tier")),
+    ("bench-signals", embedded!("bench_signals")),
+    ("bench-ruleset", embedded!("bench_ruleset")),
+];
+
+/// The bytes of a bench component: from the folder `VIGIL_BENCH_COMPONENTS`
+/// names when it is set, else the one this binary was built with.
 pub fn component(name: &str) -> anyhow::Result<Vec<u8>> {
-    let path = std::path::Path::new(env!("VIGIL_BENCH_COMPONENTS"))
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    component_from(std::env::var_os(COMPONENTS_VARIABLE).as_deref(), name)
+}
+
+/// [`component`] with the variable's value given.
+fn component_from(folder: Option<&std::ffi::OsStr>, name: &str) -> anyhow::Result<Vec<u8>> {
+    match folder {
+        Some(folder) => {
+            let path =
+                std::path::Path::new(folder).join(format!("{}.wasm", name.replace('-', "_")));
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        }
+        None => BUILT_COMPONENTS
+            .iter()
+            .find(|(built, _)| *built == name)
+            .map(|(_, bytes)| bytes.to_vec())
+            .ok_or_else(|| anyhow!("no bench component named {name}")),
+    }
 }
 
 /// An implementation of the rule set that runs an account's events.
@@ -684,5 +726,49 @@ impl Contender for Vigil {
             outcomes.extend(per_account.into_iter().flatten());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{COMPONENTS, ONE_TRIGGER_COMPONENTS, RULESET_COMPONENTS, component_from};
+
+    /// The first bytes of every Wasm binary.
+    const WASM_MAGIC: &[u8] = b"\0asm";
+
+    #[test]
+    fn every_bench_component_the_engines_name_is_embedded_in_the_binary() {
+        for name in COMPONENTS
+            .iter()
+            .chain(ONE_TRIGGER_COMPONENTS)
+            .chain(RULESET_COMPONENTS)
+        {
+            let bytes = component_from(None, name).unwrap();
+            assert!(bytes.starts_with(WASM_MAGIC), "{name} is not Wasm");
+        }
+    }
+
+    #[test]
+    fn a_name_that_is_no_bench_component_is_an_error() {
+        let error = component_from(None, "bench-nothing").unwrap_err();
+        assert!(error.to_string().contains("bench-nothing"), "{error}");
+    }
+
+    #[test]
+    fn a_folder_given_in_the_variable_is_read_instead_of_the_embedded_components() {
+        let folder = std::env::temp_dir().join(format!(
+            "vigil-bench-components-test-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("bench_ruleset.wasm"), b"another build").unwrap();
+
+        let read = component_from(Some(folder.as_os_str()), "bench-ruleset");
+        let missing = component_from(Some(folder.as_os_str()), "bench-tier");
+        std::fs::remove_dir_all(&folder).unwrap();
+
+        assert_eq!(read.unwrap(), b"another build");
+        let error = format!("{:#}", missing.unwrap_err());
+        assert!(error.contains("bench_tier.wasm"), "{error}");
     }
 }
