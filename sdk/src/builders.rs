@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::__private::{append_short, copy_short};
 use crate::{
     Channel, Context, Escalate, EscalationLevel, Factor, Freeze, Intent, IntentKind, Notify, Rag,
     Schedule, ScoreCard, Severity, Signal, Task, Timestamp, Timing, Webhook,
@@ -168,12 +169,18 @@ impl SignalBuilder {
         severity: Severity,
         reason: impl Into<String>,
     ) -> Self {
+        // The name and the key's parts are copied as the SDK copies what
+        // a plugin returns: short ones without a Wasm `memory.copy`.
+        let mut dedup_key = String::with_capacity(ctx.account.id.len() + 1 + name.len());
+        append_short(&mut dedup_key, &ctx.account.id);
+        dedup_key.push(':');
+        append_short(&mut dedup_key, name);
         Self {
             signal: Signal {
-                name: name.to_string(),
+                name: copy_short(name),
                 severity,
                 reason: reason.into(),
-                dedup_key: [&*ctx.account.id, ":", name].concat(),
+                dedup_key,
                 cooldown_secs: 24 * 3600,
             },
         }
@@ -347,5 +354,28 @@ impl<'a> IntentBuilder<'a> {
     /// Finishes planning.
     pub fn build(self) -> Vec<Intent> {
         self.intents
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignalBuilder;
+    use crate::Severity;
+    use crate::testing::{AccountBuilder, ContextBuilder};
+
+    #[test]
+    fn a_signals_name_and_dedup_key_are_copied_whole_whatever_their_lengths() {
+        let text = "abcdefghijklmnopqrstuvwxyz";
+        for id_len in 1..=20 {
+            let ctx = ContextBuilder::new(AccountBuilder::new(&text[..id_len]).build()).build();
+            for name in (1..=20)
+                .map(|len| &text[..len])
+                .chain(["usage.€", "日本語"])
+            {
+                let signal = SignalBuilder::new(&ctx, name, Severity::Low, "reason").build();
+                assert_eq!(signal.name, name);
+                assert_eq!(signal.dedup_key, format!("{}:{name}", &text[..id_len]));
+            }
+        }
     }
 }

@@ -607,9 +607,11 @@ pub mod __private {
     /// guest, some 35 instructions with the copy. The names, notes and
     /// reasons a plugin returns are mostly that short: the bench's rules
     /// took 1.8 % fewer instructions an event as one ruleset, 1.7 % as
-    /// five plugins (BENCHMARKS.md, "What was made faster", 2026-12-08).
+    /// five plugins, and 1.4 % and 0.4 % more with a signal's name and
+    /// dedup key built so too (BENCHMARKS.md, "What was made faster",
+    /// 2026-12-08).
     #[inline]
-    fn append_short(text: &mut String, value: &str) {
+    pub(crate) fn append_short(text: &mut String, value: &str) {
         let bytes = value.as_bytes();
         let len = bytes.len();
         if !(4..=16).contains(&len) {
@@ -641,6 +643,14 @@ pub mod __private {
             }
             vec.set_len(end + len);
         }
+    }
+
+    /// `value.to_string()`, copied as [`append_short`] copies.
+    #[inline]
+    pub(crate) fn copy_short(value: &str) -> String {
+        let mut copy = String::with_capacity(value.len());
+        append_short(&mut copy, value);
+        copy
     }
 
     /// Room for the strings of this many results, guessed so that a
