@@ -607,8 +607,8 @@ pub mod __private {
     /// guest, some 35 instructions with the copy. The names, notes and
     /// reasons a plugin returns are mostly that short: the bench's rules
     /// took 1.8 % fewer instructions an event as one ruleset, 1.7 % as
-    /// five plugins, and 1.4 % and 0.4 % more with a signal's name and
-    /// dedup key built so too (BENCHMARKS.md, "What was made faster",
+    /// five plugins, and a further 1.4 % and 0.4 % with a signal's name
+    /// and dedup key built so too (BENCHMARKS.md, "What was made faster",
     /// 2026-12-08).
     #[inline]
     pub(crate) fn append_short(text: &mut String, value: &str) {
