@@ -274,6 +274,50 @@ fn every_condition_checks_a_rulesets_signals_beside_its_own_verdict_and_every_ac
 }
 
 #[test]
+fn a_triggers_signals_are_settled_before_a_rulesets_on_the_same_event() {
+    let runtime = runtime();
+    let pipeline = Pipeline::new(PluginSet::new([
+        ruleset_with(&[]),
+        Arc::new(load(&runtime, standard("usage-triggers")).unwrap()),
+    ]));
+    let accounts = [
+        // 1 seat of 10 active: low usage to the trigger, low seats to
+        // the ruleset (whose own verdict refuses it for a small business).
+        seats("small", Tier::SmallBusiness, 1),
+        // 8 of 10: neither raises anything.
+        seats("busy", Tier::MidMarket, 8),
+    ];
+    let evaluations = evaluate(&pipeline, &accounts, &[], "usage.daily");
+    let calls = |at: usize| -> Vec<(String, &str)> {
+        evaluations[at]
+            .invocations
+            .iter()
+            .map(|r| (r.plugin.name.to_string(), r.call))
+            .collect()
+    };
+    for at in 0..accounts.len() {
+        assert_eq!(
+            calls(at),
+            [
+                ("v07-ruleset".to_string(), "rule"),
+                ("usage-triggers".to_string(), "evaluate")
+            ]
+        );
+    }
+    assert_eq!(
+        settled(&evaluations[0]),
+        [
+            pair("usage.low", "acted []"),
+            pair(
+                "seats.low",
+                "not applicable: v07-ruleset: self-service first"
+            )
+        ]
+    );
+    assert!(evaluations[1].signals.is_empty());
+}
+
+#[test]
 fn a_failing_ruling_keeps_the_rulesets_last_good_score_stale_and_raises_nothing() {
     let pipeline = Pipeline::new(PluginSet::new([ruleset_with(&[])]));
     let accounts = [seats("mid", Tier::MidMarket, 3)];
