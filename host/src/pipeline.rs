@@ -892,14 +892,12 @@ impl Pipeline {
         // Rulesets run with the scorers, on the same contexts: their cards
         // are kept as a scorer's, their signals and verdicts raised after
         // every trigger's and playbook's, below.
-        // Each event's lists of raised signals are sized for the plugins
-        // that can raise them rather than grown to a `Vec`'s first four
-        // (an entry is 152 bytes): over a chunk of events the spare room
-        // was memory allocated and passed over for nothing.
-        let mut ruled: Vec<Vec<Raised>> = items
-            .iter()
-            .map(|_| Vec::with_capacity(plugins.rulesets.len()))
-            .collect();
+        // Each event's lists of raised signals are allocated at their first
+        // entry, with room for every plugin that can add one, rather than
+        // grown to a `Vec`'s first four (an entry is 152 bytes): over a
+        // chunk of events the spare room was memory allocated and passed
+        // over for nothing. An event no plugin raised for allocates none.
+        let mut ruled: Vec<Vec<Raised>> = items.iter().map(|_| Vec::new()).collect();
         let first_ruleset = plugins.triggers.len() + plugins.playbooks.len();
         for (ruleset_at, ruleset) in plugins.rulesets.iter().enumerate() {
             let chosen = subscribed(ruleset, contexts);
@@ -914,6 +912,7 @@ impl Pipeline {
                     continue;
                 };
                 let (signals, verdicts) = record_ruling(ruleset, item, history, invocation);
+                ruled.reserve_exact(plugins.rulesets.len().saturating_sub(ruled.len()));
                 ruled.push(Raised {
                     source: first_ruleset + ruleset_at,
                     record: None,
@@ -949,10 +948,10 @@ impl Pipeline {
             )
             .chain(plugins.rulesets.iter().map(|ruleset| (ruleset, None)))
             .collect();
-        // Room for every source's entry; none when only rulesets raise,
-        // whose lists are taken whole below.
-        let room = if first_ruleset == 0 { 0 } else { sources.len() };
-        let mut raised: Vec<Vec<Raised>> = items.iter().map(|_| Vec::with_capacity(room)).collect();
+        // Room, at the first entry, for every source's: the rulesets' are
+        // appended below (or, where no trigger or playbook raised, their
+        // list is taken whole).
+        let mut raised: Vec<Vec<Raised>> = items.iter().map(|_| Vec::new()).collect();
         for (source_at, (source, _)) in sources.iter().enumerate().take(first_ruleset) {
             let chosen = subscribed(source, contexts);
             let invocations =
@@ -961,6 +960,7 @@ impl Pipeline {
                 });
             for (at, invocation) in chosen.into_iter().zip(invocations) {
                 if let Some(raised) = raised.get_mut(at) {
+                    raised.reserve_exact(sources.len().saturating_sub(raised.len()));
                     raised.push(Raised {
                         source: source_at,
                         record: Some(invocation.record),
