@@ -892,6 +892,7 @@ impl Pipeline {
         // Rulesets run with the scorers, on the same contexts: their cards
         // are kept as a scorer's, their signals and verdicts raised after
         // every trigger's and playbook's, below.
+        //
         // Each event's lists of raised signals are allocated at their first
         // entry, with room for every plugin that can add one, rather than
         // grown to a `Vec`'s first four (an entry is 152 bytes): over a
